@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Install (if missing) and run the real servers on loopback, without Docker:
+#   Apache Kafka (single KRaft node, jars from Maven Central), PostgreSQL, Redis, Prometheus (Debian packages).
+# Usage: deploy/stack.sh {install|start|stop|status|env} [kafka|postgres|redis|prometheus]...
+# Idempotent: start on a running service only re-checks its health. State lives under one folder
+# (BADBUZZ_STACK_DIR, default .stack/ in the repository). Ports are set by the variables below.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+STACK=${BADBUZZ_STACK_DIR:-$ROOT/.stack}
+KAFKA_VERSION=${BADBUZZ_KAFKA_VERSION:-3.9.1}
+KAFKA_PORT=${BADBUZZ_KAFKA_PORT:-19092}
+KAFKA_CONTROLLER_PORT=${BADBUZZ_KAFKA_CONTROLLER_PORT:-19093}
+PG_PORT=${BADBUZZ_PG_PORT:-15432}
+REDIS_PORT=${BADBUZZ_REDIS_PORT:-16379}
+PROM_PORT=${BADBUZZ_PROM_PORT:-19090}
+SCRAPE_INTERVAL=${BADBUZZ_SCRAPE_INTERVAL:-2s}
+ALL=(kafka postgres redis prometheus)
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_for() {  # wait_for SECONDS DESCRIPTION PIDFILE|- COMMAND...: fails fast when the process dies
+  local deadline=$((SECONDS + $1)) what=$2 pidfile=$3; shift 3
+  until "$@" >/dev/null 2>&1; do
+    [ "$pidfile" = - ] || alive "$pidfile" || die "$what exited during start-up (see its log under $STACK)"
+    [ $SECONDS -lt $deadline ] || die "$what did not become healthy in time (see its log under $STACK)"
+    sleep 0.5
+  done
+}
+
+apt_install() {  # apt_install PACKAGE... (only what is missing; never starts services)
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" = 0 ] || die "missing Debian packages ${missing[*]}: run as root or apt-get install them"
+  log "installing ${missing[*]}"
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  rm -f /usr/sbin/policy-rc.d
+}
+
+# ---------------------------------------------------------------- Kafka (KRaft)
+KDIR=$STACK/kafka
+kafka_install() {
+  command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  [ -f "$KDIR/libs/.complete-$KAFKA_VERSION" ] && return 0
+  command -v mvn >/dev/null || apt_install maven
+  log "fetching Kafka $KAFKA_VERSION jars from Maven Central"
+  rm -rf "$KDIR/libs"; mkdir -p "$KDIR/libs"
+  sed "s#<version>3.9.1</version>#<version>$KAFKA_VERSION</version>#" "$HERE/kafka/pom.xml" > "$KDIR/pom.xml"
+  mvn -q -B -f "$KDIR/pom.xml" dependency:copy-dependencies -DoutputDirectory="$KDIR/libs" -DincludeScope=runtime
+  touch "$KDIR/libs/.complete-$KAFKA_VERSION"
+}
+kafka_healthy() { port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$KDIR/logs/server.log"; }
+kafka_start() {
+  if alive "$KDIR/kafka.pid" && kafka_healthy; then return 0; fi
+  kafka_install
+  mkdir -p "$KDIR/data" "$KDIR/logs"
+  sed -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" -e "s#@DATA@#$KDIR/data#g" \
+    "$HERE/kafka/server.properties.in" > "$KDIR/server.properties"
+  local jvm=(java -Xms256m -Xmx768m -Dkafka.logs.dir="$KDIR/logs" -Dlog4j.configuration="file:$HERE/kafka/log4j.properties"
+             -cp "$KDIR/libs/*")
+  if [ ! -f "$KDIR/data/meta.properties" ]; then
+    local cid; cid=$("${jvm[@]}" kafka.tools.StorageTool random-uuid | tail -n1)
+    "${jvm[@]}" kafka.tools.StorageTool format -t "$cid" -c "$KDIR/server.properties" >/dev/null
+  fi
+  : > "$KDIR/logs/server.log"
+  nohup "${jvm[@]}" kafka.Kafka "$KDIR/server.properties" > "$KDIR/logs/stdout.log" 2>&1 &
+  echo $! > "$KDIR/kafka.pid"
+  wait_for 90 "Kafka on 127.0.0.1:$KAFKA_PORT" "$KDIR/kafka.pid" kafka_healthy
+}
+kafka_stop() { stop_pid "$KDIR/kafka.pid" Kafka; }
+
+# ---------------------------------------------------------------- PostgreSQL
+PGD=$STACK/postgres
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1; }
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_healthy() { "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U badbuzz; }
+postgres_install() { [ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] || apt_install postgresql; }
+postgres_start() {
+  postgres_install
+  local bin; bin=$(pg_bin)
+  if pg_healthy 2>/dev/null; then return 0; fi
+  mkdir -p "$PGD"
+  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$PGD"
+  if [ ! -f "$PGD/data/PG_VERSION" ]; then
+    as_pg "$bin/initdb" -D "$PGD/data" -U badbuzz --auth=trust -E UTF8 >/dev/null
+  fi
+  as_pg "$bin/pg_ctl" -D "$PGD/data" -l "$PGD/postgres.log" -w -t 60 \
+    -o "-p $PG_PORT -k $PGD -c listen_addresses=127.0.0.1 -c fsync=on" start >/dev/null
+  wait_for 60 "PostgreSQL on 127.0.0.1:$PG_PORT" - pg_healthy
+  "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U badbuzz -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname='badbuzz'" | grep -q 1 ||
+    "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U badbuzz -d postgres -qc "CREATE DATABASE badbuzz"
+}
+postgres_stop() {
+  local bin; bin=$(pg_bin)
+  [ -f "$PGD/data/postmaster.pid" ] && as_pg "$bin/pg_ctl" -D "$PGD/data" -m fast -w stop >/dev/null || true
+}
+
+# ---------------------------------------------------------------- Redis
+RD=$STACK/redis
+redis_healthy() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+redis_start() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  if redis_healthy; then return 0; fi
+  mkdir -p "$RD"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$RD" --daemonize yes --pidfile "$RD/redis.pid" \
+    --logfile "$RD/redis.log" --appendonly yes --protected-mode yes
+  wait_for 30 "Redis on 127.0.0.1:$REDIS_PORT" - redis_healthy
+}
+redis_stop() { redis_healthy && redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; }
+
+# ---------------------------------------------------------------- Prometheus
+PD=$STACK/prometheus
+prom_healthy() { curl -fsS "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1; }
+prometheus_start() {
+  command -v prometheus >/dev/null || apt_install prometheus
+  command -v curl >/dev/null || apt_install curl
+  if alive "$PD/prometheus.pid" && prom_healthy; then return 0; fi
+  mkdir -p "$PD/data" "$PD/targets"
+  sed -e "s#@PORT@#$PROM_PORT#g" -e "s#@TARGETS@#$PD/targets#g" -e "s#@SCRAPE_INTERVAL@#$SCRAPE_INTERVAL#g" \
+    "$HERE/prometheus/prometheus.yml.in" > "$PD/prometheus.yml"
+  nohup prometheus --config.file="$PD/prometheus.yml" --storage.tsdb.path="$PD/data" \
+    --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-lifecycle > "$PD/prometheus.log" 2>&1 &
+  echo $! > "$PD/prometheus.pid"
+  wait_for 60 "Prometheus on 127.0.0.1:$PROM_PORT" "$PD/prometheus.pid" prom_healthy
+}
+prometheus_stop() { stop_pid "$PD/prometheus.pid" Prometheus; }
+
+stop_pid() {
+  local pidfile=$1 name=$2
+  if alive "$pidfile"; then
+    kill "$(cat "$pidfile")"
+    for _ in $(seq 1 60); do alive "$pidfile" || break; sleep 0.5; done
+    alive "$pidfile" && kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+    log "$name stopped"
+  fi
+  rm -f "$pidfile"
+}
+
+status_of() {
+  case $1 in
+    kafka) kafka_healthy 2>/dev/null ;;
+    postgres) [ -n "$(pg_bin)" ] && pg_healthy 2>/dev/null ;;
+    redis) command -v redis-cli >/dev/null && redis_healthy ;;
+    prometheus) prom_healthy ;;
+  esac
+}
+
+print_env() {
+  cat <<ENV
+export BADBUZZ_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
+export BADBUZZ_DATABASE_URL=postgresql+psycopg://badbuzz@127.0.0.1:$PG_PORT/badbuzz
+export BADBUZZ_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+export BADBUZZ_PROMETHEUS_URL=http://127.0.0.1:$PROM_PORT
+export BADBUZZ_PROMETHEUS_TARGETS=$PD/targets
+ENV
+}
+
+cmd=${1:-status}; shift || true
+services=("$@"); [ ${#services[@]} -eq 0 ] && services=("${ALL[@]}")
+mkdir -p "$STACK"
+case $cmd in
+  install) for s in "${services[@]}"; do case $s in
+             kafka) kafka_install ;; postgres) postgres_install ;;
+             redis) command -v redis-server >/dev/null || apt_install redis-server ;;
+             prometheus) command -v prometheus >/dev/null || apt_install prometheus ;;
+             *) die "unknown service $s" ;; esac; done ;;
+  start) for s in "${services[@]}"; do log "starting $s"; "${s}_start"; log "$s is up"; done ;;
+  stop) for s in "${services[@]}"; do "${s}_stop"; done ;;
+  status) rc=0; for s in "${services[@]}"; do
+            if status_of "$s"; then echo "$s: up"; else echo "$s: down"; rc=3; fi; done; exit $rc ;;
+  env) print_env ;;
+  *) die "usage: $0 {install|start|stop|status|env} [kafka|postgres|redis|prometheus]..." ;;
+esac

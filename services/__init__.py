@@ -1,0 +1,1 @@
+"""Long-running processes and their wiring: settings, storage, the scorer service, the CLI."""

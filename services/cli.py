@@ -1,0 +1,174 @@
+"""The ``badbuzz`` command line. Settings are built here, in ``main()``, from ``BADBUZZ_*`` and flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from badbuzz.services.settings import Settings
+from badbuzz.stream.errors import BadBuzzError
+from pydantic import ValidationError
+
+SENTIMENT140_URL = "https://cs.stanford.edu/people/alecmgo/trainingandtestdata.zip"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="badbuzz", description="Bad Buzz Watch: tweet sentiment stream and alerts")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("services", help="run a long-running service")
+    s.add_argument("service", choices=["scorer", "topics"], help="scorer: the Kafka scorer; topics: create topics")
+
+    t = sub.add_parser("train", help="fine-tune an encoder on a Sentiment140 file")
+    t.add_argument("--data", type=Path, help="Sentiment140 CSV or folder (default BADBUZZ_DATA)")
+    t.add_argument("--base-model", help="hub name or local directory (default BADBUZZ_BASE_MODEL)")
+    t.add_argument("--output", type=Path, required=True, help="checkpoint directory to write")
+    t.add_argument("--max-steps", type=int, default=300)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--max-length", type=int, default=64)
+    t.add_argument("--learning-rate", type=float, default=5e-5)
+    t.add_argument("--seed", type=int, default=13)
+
+    e = sub.add_parser("export", help="checkpoint → validated ONNX model directory")
+    e.add_argument("checkpoint", type=Path)
+    e.add_argument("--output", type=Path, required=True)
+    e.add_argument("--no-int8", action="store_true", help="skip the dynamically quantised CPU variant")
+    e.add_argument("--validate-texts", type=int, default=256, help="dev texts for the parity check (0: skip)")
+
+    r = sub.add_parser("replay", help="replay Sentiment140 as a live stream to tweets.raw")
+    r.add_argument("--data", type=Path)
+    r.add_argument("--limit", type=int, default=None, help="tweets to send (default: the whole file)")
+    r.add_argument("--per-minute", type=float, default=60.0, help="stream-time tweets per minute")
+    r.add_argument("--speed", type=float, default=0.0, help="stream seconds per wall second (0: max)")
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--id-prefix", default="")
+    r.add_argument("--to", choices=["kafka", "stdout"], default="kafka")
+
+    c = sub.add_parser("score", help="score texts with a model directory (arguments, or lines on stdin)")
+    c.add_argument("texts", nargs="*")
+    c.add_argument("--model", type=Path)
+
+    d = sub.add_parser("demo", help="the main job end to end in embedded mode (no servers needed)")
+    d.add_argument("--data", type=Path, help="Sentiment140 CSV or folder (default BADBUZZ_DATA)")
+    d.add_argument("--download", action="store_true", help="fetch the official Sentiment140 file if needed")
+    d.add_argument("--tweets", type=int, default=3000)
+    d.add_argument("--per-minute", type=float, default=60.0)
+    d.add_argument("--train-steps", type=int, default=400)
+    d.add_argument("--seed", type=int, default=7)
+
+    b = sub.add_parser("bench", help="end-to-end Kafka→PostgreSQL tweets/s vs inference-only tweets/s")
+    b.add_argument("--tweets", type=int, default=5000)
+    b.add_argument("--data", type=Path)
+    b.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"badbuzz: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return _dispatch(args, settings)
+    except (BadBuzzError, FileNotFoundError, ValueError) as exc:
+        print(f"badbuzz: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _with(settings: Settings, **updates: Any) -> Settings:
+    return settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    cmd = args.command
+    if cmd == "services":
+        if args.service == "topics":
+            from badbuzz.stream.kafka_io import ensure_topics
+
+            if not settings.kafka_bootstrap:
+                raise SystemExit("BADBUZZ_KAFKA_BOOTSTRAP is not set")
+            ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
+                          settings.partitions, settings.kafka_max_request_bytes)
+            return 0
+        from badbuzz.services.scorer import run_scorer
+
+        run_scorer(settings)
+        return 0
+    if cmd == "train":
+        from badbuzz.models.base_models import resolve_base_model
+        from badbuzz.models.data import find_sentiment140
+        from badbuzz.models.train import TrainConfig, train
+
+        data = args.data or settings.data
+        if data is None:
+            raise SystemExit("pass --data or set BADBUZZ_DATA")
+        out = train(TrainConfig(
+            data=find_sentiment140(data), output_dir=args.output,
+            base_model=resolve_base_model(args.base_model or settings.base_model),
+            max_steps=args.max_steps, batch_size=args.batch_size, max_length=args.max_length,
+            learning_rate=args.learning_rate, seed=args.seed,
+        ))
+        print(f"checkpoint written to {out}")
+        return 0
+    if cmd == "export":
+        return _export(args)
+    if cmd == "replay":
+        from badbuzz.services.replayer import run_replay
+
+        s = _with(settings, data=args.data)
+        run_replay(s, limit=args.limit, per_minute=args.per_minute, speed=args.speed, seed=args.seed,
+                   id_prefix=args.id_prefix, to=args.to)
+        return 0
+    if cmd == "score":
+        from badbuzz.services.scorer import load_model
+
+        model = load_model(_with(settings, model_dir=args.model))
+        texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        pred = model.predict(texts)
+        for text, probs in zip(texts, pred.probabilities, strict=True):
+            out = {"text": text, "label": pred.labels[int(probs.argmax())],
+                   "probabilities": {k: round(float(v), 4) for k, v in zip(pred.labels, probs, strict=True)}}
+            print(json.dumps(out, ensure_ascii=False))
+        return 0
+    if cmd == "demo":
+        from badbuzz.services.demo import download_sentiment140, run_demo
+
+        s = _with(settings, data=args.data)
+        if s.data is None and args.download:
+            s = _with(s, data=download_sentiment140(s.home / "data", SENTIMENT140_URL))
+        run_demo(s, tweets=args.tweets, per_minute=args.per_minute, train_steps=args.train_steps, seed=args.seed)
+        return 0
+    if cmd == "bench":
+        from badbuzz.services.bench import run_bench
+
+        run_bench(_with(settings, data=args.data), tweets=args.tweets, output=args.output)
+        return 0
+    raise AssertionError(cmd)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from badbuzz.export.onnx_export import export, validate
+    from badbuzz.models.train import TrainConfig, load_examples
+
+    out = export(args.checkpoint, args.output, quantize_int8=not args.no_int8)
+    if args.validate_texts:
+        meta = json.loads((args.checkpoint / "training.json").read_text())
+        cfg = TrainConfig(data=Path(meta["config"]["data"]), output_dir=args.checkpoint,
+                          base_model=str(args.checkpoint), labels=meta["labels"])
+        _, dev = load_examples(cfg)
+        for r in validate(out, args.checkpoint, [e.text for e in dev[: args.validate_texts]]):
+            print(f"parity {r.variant}: max |Δp| {r.max_abs_diff:.2e}, label agreement {r.label_agreement:.2%}")
+    print(f"model directory written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""The scorer service in server mode: faust app on Kafka, PostgreSQL store, Prometheus endpoint."""
+
+from __future__ import annotations
+
+import logging
+
+from badbuzz.models.inference import OnnxSentimentModel
+from badbuzz.services.settings import Settings
+from badbuzz.services.storage import ScoreStore, make_engine
+from badbuzz.stream.kafka_io import KafkaDeadLetterSink, KafkaScoredSink, ensure_topics, make_producer
+from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
+from badbuzz.stream.pipeline import ScoringPipeline
+from prometheus_client import CollectorRegistry
+
+log = logging.getLogger(__name__)
+
+
+def load_model(settings: Settings) -> OnnxSentimentModel:
+    return OnnxSentimentModel(
+        settings.resolved_model_dir,
+        device=settings.device,
+        variant=settings.onnx_variant,
+        threads=settings.onnx_threads,
+        max_batch=settings.batch_max_size,
+    )
+
+
+def run_scorer(settings: Settings) -> None:
+    """Run one scorer replica until stopped (SIGTERM/SIGINT)."""
+    import faust
+    from badbuzz.stream.faust_app import build_app
+
+    if settings.kafka_bootstrap is None:
+        raise SystemExit("the scorer service needs BADBUZZ_KAFKA_BOOTSTRAP (use `badbuzz demo` for embedded mode)")
+    model = load_model(settings)
+    registry = CollectorRegistry()
+    metrics = ScorerMetrics(registry)
+    metrics.model_info.labels(version=model.version, providers=",".join(model.providers)).set(1)
+    store = ScoreStore(make_engine(settings.resolved_database_url))
+    store.register_model(model.version, model.labels, {"dir": str(settings.resolved_model_dir)})
+    ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
+                  settings.partitions, settings.kafka_max_request_bytes)
+    producer = make_producer(settings.kafka_bootstrap, settings.kafka_max_request_bytes)
+    pipeline = ScoringPipeline(
+        model, store, KafkaScoredSink(producer, settings.topic_scored),
+        KafkaDeadLetterSink(producer, settings.topic_dlq), metrics, limits=settings.limits,
+    )
+    serve_metrics(registry, settings.metrics_port, settings.metrics_addr)
+    log.info("scorer replica %s: model %s on %s, metrics on :%d", settings.replica, model.version,
+             model.providers, settings.metrics_port)
+    app = build_app(
+        app_id=settings.consumer_group,
+        bootstrap=settings.kafka_bootstrap,
+        topic=settings.topic_raw,
+        partitions=settings.partitions,
+        datadir=settings.home / "faust" / settings.replica,
+        pipeline=pipeline,
+        metrics=metrics,
+        batch_max_size=settings.batch_max_size,
+        batch_max_wait_s=settings.batch_max_wait_s,
+        max_fetch_bytes=settings.kafka_max_request_bytes,
+    )
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        producer.close()

@@ -1,0 +1,70 @@
+"""One typed settings object per process, read from ``BADBUZZ_*`` environment variables in ``main()``.
+
+No servers configured (no ``BADBUZZ_KAFKA_BOOTSTRAP``) means embedded mode: in-process stream, SQLite.
+Invalid values fail at start-up with the variable's name, not deep inside a stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from badbuzz.models.base_models import DEFAULT_BASE_MODEL
+from badbuzz.stream.validation import ValidationLimits
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BADBUZZ_", extra="ignore")
+
+    home: Path = Field(Path(".badbuzz"), description="Folder for models, the embedded database, plots")
+    data: Path | None = Field(None, description="Sentiment140 CSV (or a folder holding one)")
+    model_dir: Path | None = Field(None, description="ONNX model directory; default HOME/model")
+    base_model: str = DEFAULT_BASE_MODEL
+
+    kafka_bootstrap: str | None = Field(None, description="host:port,...; unset = embedded mode")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite under HOME")
+    redis_url: str | None = None
+
+    topic_raw: str = "tweets.raw"
+    topic_scored: str = "tweets.scored"
+    topic_dlq: str = "tweets.dlq"
+    partitions: int = Field(4, ge=1)
+    consumer_group: str = "badbuzz-scorer"
+    replica: str = Field("0", pattern=r"^[A-Za-z0-9_.-]+$")
+
+    batch_max_size: int = Field(64, ge=1, le=10_000)
+    batch_max_wait_s: float = Field(0.25, gt=0, le=60)
+    max_text_chars: int = Field(2_000, ge=1)
+    max_message_bytes: int = Field(64 * 1024, ge=256)
+    kafka_max_request_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    onnx_variant: str | None = None
+    onnx_threads: int = Field(0, ge=0)
+
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    metrics_addr: str = "127.0.0.1"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("kafka_bootstrap", "database_url", "redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def embedded(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir or self.home / "model"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'badbuzz.db').resolve()}"
+
+    @property
+    def limits(self) -> ValidationLimits:
+        return ValidationLimits(max_text_chars=self.max_text_chars, max_message_bytes=self.max_message_bytes)

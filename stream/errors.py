@@ -1,0 +1,21 @@
+"""One exception root for the streaming stages, so callers can tell our failures from library bugs."""
+
+
+class BadBuzzError(Exception):
+    """Root of every error raised on purpose by Bad Buzz Watch."""
+
+
+class InvalidMessage(BadBuzzError):
+    """A message that can never be scored: it goes to the dead-letter topic with this reason.
+
+    ``kind`` is a short stable category (for metrics labels); the message text is for humans.
+    """
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+class StoreUnavailable(BadBuzzError):
+    """The durable store refused a batch after retries: backpressure, offsets must not be committed."""
