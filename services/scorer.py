@@ -59,7 +59,9 @@ def run_scorer(settings: Settings) -> None:
         batch_max_size=settings.batch_max_size,
         batch_max_wait_s=settings.batch_max_wait_s,
         max_fetch_bytes=settings.kafka_max_request_bytes,
+        session_timeout_s=settings.kafka_session_timeout_s,
     )
+    (settings.home / "faust" / settings.replica).mkdir(parents=True, exist_ok=True)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(2_000, ge=1)
     max_message_bytes: int = Field(64 * 1024, ge=256)
     kafka_max_request_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    kafka_session_timeout_s: float = Field(10.0, ge=3, description="how fast a dead replica's partitions move")
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     onnx_variant: str | None = None

@@ -37,6 +37,7 @@ def build_app(
     batch_max_size: int,
     batch_max_wait_s: float,
     max_fetch_bytes: int,
+    session_timeout_s: float = 10.0,
 ) -> faust.App:
     app = faust.App(
         app_id,
@@ -50,9 +51,17 @@ def build_app(
         consumer_max_fetch_size=max_fetch_bytes,
         producer_max_request_size=max_fetch_bytes,
         stream_wait_empty=False,
+        broker_session_timeout=session_timeout_s,
+        broker_heartbeat_interval=session_timeout_s / 4,
     )
     raw = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                     partitions=partitions)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        mine = [tp for tp in assigned if tp.topic == topic]
+        metrics.assigned_partitions.labels(topic=topic).set(len(mine))
+        log.info("assigned %d partition(s) of %s", len(mine), topic)
 
     @app.agent(raw)
     async def score(stream: Any) -> AsyncIterator[None]:

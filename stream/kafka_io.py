@@ -16,7 +16,9 @@ from badbuzz.stream.replay import ReplayTweet
 from badbuzz.stream.sinks import Sink
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import NoBrokersAvailable, TopicAlreadyExistsError
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+
+_UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError)
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, max_mes
     """Create the topics that are missing (idempotent)."""
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="badbuzz-admin")
-    except NoBrokersAvailable:
+    except _UNREACHABLE:
         raise KafkaUnavailable(f"no Kafka broker at {bootstrap} (start it: deploy/stack.sh start)") from None
     try:
         existing = set(admin.list_topics())
@@ -58,7 +60,7 @@ def make_producer(bootstrap: str, max_request_bytes: int) -> KafkaProducer:
             retries=5,
             client_id="badbuzz",
         )
-    except NoBrokersAvailable:
+    except _UNREACHABLE:
         raise KafkaUnavailable(f"no Kafka broker at {bootstrap} (start it: deploy/stack.sh start)") from None
 
 

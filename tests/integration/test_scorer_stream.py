@@ -1,0 +1,134 @@
+"""The scorer on the real Kafka, PostgreSQL and Prometheus: counts, crashes, bad input, scaling, metrics."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from tests.integration.conftest import (
+    ScorerProcess,
+    Stack,
+    Topics,
+    consume_all,
+    produce,
+    prometheus_query,
+    row_stats,
+    tweet,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+N = 2000
+
+
+def test_every_tweet_is_stored_once_with_probabilities(
+    stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
+) -> None:
+    scorer = scorer_factory()
+    produce(stack.kafka, topics.raw, [tweet(i, "a-") for i in range(N)])
+    wait_until(lambda: row_stats(database)[0] >= N, 120, f"{N} rows", scorer.tail)
+    rows, distinct, p_min, p_max = row_stats(database)
+    assert (rows, distinct) == (N, N)
+    assert 0.0 <= p_min <= p_max <= 1.0
+    scored = consume_all(stack.kafka, topics.scored, N)
+    docs = [json.loads(r.value) for r in scored]
+    assert {d["id"] for d in docs} == {f"a-{i}" for i in range(N)}
+    assert all(abs(sum(d["probabilities"].values()) - 1) < 1e-3 and d["model_version"] for d in docs)
+
+
+def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(
+    stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
+) -> None:
+    first = scorer_factory(BADBUZZ_BATCH_MAX_SIZE="16")
+    producer = threading.Thread(target=produce, args=(stack.kafka, topics.raw, [tweet(i, "k-") for i in range(N)]),
+                                kwargs={"pace_per_s": 400})
+    producer.start()
+    wait_until(lambda: row_stats(database)[0] >= 300, 120, "the first 300 rows", first.tail)
+    first.kill9()
+    at_kill = row_stats(database)[0]
+    producer.join()
+    assert 0 < at_kill < N, f"the kill must land mid-stream, had {at_kill} rows"
+    second = scorer_factory(BADBUZZ_BATCH_MAX_SIZE="16")
+    wait_until(lambda: row_stats(database)[0] >= N, 180, f"{N} rows after restart", second.tail)
+    rows, distinct, _, _ = row_stats(database)
+    assert (rows, distinct) == (N, N)
+    assert second.metric("badbuzz_tweets_scored_total") > 0
+
+
+def test_malformed_messages_are_dead_lettered_and_good_ones_scored(
+    stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
+) -> None:
+    def doc(i: int, **fields: object) -> bytes:
+        base: dict[str, object] = {"id": f"bad-{i}", "text": "hello", "created_at": "2026-11-22T10:00:00Z"}
+        base.update(fields)
+        return json.dumps({k: v for k, v in base.items() if v is not None}).encode()
+
+    bad: list[tuple[bytes | None, bytes]] = []
+    for i in range(10):
+        bad.append((None, b'{"id": "x", "text": "unterminated'))                   # bad JSON
+        bad.append((None, doc(100 + i, text=None)))                               # missing text
+        bad.append((None, doc(200 + i, text="   ")))                              # empty text
+        bad.append((None, doc(300 + i, text="x" * (1024 * 1024))))               # 1 MB text
+        bad.append((None, doc(400 + i, id=[1, 2], created_at=12.5)))              # wrong types
+    good = [tweet(i, "g-") for i in range(500)]
+    mixed: list[tuple[bytes | None, bytes]] = []
+    for i, g in enumerate(good):
+        mixed.append(g)
+        if i % 10 == 0:
+            mixed.append(bad[i // 10])
+    scorer = scorer_factory()
+    produce(stack.kafka, topics.raw, mixed)
+    wait_until(lambda: row_stats(database)[0] >= 500, 120, "500 good rows", scorer.tail)
+    dead = consume_all(stack.kafka, topics.dlq, 50)
+    assert len(dead) == 50
+    headers = [dict(r.headers) for r in dead]
+    kinds = Counter(h["badbuzz.error.kind"].decode() for h in headers)
+    assert kinds == {"decode": 10, "schema": 20, "empty_text": 10, "too_large": 10}
+    assert all(h["badbuzz.error.reason"] and h["badbuzz.source.topic"].decode() == topics.raw for h in headers)
+    assert {int(h["badbuzz.source.offset"]) >= 0 for h in headers} == {True}
+    assert sorted(len(r.value) for r in dead)[-10:][0] > 1024 * 1024  # original bytes kept, untouched
+    assert row_stats(database)[:2] == (500, 500)
+    assert scorer.metric("badbuzz_dlq_messages_total") == 50
+    assert scorer.proc is not None and scorer.proc.poll() is None  # still alive
+
+
+def test_prometheus_scrapes_the_scorer(
+    stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
+) -> None:
+    scorer = scorer_factory()
+    target = stack.prometheus_targets / f"{topics.group}.json"
+    target.write_text(json.dumps([{"targets": [f"127.0.0.1:{scorer.metrics_port}"],
+                                   "labels": {"test_run": topics.group}}]))
+    try:
+        produce(stack.kafka, topics.raw, [tweet(i, "p-") for i in range(300)])
+        wait_until(lambda: row_stats(database)[0] >= 300, 120, "300 rows", scorer.tail)
+        query = f'sum(badbuzz_tweets_scored_total{{test_run="{topics.group}"}})'
+        wait_until(lambda: prometheus_query(stack, query) == 300, 60, f"PromQL {query} == 300",
+                   lambda: f"last value: {prometheus_query(stack, query)}")
+        lag = prometheus_query(stack, f'max(badbuzz_consumer_lag{{test_run="{topics.group}"}})')
+        assert lag == 0
+    finally:
+        target.unlink()
+
+
+def test_two_replicas_share_partitions_and_store_each_tweet_once(
+    stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
+) -> None:
+    a = scorer_factory(replica="a")
+    b = scorer_factory(replica="b")
+
+    def balanced() -> bool:
+        owned = [a.metric("badbuzz_assigned_partitions"), b.metric("badbuzz_assigned_partitions")]
+        return sum(owned) == 4 and min(owned) > 0
+
+    wait_until(balanced, 120, "both replicas to own partitions", lambda: a.tail() + b.tail())
+    produce(stack.kafka, topics.raw, [tweet(i, "s-") for i in range(N)])
+    wait_until(lambda: row_stats(database)[0] >= N, 120, f"{N} rows", lambda: a.tail() + b.tail())
+    assert row_stats(database)[:2] == (N, N)
+    scored_a, scored_b = a.metric("badbuzz_tweets_scored_total"), b.metric("badbuzz_tweets_scored_total")
+    assert scored_a > 0 and scored_b > 0
+    assert scored_a + scored_b == N
