@@ -86,9 +86,10 @@ def validate(model_dir: Path, checkpoint: Path, texts: list[str], *, atol: float
     """
     import numpy as np
     import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
     from badbuzz.models.inference import OnnxSentimentModel
     from badbuzz.models.train import model_inputs
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     manifest = load_manifest(model_dir)
     preprocess = get_preprocessor(manifest.preprocessing)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 LABELS_BY_TARGET = {0: "negative", 2: "neutral", 4: "positive"}
 OFFICIAL_TRAIN_NAME = "training.1600000.processed.noemoticon.csv"
@@ -48,11 +48,11 @@ def open_text(path: Path, encoding: str) -> IO[str]:
     suffix = path.suffix.lower()
     raw: IO[bytes]
     if suffix == ".xz":
-        raw = lzma.open(path, "rb")
+        raw = cast(IO[bytes], lzma.open(path, "rb"))
     elif suffix == ".gz":
-        raw = gzip.open(path, "rb")
+        raw = cast(IO[bytes], gzip.open(path, "rb"))
     elif suffix == ".bz2":
-        raw = bz2.open(path, "rb")
+        raw = cast(IO[bytes], bz2.open(path, "rb"))
     elif suffix == ".zip":
         archive = zipfile.ZipFile(path)
         members = [n for n in archive.namelist() if n.lower().endswith(".csv")]
@@ -61,7 +61,7 @@ def open_text(path: Path, encoding: str) -> IO[str]:
         name = next((n for n in members if OFFICIAL_TRAIN_NAME in n), members[0])
         raw = archive.open(name, "r")
     else:
-        raw = open(path, "rb")  # noqa: SIM115 - handed to the caller, closed by the wrapper
+        raw = open(path, "rb")
     return io.TextIOWrapper(raw, encoding=encoding, newline="")
 
 

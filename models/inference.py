@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
 from badbuzz.export.model_dir import InvalidModelDir, ModelManifest, load_manifest
 from badbuzz.models.preprocessing import get_preprocessor
 
@@ -124,4 +125,5 @@ class OnnxSentimentModel:
 def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(shifted)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    out: npt.NDArray[np.float32] = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return out

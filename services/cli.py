@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from badbuzz.services.settings import Settings
 from badbuzz.stream.errors import BadBuzzError
-from pydantic import ValidationError
 
 SENTIMENT140_URL = "https://cs.stanford.edu/people/alecmgo/trainingandtestdata.zip"
 
@@ -134,9 +135,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
         pred = model.predict(texts)
         for text, probs in zip(texts, pred.probabilities, strict=True):
-            out = {"text": text, "label": pred.labels[int(probs.argmax())],
+            doc = {"text": text, "label": pred.labels[int(probs.argmax())],
                    "probabilities": {k: round(float(v), 4) for k, v in zip(pred.labels, probs, strict=True)}}
-            print(json.dumps(out, ensure_ascii=False))
+            print(json.dumps(doc, ensure_ascii=False))
         return 0
     if cmd == "demo":
         from badbuzz.services.demo import download_sentiment140, run_demo

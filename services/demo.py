@@ -11,6 +11,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+from tqdm.auto import tqdm
+
 from badbuzz.models.data import find_sentiment140
 from badbuzz.services.embedded import InProcessTopic, consume, produce_in_thread
 from badbuzz.services.model_setup import ensure_model
@@ -19,14 +22,12 @@ from badbuzz.services.scorer import load_model
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.batcher import MicroBatcher
-from badbuzz.stream.contracts import DeadLetter, ScoredTweet
+from badbuzz.stream.contracts import DeadLetter, IncomingMessage, ScoredTweet
 from badbuzz.stream.kafka_io import replay_record
 from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
 from badbuzz.stream.pipeline import ScoringPipeline
 from badbuzz.stream.replay import retime, shuffled_rows
 from badbuzz.stream.sinks import ListSink
-from prometheus_client import CollectorRegistry
-from tqdm.auto import tqdm
 
 
 def run_demo(settings: Settings, *, tweets: int, per_minute: float, train_steps: int, seed: int) -> dict[str, object]:
@@ -50,7 +51,9 @@ def run_demo(settings: Settings, *, tweets: int, per_minute: float, train_steps:
     truth = {t.id: t.label for t in replay}
     topic = InProcessTopic(settings.topic_raw)
     produce_in_thread(topic, ((replay_record(t), t.id.encode()) for t in replay))
-    batcher: MicroBatcher = MicroBatcher(settings.batch_max_size, settings.batch_max_wait_s, clock=_monotonic)
+    batcher: MicroBatcher[IncomingMessage] = MicroBatcher(
+        settings.batch_max_size, settings.batch_max_wait_s, clock=_monotonic
+    )
     with tqdm(total=len(replay), desc="score", unit="tweet") as bar:
         totals = consume(topic, pipeline, batcher, on_batch=lambda r: bar.update(r.scored + r.dead))
     labels = Counter(s.label for s in scored.items)

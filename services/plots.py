@@ -7,8 +7,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+MinuteRate = tuple[datetime, int, float]
 
-def minute_rates(points: Iterable[tuple[datetime, str]], negative: str = "negative") -> list[tuple[datetime, int, float]]:
+
+def minute_rates(points: Iterable[tuple[datetime, str]], negative: str = "negative") -> list[MinuteRate]:
     """(minute, volume, negative share) per event-time minute, in order."""
     total: Counter[datetime] = Counter()
     neg: Counter[datetime] = Counter()
@@ -38,7 +40,7 @@ def plot_negative_rate(rates: list[tuple[datetime, int, float]], path: Path, tit
     ax.set_title(title)
     axv.bar(xs, [n for _, n, _ in rates], width=1 / 1440, color="tab:blue")
     axv.set_ylabel("tweets/min")
-    axv.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    axv.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))  # type: ignore[no-untyped-call]
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

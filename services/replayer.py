@@ -5,11 +5,12 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 
+from tqdm.auto import tqdm
+
 from badbuzz.models.data import find_sentiment140
 from badbuzz.services.settings import Settings
 from badbuzz.stream.kafka_io import ensure_topics, make_producer, replay_record
 from badbuzz.stream.replay import paced, retime, shuffled_rows
-from tqdm.auto import tqdm
 
 
 def run_replay(settings: Settings, *, limit: int | None, per_minute: float, speed: float, seed: int,

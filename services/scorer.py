@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from prometheus_client import CollectorRegistry
+
 from badbuzz.models.inference import OnnxSentimentModel
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.kafka_io import KafkaDeadLetterSink, KafkaScoredSink, ensure_topics, make_producer
 from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
 from badbuzz.stream.pipeline import ScoringPipeline
-from prometheus_client import CollectorRegistry
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ def load_model(settings: Settings) -> OnnxSentimentModel:
 def run_scorer(settings: Settings) -> None:
     """Run one scorer replica until stopped (SIGTERM/SIGINT)."""
     import faust
+
     from badbuzz.stream.faust_app import build_app
 
     if settings.kafka_bootstrap is None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from badbuzz.models.base_models import DEFAULT_BASE_MODEL
-from badbuzz.stream.validation import ValidationLimits
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from badbuzz.models.base_models import DEFAULT_BASE_MODEL
+from badbuzz.stream.validation import ValidationLimits
 
 
 class Settings(BaseSettings):

@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from badbuzz.stream.contracts import ScoredTweet
-from badbuzz.stream.errors import StoreUnavailable
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -31,6 +29,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from badbuzz.stream.contracts import ScoredTweet
+from badbuzz.stream.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+
 from badbuzz.stream.contracts import IncomingMessage, Origin
 from badbuzz.stream.errors import StoreUnavailable
 from badbuzz.stream.metrics import ScorerMetrics
@@ -57,11 +58,12 @@ def build_app(
     raw = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                     partitions=partitions)
 
-    @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         mine = [tp for tp in assigned if tp.topic == topic]
         metrics.assigned_partitions.labels(topic=topic).set(len(mine))
         log.info("assigned %d partition(s) of %s", len(mine), topic)
+
+    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]  # mode's receiver type is narrower
 
     @app.agent(raw)
     async def score(stream: Any) -> AsyncIterator[None]:

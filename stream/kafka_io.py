@@ -10,13 +10,14 @@ import json
 import logging
 from collections.abc import Iterable
 
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+
 from badbuzz.stream.contracts import DeadLetter, ScoredTweet
 from badbuzz.stream.errors import BadBuzzError
 from badbuzz.stream.replay import ReplayTweet
 from badbuzz.stream.sinks import Sink
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
-from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
 
 _UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError)
 

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, RawTweet, ScoredTweet
 from badbuzz.stream.errors import InvalidMessage
 from badbuzz.stream.metrics import ScorerMetrics
@@ -26,8 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class PredictionLike(Protocol):
-    labels: list[str]
-    probabilities: npt.NDArray[np.float32]
+    @property
+    def labels(self) -> list[str]: ...
+
+    @property
+    def probabilities(self) -> npt.NDArray[np.float32]: ...
 
 
 class SentimentModel(Protocol):

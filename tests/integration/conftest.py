@@ -93,7 +93,7 @@ class ScorerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ScorerProcess:
-        fh = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
+        fh = open(self.log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "scorer"],
                                      env=self.env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         return self

@@ -35,7 +35,7 @@ def test_official_test_set_keeps_neutral_rows(data_dir: Path) -> None:
 
 def test_find_prefers_official_name_and_never_the_test_set(tmp_path: Path) -> None:
     (tmp_path / "testdata.manual.2009.06.14.csv").write_text('"0","1","d","q","u","t"\n')
-    with pytest.raises(FileNotFoundError, match="training.1600000"):
+    with pytest.raises(FileNotFoundError, match=r"training\.1600000"):
         find_sentiment140(tmp_path)
     sample = tmp_path / "sentiment140_random_sample.csv"
     sample.write_text('"0","1","d","q","u","t"\n')

@@ -24,8 +24,8 @@ def test_plain_file_uses_offsets_and_is_seeded(data_dir: Path, tmp_path: Path) -
     plain = tmp_path / "training.1600000.processed.noemoticon.csv"
     rows = list(iter_sentiment140(data_dir / SORTED))[:3000]
     plain.write_bytes(b"".join(
-        ('"%d","%s","%s","NO_QUERY","%s","%s"\n' % (r.target, r.id, "Mon Apr 06 22:19:45 PDT 2009", r.user,
-                                                    r.text.replace('"', '""'))).encode("latin-1")
+        (f'"{r.target}","{r.id}","Mon Apr 06 22:19:45 PDT 2009","NO_QUERY","{r.user}",'
+         + '"' + r.text.replace('"', '""') + '"\n').encode("latin-1")
         for r in rows))
     a = [r.id for r in shuffled_rows(plain, seed=5)]
     b = [r.id for r in shuffled_rows(plain, seed=5)]

