@@ -79,16 +79,25 @@ kafka_stop() { stop_pid "$KDIR/kafka.pid" Kafka; }
 
 # ---------------------------------------------------------------- PostgreSQL
 PGD=$STACK/postgres
+pg_resolve_dir() {
+  # As root the server runs as the postgres user, which cannot reach a checkout under a private folder:
+  # then its data lives beside other system state instead, one folder per stack.
+  PGD=$STACK/postgres
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$STACK" 2>/dev/null; then
+    PGD=/var/lib/badbuzz-stack/$(printf '%s' "$STACK" | sha1sum | cut -c1-12)/postgres
+  fi
+}
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1; }
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pg_healthy() { "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U badbuzz; }
 postgres_install() { [ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] || apt_install postgresql; }
 postgres_start() {
   postgres_install
+  pg_resolve_dir
   local bin; bin=$(pg_bin)
   if pg_healthy 2>/dev/null; then return 0; fi
   mkdir -p "$PGD"
-  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$PGD"
+  if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$PGD"; fi
   if [ ! -f "$PGD/data/PG_VERSION" ]; then
     as_pg "$bin/initdb" -D "$PGD/data" -U badbuzz --auth=trust -E UTF8 >/dev/null
   fi
@@ -100,6 +109,7 @@ postgres_start() {
     "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U badbuzz -d postgres -qc "CREATE DATABASE badbuzz"
 }
 postgres_stop() {
+  pg_resolve_dir
   local bin; bin=$(pg_bin)
   [ -f "$PGD/data/postmaster.pid" ] && as_pg "$bin/pg_ctl" -D "$PGD/data" -m fast -w stop >/dev/null || true
 }
