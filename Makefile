@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 # Where the demo finds Sentiment140: BADBUZZ_DATA, else the shared data folder beside this checkout if there is
 # one; with neither, the demo downloads the official file.
 DATA ?= $(or $(BADBUZZ_DATA),$(wildcard ../shared/data))
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# The strict editable install links each module file: a new module needs a re-install, so the stamp
+# covers pyproject.toml and the list of module files.
+STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; ls services stream models export) | sha1sum | cut -c1-12)
 
 .PHONY: help install demo test unit integration lint typecheck bench stack-start stack-stop clean
 

@@ -28,6 +28,7 @@ from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
 from badbuzz.stream.pipeline import ScoringPipeline
 from badbuzz.stream.replay import retime, shuffled_rows
 from badbuzz.stream.sinks import ListSink
+from badbuzz.stream.topics import TopicMatcher
 
 
 def run_demo(settings: Settings, *, tweets: int, per_minute: float, train_steps: int, seed: int) -> dict[str, object]:
@@ -44,7 +45,8 @@ def run_demo(settings: Settings, *, tweets: int, per_minute: float, train_steps:
     store = ScoreStore(make_engine(settings.resolved_database_url))
     scored: ListSink[ScoredTweet] = ListSink()
     dead: ListSink[DeadLetter] = ListSink()
-    pipeline = ScoringPipeline(model, store, scored, dead, metrics, limits=settings.limits)
+    pipeline = ScoringPipeline(model, store, scored, dead, metrics, limits=settings.limits,
+                               topics=TopicMatcher.from_file(settings.topics_file))
     start = datetime.now(UTC).replace(second=0, microsecond=0)
     replay = list(retime(shuffled_rows(data, seed=seed, limit=tweets), start=start, per_minute=per_minute,
                          seed=seed, id_prefix=f"demo{seed}-"))

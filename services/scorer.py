@@ -12,6 +12,7 @@ from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.kafka_io import KafkaDeadLetterSink, KafkaScoredSink, ensure_topics, make_producer
 from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
 from badbuzz.stream.pipeline import ScoringPipeline
+from badbuzz.stream.topics import TopicMatcher
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def run_scorer(settings: Settings) -> None:
     pipeline = ScoringPipeline(
         model, store, KafkaScoredSink(producer, settings.topic_scored),
         KafkaDeadLetterSink(producer, settings.topic_dlq), metrics, limits=settings.limits,
+        topics=TopicMatcher.from_file(settings.topics_file),
     )
     serve_metrics(registry, settings.metrics_port, settings.metrics_addr)
     log.info("scorer replica %s: model %s on %s, metrics on :%d", settings.replica, model.version,

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -30,10 +31,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from badbuzz.stream.aggregation import increments
 from badbuzz.stream.contracts import ScoredTweet
 from badbuzz.stream.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
+NEGATIVE = "negative"
 
 
 class Base(DeclarativeBase):
@@ -56,6 +59,26 @@ class ScoredTweetRow(Base):
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     source_partition: Mapped[int | None] = mapped_column(Integer)
     source_offset: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class TweetTopicRow(Base):
+    """Which watched topics a tweet belongs to (``all`` included): the join key for per-topic queries."""
+
+    __tablename__ = "tweet_topics"
+
+    tweet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class TopicMinuteRow(Base):
+    """Per-topic per-minute rollup of event time, incremented with the tweets in one transaction."""
+
+    __tablename__ = "topic_minute_rollups"
+
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    n_negative: Mapped[int] = mapped_column(Integer)
 
 
 class ModelVersionRow(Base):
@@ -107,9 +130,15 @@ class ScoreStore:
         raise AssertionError("unreachable")
 
     def _write_rows(self, rows: list[dict[str, Any]]) -> int:
-        inserted = 0
+        """Insert new tweets; for exactly those, add topic memberships and minute counts, all in one transaction.
+
+        Counting only the rows this statement inserted is what keeps rollups exact when a batch is replayed
+        after a crash, or when two replicas race on the same tweet.
+        """
         table = ScoredTweetRow.__table__
+        by_id = {r["tweet_id"]: r for r in rows}
         with self.engine.begin() as conn:
+            new_ids: list[str] = []
             for i in range(0, len(rows), self.chunk_rows):
                 stmt = (
                     self._insert(table)
@@ -117,8 +146,26 @@ class ScoreStore:
                     .on_conflict_do_nothing(index_elements=["tweet_id"])
                     .returning(table.c.tweet_id)
                 )
-                inserted += len(conn.execute(stmt).fetchall())
-        return inserted
+                new_ids.extend(r[0] for r in conn.execute(stmt))
+            if new_ids:
+                self._add_topics(conn, [by_id[i] for i in new_ids])
+        return len(new_ids)
+
+    def _add_topics(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        memberships = [{"tweet_id": r["tweet_id"], "topic": t} for r in rows for t in r["topics"]]
+        for i in range(0, len(memberships), self.chunk_rows):
+            conn.execute(self._insert(TweetTopicRow.__table__).values(memberships[i : i + self.chunk_rows])
+                         .on_conflict_do_nothing(index_elements=["tweet_id", "topic"]))
+        counts = increments((r["topics"], r["created_at"], r["label"] == NEGATIVE) for r in rows)
+        if counts:
+            table = TopicMinuteRow.__table__
+            stmt = self._insert(table).values(
+                [{"topic": c.topic, "minute": c.minute, "n": c.n, "n_negative": c.n_negative} for c in counts]
+            )
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["topic", "minute"],
+                set_={"n": table.c.n + stmt.excluded.n, "n_negative": table.c.n_negative + stmt.excluded.n_negative},
+            ))
 
     def register_model(self, version: str, labels: list[str], details: dict[str, Any]) -> None:
         stmt = self._insert(ModelVersionRow.__table__).values(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -21,6 +21,7 @@ from badbuzz.stream.contracts import DeadLetter, IncomingMessage, RawTweet, Scor
 from badbuzz.stream.errors import InvalidMessage
 from badbuzz.stream.metrics import ScorerMetrics
 from badbuzz.stream.sinks import Sink
+from badbuzz.stream.topics import TopicMatcher
 from badbuzz.stream.validation import ValidationLimits, decode_tweet
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class ScoringPipeline:
         metrics: ScorerMetrics,
         *,
         limits: ValidationLimits | None = None,
+        topics: TopicMatcher | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.model = model
@@ -70,6 +72,7 @@ class ScoringPipeline:
         self.dlq_sink = dlq_sink
         self.metrics = metrics
         self.limits = limits or ValidationLimits()
+        self.topics = topics or TopicMatcher([])
         self._now = wall_clock
 
     def process(self, batch: Sequence[IncomingMessage]) -> BatchResult:
@@ -81,7 +84,8 @@ class ScoringPipeline:
         dead: list[DeadLetter] = []
         for msg in batch:
             try:
-                tweets.append((decode_tweet(msg.value, self.limits), msg))
+                tweet = decode_tweet(msg.value, self.limits)
+                tweets.append((replace(tweet, topics=self.topics.assign(tweet.text, tweet.topics)), msg))
             except InvalidMessage as exc:
                 dead.append(DeadLetter(msg, exc.kind, exc.reason))
         for d in dead:

@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import func, select
 
 from badbuzz.models.inference import OnnxSentimentModel
 from badbuzz.services.embedded import InProcessTopic, consume, produce_in_thread
-from badbuzz.services.storage import ScoreStore, make_engine
+from badbuzz.services.storage import ScoreStore, TopicMinuteRow, TweetTopicRow, make_engine
 from badbuzz.stream.batcher import MicroBatcher
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, ScoredTweet
 from badbuzz.stream.metrics import ScorerMetrics
 from badbuzz.stream.pipeline import ScoringPipeline
 from badbuzz.stream.sinks import ListSink
+from badbuzz.stream.topics import TopicMatcher
 from badbuzz.stream.validation import ValidationLimits
 
 
@@ -25,8 +27,9 @@ def parts(tiny_model_dir: Path, tmp_path: Path) -> tuple[ScoringPipeline, ScoreS
     registry = CollectorRegistry()
     store = ScoreStore(make_engine(f"sqlite:///{tmp_path / 'scores.db'}"))
     model = OnnxSentimentModel(tiny_model_dir, device="cpu")
+    topics = TopicMatcher.from_config({"topics": [{"name": "delays", "keywords": ["late"]}]})
     pipeline = ScoringPipeline(model, store, ListSink[ScoredTweet](), ListSink[DeadLetter](),
-                               ScorerMetrics(registry), limits=ValidationLimits(max_text_chars=300))
+                               ScorerMetrics(registry), limits=ValidationLimits(max_text_chars=300), topics=topics)
     return pipeline, store, registry
 
 
@@ -51,6 +54,14 @@ def test_batch_is_stored_once_even_when_replayed(parts: tuple[ScoringPipeline, S
     dead = pipeline.dlq_sink.items  # type: ignore[attr-defined]
     assert dead[0].message.value == b"{oops" and dead[0].message.origin.offset == 20
     scored = pipeline.scored_sink.items  # type: ignore[attr-defined]
+    assert scored[0].tweet.topics == ("all", "delays")
+    with store.engine.connect() as conn:
+        rollups = conn.execute(select(TopicMinuteRow.topic, TopicMinuteRow.n, TopicMinuteRow.n_negative)).all()
+        members = conn.execute(select(func.count()).select_from(TweetTopicRow)).scalar_one()
+    negatives = len({s.tweet.id for s in scored if s.label == "negative"})
+    # one minute, two topics, each counted once per stored tweet even though the batch ran twice
+    assert sorted(rollups) == [("all", 20, negatives), ("delays", 20, negatives)]
+    assert members == 40
     assert all(0 <= s.p_negative <= 1 for s in scored)
     assert abs(sum(scored[0].probabilities.values()) - 1) < 1e-5
 
