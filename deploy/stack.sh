@@ -133,10 +133,13 @@ prom_healthy() { curl -fsS "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1
 prometheus_start() {
   command -v prometheus >/dev/null || apt_install prometheus
   command -v curl >/dev/null || apt_install curl
-  if alive "$PD/prometheus.pid" && prom_healthy; then return 0; fi
   mkdir -p "$PD/data" "$PD/targets"
   sed -e "s#@PORT@#$PROM_PORT#g" -e "s#@TARGETS@#$PD/targets#g" -e "s#@SCRAPE_INTERVAL@#$SCRAPE_INTERVAL#g" \
+    -e "s#@RULES@#$HERE/prometheus/rules#g" \
     "$HERE/prometheus/prometheus.yml.in" > "$PD/prometheus.yml"
+  if alive "$PD/prometheus.pid" && prom_healthy; then  # running: pick up config and rule changes
+    curl -fsS -X POST "http://127.0.0.1:$PROM_PORT/-/reload" >/dev/null; return 0
+  fi
   nohup prometheus --config.file="$PD/prometheus.yml" --storage.tsdb.path="$PD/data" \
     --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-lifecycle > "$PD/prometheus.log" 2>&1 &
   echo $! > "$PD/prometheus.pid"

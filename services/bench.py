@@ -26,7 +26,8 @@ from badbuzz.models.data import find_sentiment140
 from badbuzz.services.model_setup import ensure_model
 from badbuzz.services.scorer import load_model
 from badbuzz.services.settings import Settings
-from badbuzz.services.storage import ScoredTweetRow, make_engine
+from badbuzz.services.storage import make_engine
+from badbuzz.services.tables import ScoredTweetRow
 from badbuzz.stream.kafka_io import ensure_topics, make_producer, replay_record
 from badbuzz.stream.replay import retime, shuffled_rows
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("services", help="run a long-running service")
-    s.add_argument("service", choices=["scorer", "topics"], help="scorer: the Kafka scorer; topics: create topics")
+    s.add_argument("service", choices=["scorer", "alerter", "topics"],
+                   help="scorer: the Kafka scorer; alerter: detection + alert delivery; topics: create topics")
 
     t = sub.add_parser("train", help="fine-tune an encoder on a Sentiment140 file")
     t.add_argument("--data", type=Path, help="Sentiment140 CSV or folder (default BADBUZZ_DATA)")
@@ -49,6 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--id-prefix", default="")
     r.add_argument("--to", choices=["kafka", "stdout"], default="kafka")
+    r.add_argument("--scenario", action="store_true",
+                   help="shaped volume, topics and injected bad-buzz episodes (stream/scenario.py)")
+    r.add_argument("--days", type=float, default=1.0, help="scenario length in stream days")
+    r.add_argument("--truth", type=Path, help="where to write the scenario's ground truth (JSON)")
+
+    a = sub.add_parser("eval-alerts", help="score alerts against replay ground truth, or simulate replays")
+    a.add_argument("--simulate", action="store_true", help="replay the standard scenario offline, ours vs naive")
+    a.add_argument("--data", type=Path)
+    a.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
+    a.add_argument("--days", type=float, default=1.0)
+    a.add_argument("--naive-threshold", type=float, default=0.5)
+    a.add_argument("--output", type=Path, default=Path("docs/alerting.md"))
+    a.add_argument("--truth", type=Path, help="ground truth written by `replay --scenario --truth`")
+    a.add_argument("--alerts", type=Path, help="alert events as JSON lines (BADBUZZ_ALERTS_FILE)")
 
     c = sub.add_parser("score", help="score texts with a model directory (arguments, or lines on stdin)")
     c.add_argument("texts", nargs="*")
@@ -84,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BadBuzzError, FileNotFoundError, ValueError) as exc:
         print(f"badbuzz: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `badbuzz replay --to stdout | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _with(settings: Settings, **updates: Any) -> Settings:
@@ -100,6 +119,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 raise SystemExit("BADBUZZ_KAFKA_BOOTSTRAP is not set")
             ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
                           settings.partitions, settings.kafka_max_request_bytes)
+            return 0
+        if args.service == "alerter":
+            from badbuzz.services.alert_runner import run_alerter
+
+            run_alerter(settings)
             return 0
         from badbuzz.services.scorer import run_scorer
 
@@ -127,8 +151,24 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from badbuzz.services.replayer import run_replay
 
         s = _with(settings, data=args.data)
+        if args.scenario:
+            from badbuzz.services.replayer import run_scenario_replay
+
+            run_scenario_replay(s, seed=args.seed, days=args.days, speed=args.speed, truth=args.truth, to=args.to)
+            return 0
         run_replay(s, limit=args.limit, per_minute=args.per_minute, speed=args.speed, seed=args.seed,
                    id_prefix=args.id_prefix, to=args.to)
+        return 0
+    if cmd == "eval-alerts":
+        from badbuzz.services.alert_evaluation import score_run, simulate
+
+        if args.simulate:
+            simulate(_with(settings, data=args.data), seeds=args.seeds, days=args.days,
+                     naive_threshold=args.naive_threshold, config=settings.detector_config(), output=args.output)
+            return 0
+        if not (args.truth and args.alerts):
+            raise SystemExit("eval-alerts needs --simulate, or --truth FILE and --alerts FILE")
+        score_run(args.truth, args.alerts)
         return 0
     if cmd == "score":
         from badbuzz.services.scorer import load_model

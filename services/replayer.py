@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import operator
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
@@ -11,20 +15,36 @@ from badbuzz.models.data import find_sentiment140
 from badbuzz.services.settings import Settings
 from badbuzz.stream.kafka_io import ensure_topics, make_producer, replay_record
 from badbuzz.stream.replay import paced, retime, shuffled_rows
+from badbuzz.stream.scenario import StreamTweet, generate, standard_scenario
 
 
-def run_replay(settings: Settings, *, limit: int | None, per_minute: float, speed: float, seed: int,
-               id_prefix: str, to: str) -> int:
+def scenario_record(tw: StreamTweet) -> bytes:
+    return json.dumps({"id": tw.id, "text": tw.text, "created_at": tw.created_at.isoformat(),
+                       "topics": list(tw.topics)}, ensure_ascii=False).encode("utf-8")
+
+
+def run_scenario_replay(settings: Settings, *, seed: int, days: float, speed: float, truth: Path | None,
+                        to: str) -> int:
+    """Replay the standard scenario (topics, daily curve, episodes) and write its ground truth."""
     if settings.data is None:
         raise SystemExit("pass --data or set BADBUZZ_DATA")
+    from badbuzz.services.alert_evaluation import load_pool
+
     data = find_sentiment140(settings.data)
-    start = datetime.now(UTC).replace(microsecond=0)
-    stream = paced(retime(shuffled_rows(data, seed=seed, limit=limit), start=start, per_minute=per_minute,
-                          seed=seed, id_prefix=id_prefix), speed=speed)
+    origin = datetime.now(UTC).replace(second=0, microsecond=0)
+    scenario = standard_scenario(origin, seed=seed, days=days)
+    if truth is not None:
+        scenario.write_truth(truth)
+    tweets = generate(scenario, load_pool(data))
+    return _send(settings, ((t.id, scenario_record(t), t.created_at) for t in tweets), speed=speed, to=to)
+
+
+def _send(settings: Settings, records: Iterable[tuple[str, bytes, datetime]], *, speed: float, to: str) -> int:
+    paced_records = paced(records, speed=speed, when=operator.itemgetter(2))
+    n = 0
     if to == "stdout":
-        n = 0
-        for tw in stream:
-            sys.stdout.write(replay_record(tw).decode() + "\n")
+        for _, value, _ in paced_records:
+            sys.stdout.write(value.decode() + "\n")
             n += 1
         return n
     if settings.kafka_bootstrap is None:
@@ -32,13 +52,24 @@ def run_replay(settings: Settings, *, limit: int | None, per_minute: float, spee
     ensure_topics(settings.kafka_bootstrap, [settings.topic_raw], settings.partitions,
                   settings.kafka_max_request_bytes)
     producer = make_producer(settings.kafka_bootstrap, settings.kafka_max_request_bytes)
-    n = 0
     try:
-        for tw in tqdm(stream, total=limit, desc="replay", unit="tweet"):
-            producer.send(settings.topic_raw, key=tw.id.encode(), value=replay_record(tw))
+        for key, value, _ in tqdm(paced_records, desc="replay", unit="tweet"):
+            producer.send(settings.topic_raw, key=key.encode(), value=value)
             n += 1
         producer.flush()
     finally:
         producer.close()
-    print(f"replayed {n} tweets from {data} to {settings.topic_raw}")
+    print(f"replayed {n} tweets to {settings.topic_raw}")
     return n
+
+
+def run_replay(settings: Settings, *, limit: int | None, per_minute: float, speed: float, seed: int,
+               id_prefix: str, to: str) -> int:
+    """Sentiment140 rows, shuffled and re-timed at ``per_minute``, to ``tweets.raw`` (or stdout)."""
+    if settings.data is None:
+        raise SystemExit("pass --data or set BADBUZZ_DATA")
+    data = find_sentiment140(settings.data)
+    start = datetime.now(UTC).replace(microsecond=0)
+    tweets = retime(shuffled_rows(data, seed=seed, limit=limit), start=start, per_minute=per_minute, seed=seed,
+                    id_prefix=id_prefix)
+    return _send(settings, ((t.id, replay_record(t), t.created_at) for t in tweets), speed=speed, to=to)

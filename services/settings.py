@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from badbuzz.models.base_models import DEFAULT_BASE_MODEL
+from badbuzz.stream.detection import DetectorConfig
 from badbuzz.stream.validation import ValidationLimits
 
 
@@ -43,6 +44,16 @@ class Settings(BaseSettings):
     kafka_max_request_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     kafka_session_timeout_s: float = Field(10.0, ge=3, description="how fast a dead replica's partitions move")
 
+    alert_allowed_lateness_s: float = Field(30.0, ge=0, description="how late a tweet may arrive and still count")
+    alert_poll_s: float = Field(2.0, gt=0)
+    alert_min_volume: int = Field(30, ge=1)
+    alert_alpha: float = Field(1e-3, gt=0, lt=1)
+    alert_pending_minutes: int = Field(2, ge=1)
+    alert_cooldown_minutes: int = Field(30, ge=0)
+    alerts_file: Path | None = Field(None, description="embedded mode: append alerts as JSON lines here")
+    webhook_urls: str = Field("", description="comma-separated endpoints that receive alerts (Slack-compatible)")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for the signature header")
+
     device: Literal["auto", "cpu", "cuda"] = "auto"
     onnx_variant: str | None = None
     onnx_threads: int = Field(0, ge=0)
@@ -55,6 +66,30 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _real_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        if raw.lower() in {"changeme", "change-me", "secret", "password", "xxx", "todo"} or len(raw) < 16:
+            raise ValueError("BADBUZZ_WEBHOOK_SECRET looks like a placeholder: use at least 16 random characters")
+        return value
+
+    @model_validator(mode="after")
+    def _webhooks_need_a_secret(self) -> Settings:
+        if self.webhook_url_list and self.webhook_secret is None:
+            raise ValueError("BADBUZZ_WEBHOOK_URLS is set but BADBUZZ_WEBHOOK_SECRET is not: deliveries must be signed")
+        return self
+
+    @property
+    def webhook_url_list(self) -> list[str]:
+        return [u.strip() for u in self.webhook_urls.split(",") if u.strip()]
+
+    def detector_config(self) -> DetectorConfig:
+        return DetectorConfig(min_volume=self.alert_min_volume, alpha=self.alert_alpha,
+                              pending_minutes=self.alert_pending_minutes, cooldown_minutes=self.alert_cooldown_minutes)
 
     @property
     def embedded(self) -> bool:

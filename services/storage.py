@@ -10,84 +10,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    BigInteger,
     Connection,
-    DateTime,
     Engine,
-    Float,
-    Integer,
-    String,
-    Text,
     create_engine,
     func,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from badbuzz.services.tables import Base, ModelVersionRow, ScoredTweetRow, TopicMinuteRow, TweetTopicRow
 from badbuzz.stream.aggregation import increments
 from badbuzz.stream.contracts import ScoredTweet
 from badbuzz.stream.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 NEGATIVE = "negative"
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class ScoredTweetRow(Base):
-    __tablename__ = "scored_tweets"
-
-    tweet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    user: Mapped[str | None] = mapped_column(String(256))
-    lang: Mapped[str | None] = mapped_column(String(16))
-    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
-    label: Mapped[str] = mapped_column(String(32))
-    p_negative: Mapped[float] = mapped_column(Float)
-    probabilities: Mapped[dict[str, float]] = mapped_column(JSON)
-    model_version: Mapped[str] = mapped_column(String(128))
-    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    source_partition: Mapped[int | None] = mapped_column(Integer)
-    source_offset: Mapped[int | None] = mapped_column(BigInteger)
-
-
-class TweetTopicRow(Base):
-    """Which watched topics a tweet belongs to (``all`` included): the join key for per-topic queries."""
-
-    __tablename__ = "tweet_topics"
-
-    tweet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    topic: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
-
-
-class TopicMinuteRow(Base):
-    """Per-topic per-minute rollup of event time, incremented with the tweets in one transaction."""
-
-    __tablename__ = "topic_minute_rollups"
-
-    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
-    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    n: Mapped[int] = mapped_column(Integer)
-    n_negative: Mapped[int] = mapped_column(Integer)
-
-
-class ModelVersionRow(Base):
-    __tablename__ = "model_versions"
-
-    version: Mapped[str] = mapped_column(String(128), primary_key=True)
-    labels: Mapped[list[str]] = mapped_column(JSON)
-    details: Mapped[dict[str, Any]] = mapped_column(JSON)
-    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 def make_engine(url: str) -> Engine:

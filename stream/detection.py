@@ -10,8 +10,10 @@ Why each default (see also docs/alerting.md):
 - ``alpha=1e-3``: one test a minute per topic is 1,440 a day; with the pending period below this gives well
   under one false alert per topic per day on a clean stream.
 - ``min_volume=30``: below 30 tweets in a window a rate is too noisy to act on, whatever the p-value.
-- ``min_ratio=1.5`` and ``min_excess=0.05``: significance alone fires on tiny shifts at high volume; the
-  team wants "clearly worse than usual" — half as much again, and at least 5 points.
+- ``min_ratio=1.3`` and ``min_excess=0.05``: significance alone fires on tiny shifts at high volume; the
+  team wants "clearly worse than usual". The detector sees the *model's* labels, whose errors compress
+  contrast: a true doubling from 20% to 40% negative reads as about 30% → 42% (1.4×) through a classifier
+  of 82% accuracy, so the bar is 1.3× (and at least 5 points); 1.5× missed such episodes in replays.
 - ``pending_minutes=2``: one significant minute can be a single angry thread; two in a row is a wave.
 - ``resolve_*``: hysteresis — resolving needs the long window back under 1.25 × baseline (or no longer
   significant at 5%) for 3 minutes, a looser bar than firing, so an alert does not flap at the boundary.
@@ -42,7 +44,7 @@ class DetectorConfig:
     long_window: int = 5
     alpha: float = 1e-3
     min_volume: int = 30
-    min_ratio: float = 1.5
+    min_ratio: float = 1.3
     min_excess: float = 0.05
     pending_minutes: int = 2
     resolve_minutes: int = 3

@@ -8,12 +8,14 @@ be seeked cheaply, is read once into memory and shuffled.
 from __future__ import annotations
 
 import csv
+import operator
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from badbuzz.models.data import Sentiment140Row, iter_sentiment140, parse_s140_date
 
@@ -76,19 +78,22 @@ def retime(rows: Iterable[Sentiment140Row], *, start: datetime, per_minute: floa
         yield ReplayTweet(f"{id_prefix}{row.id}", row.text, t, row.user, row.label)
 
 
-def paced(tweets: Iterable[ReplayTweet], *, speed: float, monotonic: Callable[[], float] = time.monotonic,
-          sleep: Callable[[float], None] = time.sleep) -> Iterator[ReplayTweet]:
-    """Release tweets when the stream clock reaches them: ``speed`` stream seconds per wall second.
+T = TypeVar("T")
 
-    ``speed <= 0`` means as fast as possible.
+
+def paced(items: Iterable[T], *, speed: float, when: Callable[[T], datetime] = operator.attrgetter("created_at"),
+          monotonic: Callable[[], float] = time.monotonic,
+          sleep: Callable[[float], None] = time.sleep) -> Iterator[T]:
+    """Release items when the stream clock reaches their time ``when(item)``: ``speed`` stream seconds per
+    wall second. ``speed <= 0`` means as fast as possible.
     """
     origin_wall: float | None = None
     origin_stream: datetime | None = None
-    for tw in tweets:
+    for tw in items:
         if speed > 0:
             if origin_wall is None or origin_stream is None:
-                origin_wall, origin_stream = monotonic(), tw.created_at
-            due = origin_wall + (tw.created_at - origin_stream).total_seconds() / speed
+                origin_wall, origin_stream = monotonic(), when(tw)
+            due = origin_wall + (when(tw) - origin_stream).total_seconds() / speed
             wait = due - monotonic()
             if wait > 0:
                 sleep(wait)

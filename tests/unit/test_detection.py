@@ -54,7 +54,7 @@ def test_small_significant_shift_at_high_volume_is_not_an_alert() -> None:
     det = Detector("t", DetectorConfig())
     rng = random.Random(5)
     events = feed(det, [(2000, 0.20)] * 60 + [(2000, 0.24)] * 20, rng)
-    assert events == []  # 24% vs 20% is significant at this volume but not 1.5× the baseline
+    assert events == []  # 24% vs 20% is significant at this volume but not 1.3× the baseline
 
 
 def test_low_volume_never_fires() -> None:

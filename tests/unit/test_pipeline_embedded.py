@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from badbuzz.models.inference import OnnxSentimentModel
 from badbuzz.services.embedded import InProcessTopic, consume, produce_in_thread
-from badbuzz.services.storage import ScoreStore, TopicMinuteRow, TweetTopicRow, make_engine
+from badbuzz.services.storage import ScoreStore, make_engine
+from badbuzz.services.tables import TopicMinuteRow, TweetTopicRow
 from badbuzz.stream.batcher import MicroBatcher
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, ScoredTweet
 from badbuzz.stream.metrics import ScorerMetrics

@@ -1,0 +1,55 @@
+"""``badbuzz services alerter``: the alert service process (detection loop + webhook dispatcher thread)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from datetime import timedelta
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from badbuzz.services.alert_store import AlertStore
+from badbuzz.services.alerter import AlertMetrics, AlertService, AlertSink
+from badbuzz.services.redis_alerts import ConsoleAlertSink, RedisAlertSink
+from badbuzz.services.settings import Settings
+from badbuzz.services.storage import make_engine
+from badbuzz.services.webhooks import WebhookDispatcher
+from badbuzz.stream.metrics import serve_metrics
+
+log = logging.getLogger(__name__)
+
+
+def build_alert_service(settings: Settings, registry: CollectorRegistry) -> tuple[AlertService, AlertStore]:
+    store = AlertStore(make_engine(settings.resolved_database_url))
+    sinks: list[AlertSink] = []
+    if settings.redis_url:
+        import redis
+
+        sinks.append(RedisAlertSink(redis.Redis.from_url(settings.redis_url)))
+    else:
+        sinks.append(ConsoleAlertSink(str(settings.alerts_file) if settings.alerts_file else None))
+    service = AlertService(
+        store, settings.detector_config(),
+        allowed_lateness=timedelta(seconds=settings.alert_allowed_lateness_s),
+        sinks=sinks, metrics=AlertMetrics(registry), webhook_urls=settings.webhook_url_list,
+    )
+    return service, store
+
+
+def run_alerter(settings: Settings) -> None:
+    registry = CollectorRegistry()
+    service, store = build_alert_service(settings, registry)
+    serve_metrics(registry, settings.metrics_port, settings.metrics_addr)
+    if settings.webhook_url_list and settings.webhook_secret is not None:
+        WebhookDispatcher(store, settings.webhook_secret.get_secret_value().encode()).start()
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("alerter: %d topic(s) with saved state, metrics on :%d", len(service.detectors), settings.metrics_port)
+    service.run_forever(settings.alert_poll_s, stop=lambda: stopping)

@@ -1,0 +1,143 @@
+"""Reads and writes for the alerter: rollups in, detector state and alert lifecycle out, webhook outbox.
+
+An alert's row, its detector state and its webhook deliveries are written in one transaction, so a crash
+can neither lose a delivery nor send one for an alert that was never recorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from badbuzz.services.tables import (
+    AlertRow,
+    DetectorStateRow,
+    ScoredTweetRow,
+    TopicMinuteRow,
+    TweetTopicRow,
+    WebhookOutboxRow,
+)
+from badbuzz.stream.alerts import AlertEvent, slack_payload
+from badbuzz.stream.detection import TopicState
+
+
+class AlertStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert: Callable[..., Any] = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    # ------------------------------------------------------------------ inputs
+    def newest_event_time(self) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(ScoredTweetRow.created_at))).scalar_one_or_none()
+
+    def topics(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(TopicMinuteRow.topic).distinct()).scalars())
+
+    def first_minute(self, topic: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.min(TopicMinuteRow.minute)).where(TopicMinuteRow.topic == topic)
+            ).scalar_one_or_none()
+
+    def rollups(self, topic: str, start: datetime, end: datetime) -> dict[datetime, tuple[int, int]]:
+        """(n, n_negative) per minute in ``[start, end)`` for ``topic``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(TopicMinuteRow.minute, TopicMinuteRow.n, TopicMinuteRow.n_negative).where(
+                    TopicMinuteRow.topic == topic, TopicMinuteRow.minute >= start, TopicMinuteRow.minute < end
+                )
+            ).all()
+        return {_aware(m): (int(n), int(k)) for m, n, k in rows}
+
+    def texts(self, topic: str, start: datetime, end: datetime, *, negative_only: bool,
+              limit: int = 2000) -> list[tuple[str, str, float]]:
+        """(tweet id, text, p_negative) of a topic's tweets in an event-time range, most negative first."""
+        t, m = ScoredTweetRow, TweetTopicRow
+        cond = [m.topic == topic, t.created_at >= start, t.created_at < end]
+        if negative_only:
+            cond.append(t.label == "negative")
+        stmt = (select(t.tweet_id, t.text, t.p_negative).join(m, m.tweet_id == t.tweet_id).where(and_(*cond))
+                .order_by(t.p_negative.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [(str(a), str(b), float(c)) for a, b, c in conn.execute(stmt)]
+
+    # ------------------------------------------------------------------ detector state
+    def load_states(self) -> dict[str, TopicState]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(DetectorStateRow.topic, DetectorStateRow.state)).all()
+        return {topic: TopicState.from_json(state) for topic, state in rows}
+
+    def save_state(self, topic: str, state: TopicState, now: datetime, events: Sequence[AlertEvent] = (),
+                   webhook_urls: Sequence[str] = ()) -> None:
+        """Persist a topic's state together with any alert transitions and their webhook deliveries."""
+        with self.engine.begin() as conn:
+            stmt = self._insert(DetectorStateRow.__table__).values(topic=topic, state=state.to_json(), updated_at=now)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["topic"],
+                                                    set_={"state": stmt.excluded.state, "updated_at": now}))
+            for ev in events:
+                conn.execute(self._alert_upsert(ev, now))
+                for url in webhook_urls:
+                    outbox = self._insert(WebhookOutboxRow.__table__).values(
+                        idempotency_key=f"{ev.idempotency_key}:{uuid.uuid5(uuid.NAMESPACE_URL, url)}",
+                        url=url, payload=_json(slack_payload(ev)), attempts=0, next_attempt_at=now,
+                        created_at=now,
+                    )
+                    conn.execute(outbox.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+
+    def _alert_upsert(self, ev: AlertEvent, now: datetime) -> Any:
+        values = dict(id=ev.alert_id, topic=ev.topic, state=ev.state, fired_at=ev.fired_at, resolved_at=ev.resolved_at,
+                      window_start=ev.window_start, window_end=ev.window_end, negative_rate=ev.negative_rate,
+                      baseline_rate=ev.baseline_rate, volume=ev.volume, p_value=ev.p_value,
+                      top_terms=[list(t) for t in ev.top_terms], examples=ev.examples, updated_at=now)
+        stmt = self._insert(AlertRow.__table__).values(**values)
+        if ev.state == "resolved":
+            return stmt.on_conflict_do_update(index_elements=["id"], set_={
+                "state": "resolved", "resolved_at": ev.resolved_at, "updated_at": now})
+        return stmt.on_conflict_do_nothing(index_elements=["id"])
+
+    def alerts(self) -> list[AlertRow]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(AlertRow).order_by(AlertRow.fired_at)).scalars())
+
+    # ------------------------------------------------------------------ webhook outbox
+    def due_deliveries(self, now: datetime, limit: int = 50) -> list[tuple[int, str, str, str, int]]:
+        """(id, url, payload, idempotency key, attempts) of undelivered webhooks whose time has come."""
+        o = WebhookOutboxRow
+        stmt = (select(o.id, o.url, o.payload, o.idempotency_key, o.attempts)
+                .where(o.delivered_at.is_(None), o.next_attempt_at <= now).order_by(o.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [(int(a), str(b), str(c), str(d), int(e)) for a, b, c, d, e in conn.execute(stmt)]
+
+    def mark_delivered(self, outbox_id: int, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(WebhookOutboxRow).where(WebhookOutboxRow.id == outbox_id).values(
+                delivered_at=now, attempts=WebhookOutboxRow.attempts + 1, last_error=None))
+
+    def mark_failed(self, outbox_id: int, now: datetime, retry_in: timedelta, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(WebhookOutboxRow).where(WebhookOutboxRow.id == outbox_id).values(
+                attempts=WebhookOutboxRow.attempts + 1, next_attempt_at=now + retry_in, last_error=error[:500]))
+
+    def pending_deliveries(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(WebhookOutboxRow)
+                                    .where(WebhookOutboxRow.delivered_at.is_(None))).scalar_one())
+
+
+def _aware(ts: datetime) -> datetime:
+    from datetime import UTC
+
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _json(doc: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True)

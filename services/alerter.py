@@ -1,0 +1,154 @@
+"""The alert service: closed minutes → detector per topic → alert events → store, Redis, Prometheus, webhooks.
+
+One alerter runs per deployment (the scorers scale out; the decision must be taken once). It polls the
+rollups the scorers write, advances each topic minute by minute up to the event-time watermark, and
+persists every topic's detector state with the transitions it produced, so a restart continues exactly.
+Webhooks are only *queued* here (outbox); the dispatcher sends them, so a dead endpoint slows nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from badbuzz.services.alert_store import AlertStore, _aware
+from badbuzz.stream.aggregation import MINUTE, Watermark
+from badbuzz.stream.alerts import AlertEvent
+from badbuzz.stream.detection import Detector, DetectorConfig, Evaluation, log10_significance
+from badbuzz.stream.explain import top_terms
+
+log = logging.getLogger(__name__)
+BASELINE_SPAN = timedelta(hours=2)
+
+
+class AlertSink(Protocol):
+    def publish(self, events: Sequence[AlertEvent]) -> None: ...
+
+
+class AlertMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.negative_rate = Gauge("badbuzz_topic_negative_rate", "Negative share of the last closed minute",
+                                   ["topic"], registry=registry)
+        self.window_rate = Gauge("badbuzz_topic_window_negative_rate", "Negative share of the most significant window",
+                                 ["topic"], registry=registry)
+        self.baseline = Gauge("badbuzz_topic_baseline_rate", "Learned usual negative share", ["topic"],
+                              registry=registry)
+        self.volume = Gauge("badbuzz_topic_volume", "Tweets in the last closed minute", ["topic"], registry=registry)
+        self.significance = Gauge("badbuzz_topic_significance", "-log10 p-value of the most significant window",
+                                  ["topic"], registry=registry)
+        self.active = Gauge("badbuzz_alert_active", "1 while a bad-buzz alert is firing on the topic", ["topic"],
+                            registry=registry)
+        self.alerts = Counter("badbuzz_alerts", "Alert transitions", ["topic", "state"], registry=registry)
+        self.watermark = Gauge("badbuzz_alerter_watermark_seconds", "Event-time watermark (unix seconds)",
+                               registry=registry)
+
+    def observe(self, ev: Evaluation) -> None:
+        t = ev.topic
+        self.negative_rate.labels(topic=t).set(ev.n_negative / ev.n if ev.n else 0.0)
+        self.volume.labels(topic=t).set(ev.n)
+        self.window_rate.labels(topic=t).set(ev.strongest.rate)
+        self.significance.labels(topic=t).set(log10_significance(ev.strongest.p_value))
+        if ev.baseline is not None:
+            self.baseline.labels(topic=t).set(ev.baseline)
+        self.active.labels(topic=t).set(1.0 if ev.status == "firing" else 0.0)
+
+
+class AlertService:
+    def __init__(self, store: AlertStore, config: DetectorConfig, *, allowed_lateness: timedelta,
+                 sinks: Sequence[AlertSink], metrics: AlertMetrics, webhook_urls: Sequence[str] = (),
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.config = config
+        self.watermark = Watermark(allowed_lateness)
+        self.sinks = list(sinks)
+        self.metrics = metrics
+        self.webhook_urls = list(webhook_urls)
+        self._now = wall_clock
+        self.detectors = {t: Detector(t, config, s) for t, s in store.load_states().items()}
+        self.open_alerts: dict[str, AlertEvent] = {}
+
+    def run_once(self) -> list[AlertEvent]:
+        """Advance every topic to the watermark; returns the alert events produced."""
+        newest = self.store.newest_event_time()
+        closed_before = self.watermark.closed_before(_aware(newest) if newest else None)
+        if closed_before is None:
+            return []
+        self.metrics.watermark.set(closed_before.timestamp())
+        produced: list[AlertEvent] = []
+        for topic in self.store.topics():
+            produced.extend(self._advance(topic, closed_before))
+        return produced
+
+    def _advance(self, topic: str, closed_before: datetime) -> list[AlertEvent]:
+        det = self.detectors.get(topic)
+        if det is None:
+            det = self.detectors[topic] = Detector(topic, self.config)
+        start = det.next_minute() or self.store.first_minute(topic)
+        if start is None:
+            return []
+        start = _aware(start)
+        if start >= closed_before:
+            return []
+        counts = self.store.rollups(topic, start, closed_before)
+        events: list[AlertEvent] = []
+        minute = start
+        while minute < closed_before:
+            n, k = counts.get(minute, (0, 0))
+            ev = det.observe(minute, n, k)
+            self.metrics.observe(ev)
+            if ev.transition:
+                events.append(self._event(ev))
+            minute += MINUTE
+        self.store.save_state(topic, det.state, self._now(), events, self.webhook_urls)
+        for e in events:
+            self.metrics.alerts.labels(topic=topic, state=e.state).inc()
+            log.warning("%s", e.summary())
+        if events:
+            for sink in self.sinks:
+                try:
+                    sink.publish(events)
+                except Exception as exc:  # a broken channel must not stop detection; the store has the alert
+                    log.error("alert sink %s failed: %s", type(sink).__name__, exc)
+        return events
+
+    def _event(self, ev: Evaluation) -> AlertEvent:
+        w = ev.strongest
+        window_end = ev.minute + MINUTE
+        window_start = window_end - w.minutes * MINUTE
+        baseline = ev.baseline if ev.baseline is not None else 0.0
+        if ev.transition == "resolved":
+            opened = self.open_alerts.pop(ev.topic, None)
+            alert_id = opened.alert_id if opened else self._open_alert_id(ev.topic)
+            fired_at = opened.fired_at if opened else window_start
+            return AlertEvent(alert_id, ev.topic, "resolved", fired_at, window_start, window_end, w.rate, baseline,
+                              w.n, w.p_value, resolved_at=window_end)
+        negatives = self.store.texts(ev.topic, window_start, window_end, negative_only=True)
+        history = self.store.texts(ev.topic, window_start - BASELINE_SPAN, window_start, negative_only=False)
+        alert_id = f"{ev.topic}-{window_end:%Y%m%dT%H%M}-{uuid.uuid4().hex[:6]}"
+        event = AlertEvent(
+            alert_id, ev.topic, "firing", window_end, window_start, window_end, w.rate, baseline, w.n, w.p_value,
+            top_terms=top_terms([t for _, t, _ in negatives], [t for _, t, _ in history]),
+            examples=[{"id": i, "text": t} for i, t, _ in negatives[:5]],
+        )
+        self.open_alerts[ev.topic] = event
+        return event
+
+    def _open_alert_id(self, topic: str) -> str:
+        for row in reversed(self.store.alerts()):
+            if row.topic == topic and row.state == "firing":
+                return row.id
+        return f"{topic}-unknown-{uuid.uuid4().hex[:6]}"
+
+    def run_forever(self, poll_s: float, stop: Callable[[], bool] = lambda: False) -> None:
+        while not stop():
+            try:
+                self.run_once()
+            except Exception as exc:
+                log.error("alerter iteration failed (will retry): %s", exc)
+            time.sleep(poll_s)

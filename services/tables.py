@@ -1,0 +1,110 @@
+"""Every SQLAlchemy table of Bad Buzz Watch, on one declarative base (PostgreSQL and SQLite alike).
+
+Kept in one module so ``create_all`` sees the whole schema whichever service starts first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, String, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ScoredTweetRow(Base):
+    __tablename__ = "scored_tweets"
+
+    tweet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user: Mapped[str | None] = mapped_column(String(256))
+    lang: Mapped[str | None] = mapped_column(String(16))
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    label: Mapped[str] = mapped_column(String(32))
+    p_negative: Mapped[float] = mapped_column(Float)
+    probabilities: Mapped[dict[str, float]] = mapped_column(JSON)
+    model_version: Mapped[str] = mapped_column(String(128))
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    source_partition: Mapped[int | None] = mapped_column(Integer)
+    source_offset: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class TweetTopicRow(Base):
+    """Which watched topics a tweet belongs to (``all`` included): the join key for per-topic queries."""
+
+    __tablename__ = "tweet_topics"
+
+    tweet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class TopicMinuteRow(Base):
+    """Per-topic per-minute rollup of event time, incremented with the tweets in one transaction."""
+
+    __tablename__ = "topic_minute_rollups"
+
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    n_negative: Mapped[int] = mapped_column(Integer)
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+
+    version: Mapped[str] = mapped_column(String(128), primary_key=True)
+    labels: Mapped[list[str]] = mapped_column(JSON)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AlertRow(Base):
+    """One alert with its lifecycle: fired (state ``firing``), later ``resolved``."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    negative_rate: Mapped[float] = mapped_column(Float)
+    baseline_rate: Mapped[float] = mapped_column(Float)
+    volume: Mapped[int] = mapped_column(Integer)
+    p_value: Mapped[float] = mapped_column(Float)
+    top_terms: Mapped[list[Any]] = mapped_column(JSON)
+    examples: Mapped[list[Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DetectorStateRow(Base):
+    """The detector's memory per topic, so a restarted alerter continues where it stopped."""
+
+    __tablename__ = "detector_state"
+
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookOutboxRow(Base):
+    """A webhook delivery to make (transactional outbox): written with the alert, sent by the dispatcher."""
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,63 @@
+"""The alert event: what the communications team receives, in every channel, in one shape."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+ALERT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    alert_id: str
+    topic: str
+    state: Literal["firing", "resolved"]
+    fired_at: datetime
+    window_start: datetime
+    window_end: datetime
+    negative_rate: float
+    baseline_rate: float
+    volume: int
+    p_value: float
+    top_terms: list[tuple[str, float]] = field(default_factory=list)
+    examples: list[dict[str, str]] = field(default_factory=list)
+    resolved_at: datetime | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.alert_id}:{self.state}"
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        for k in ("fired_at", "window_start", "window_end", "resolved_at"):
+            doc[k] = doc[k].isoformat() if doc[k] is not None else None
+        doc["top_terms"] = [{"term": t, "z": z} for t, z in self.top_terms]
+        doc["version"] = ALERT_VERSION
+        return doc
+
+    def encode(self) -> str:
+        return json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True)
+
+    def summary(self) -> str:
+        words = ", ".join(t for t, _ in self.top_terms[:5]) or "no single term stands out"
+        if self.state == "resolved":
+            return (f"RESOLVED bad buzz on '{self.topic}': negative share back to {self.negative_rate:.0%} "
+                    f"(usual {self.baseline_rate:.0%}).")
+        return (f"Bad buzz on '{self.topic}': {self.negative_rate:.0%} negative over {self.volume} tweets "
+                f"({self.window_start:%H:%M}–{self.window_end:%H:%M} UTC) vs usual {self.baseline_rate:.0%}; "
+                f"p={self.p_value:.1e}. Words: {words}.")
+
+
+def slack_payload(event: AlertEvent) -> dict[str, Any]:
+    """Slack-compatible incoming-webhook JSON (``text`` + ``blocks``), with the full event under ``badbuzz``."""
+    lines = [f"*{event.summary()}*"]
+    for ex in event.examples[:3]:
+        lines.append(f"> {ex.get('text', '')[:200]}")
+    return {
+        "text": event.summary(),
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}],
+        "badbuzz": event.to_json(),
+    }

@@ -1,0 +1,161 @@
+"""Replay scenarios with ground truth: shaped volume, topics, and injected bad-buzz episodes.
+
+A scenario turns a pool of real labelled tweets into a stream: Poisson arrivals whose rate follows a daily
+curve, each tweet assigned to a topic with that topic's usual negative share, and episodes during which a
+topic gets extra volume with a multiplied negative share — built from real negative tweets of the data.
+The episodes are the ground truth that ``eval-alerts`` scores alerts against.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    per_minute: float
+    negative_share: float
+
+
+@dataclass(frozen=True)
+class Episode:
+    topic: str
+    start_minute: int
+    minutes: int
+    multiplier: float
+    per_minute: float
+
+    def start(self, origin: datetime) -> datetime:
+        return origin + timedelta(minutes=self.start_minute)
+
+    def end(self, origin: datetime) -> datetime:
+        return origin + timedelta(minutes=self.start_minute + self.minutes)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    origin: datetime
+    minutes: int
+    topics: tuple[TopicSpec, ...]
+    episodes: tuple[Episode, ...] = ()
+    daily_amplitude: float = 0.5
+    seed: int = 1
+
+    def truth(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin.isoformat(), "minutes": self.minutes, "seed": self.seed,
+            "topics": [asdict(t) for t in self.topics],
+            "episodes": [asdict(e) | {"start": e.start(self.origin).isoformat(), "end": e.end(self.origin).isoformat()}
+                         for e in self.episodes],
+        }
+
+    def write_truth(self, path: Path) -> None:
+        path.write_text(json.dumps(self.truth(), indent=2))
+
+
+@dataclass(frozen=True)
+class PoolTweet:
+    id: str
+    text: str
+    negative: bool
+
+
+@dataclass
+class StreamTweet:
+    id: str
+    text: str
+    created_at: datetime
+    topics: tuple[str, ...]
+    negative: bool
+    episode: int | None = field(default=None)
+
+
+def volume_factor(minute: int, amplitude: float) -> float:
+    """Daily curve: quiet at night, busiest late afternoon (trough at 04:00, peak at 16:00)."""
+    return 1.0 + amplitude * math.sin(2 * math.pi * (minute / 1440.0 - 10 / 24))
+
+
+def generate(scenario: Scenario, pool: Sequence[PoolTweet]) -> Iterator[StreamTweet]:
+    """The scenario's tweets in time order. Pool tweets are reused with fresh ids when the stream is longer."""
+    rng = random.Random(scenario.seed)
+    negatives = [t for t in pool if t.negative]
+    positives = [t for t in pool if not t.negative]
+    if not negatives or not positives:
+        raise ValueError("the pool needs both negative and positive tweets")
+    serial = 0
+    for minute in range(scenario.minutes):
+        batch: list[StreamTweet] = []
+        base = scenario.origin + timedelta(minutes=minute)
+        for spec in scenario.topics:
+            lam = spec.per_minute * volume_factor(minute, scenario.daily_amplitude)
+            batch.extend(_draw(rng, base, spec.name, lam, spec.negative_share, negatives, positives, None))
+        for idx, ep in enumerate(scenario.episodes):
+            if ep.start_minute <= minute < ep.start_minute + ep.minutes:
+                spec = next(t for t in scenario.topics if t.name == ep.topic)
+                share = min(1.0, spec.negative_share * ep.multiplier)
+                extra = max(0.0, ep.per_minute - spec.per_minute * volume_factor(minute, scenario.daily_amplitude))
+                batch = [b for b in batch if ep.topic not in b.topics]
+                lam = spec.per_minute * volume_factor(minute, scenario.daily_amplitude) + extra
+                batch.extend(_draw(rng, base, ep.topic, lam, share, negatives, positives, idx))
+        batch.sort(key=lambda t: t.created_at)
+        for tw in batch:
+            serial += 1
+            tw.id = f"s{scenario.seed}-{serial}-{tw.id}"
+            yield tw
+
+
+def _draw(rng: random.Random, base: datetime, topic: str, lam: float, share: float,
+          negatives: Sequence[PoolTweet], positives: Sequence[PoolTweet], episode: int | None) -> list[StreamTweet]:
+    out = []
+    for _ in range(_poisson(rng, lam)):
+        negative = rng.random() < share
+        src = rng.choice(negatives if negative else positives)
+        ts = base + timedelta(seconds=rng.random() * 60)
+        out.append(StreamTweet(src.id, src.text, ts, (topic,), negative, episode))
+    return out
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    if lam <= 0:
+        return 0
+    if lam > 50:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def standard_scenario(origin: datetime, *, seed: int, days: float = 1.0, episodes_per_day: int = 8) -> Scenario:
+    """The evaluation scenario: three topics of different volume and tone, episodes of several sizes.
+
+    Episodes are spread over the day (never overlapping on a topic) with sizes drawn from a grid of
+    multipliers (1.5×–3×), durations (5–30 min) and volumes (15–80 tweets/min on the topic).
+    """
+    rng = random.Random(seed)
+    topics = (
+        TopicSpec("air-paradis", per_minute=30, negative_share=0.20),
+        TopicSpec("delays", per_minute=15, negative_share=0.35),
+        TopicSpec("baggage", per_minute=8, negative_share=0.25),
+    )
+    minutes = int(days * 1440)
+    episodes: list[Episode] = []
+    n_eps = max(1, round(episodes_per_day * days))
+    slot = minutes // n_eps
+    for i in range(n_eps):
+        topic = rng.choice(topics)
+        dur = rng.choice([5, 10, 15, 20, 30])
+        start = i * slot + rng.randint(180, max(181, slot - dur - 60)) if slot > 300 else i * slot + 120
+        episodes.append(Episode(topic.name, start, dur, rng.choice([1.5, 2.0, 2.5, 3.0]),
+                                rng.choice([15.0, 30.0, 50.0, 80.0])))
+    return Scenario(origin, minutes, topics, tuple(episodes), seed=seed)
