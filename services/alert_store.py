@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from badbuzz.services.tables import (
     AlertRow,
@@ -103,8 +104,8 @@ class AlertStore:
         return stmt.on_conflict_do_nothing(index_elements=["id"])
 
     def alerts(self) -> list[AlertRow]:
-        with self.engine.connect() as conn:
-            return list(conn.execute(select(AlertRow).order_by(AlertRow.fired_at)).scalars())
+        with Session(self.engine) as session:
+            return list(session.scalars(select(AlertRow).order_by(AlertRow.fired_at)))
 
     # ------------------------------------------------------------------ webhook outbox
     def due_deliveries(self, now: datetime, limit: int = 50) -> list[tuple[int, str, str, str, int]]:
