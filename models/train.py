@@ -125,7 +125,7 @@ def train(cfg: TrainConfig) -> Path:
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         point: dict[str, float] = {"step": step, "loss": float(loss.item())}
         if dev_set and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             point["dev_accuracy"] = evaluate(model, tokenizer, dev_set, cfg, device)

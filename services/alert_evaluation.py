@@ -78,8 +78,8 @@ def simulate(settings: Settings, *, seeds: Sequence[int], days: float, naive_thr
 def score_run(truth_path: Path, alerts_path: Path) -> EvalReport:
     """Score alerts recorded by a real run (JSON lines of alert events) against a replay's ground truth."""
     truth = json.loads(truth_path.read_text())
-    episodes = [Episode(e["topic"], e["start_minute"], e["minutes"], e["multiplier"], e["per_minute"])
-                for e in truth["episodes"]]
+    episodes = [Episode(e["topic"], e["start_minute"], e["minutes"], e["multiplier"], e["per_minute"],
+                        e.get("theme")) for e in truth["episodes"]]
     alerts = []
     for line in alerts_path.read_text().splitlines():
         ev = json.loads(line)

@@ -26,7 +26,7 @@ def build_alert_service(settings: Settings, registry: CollectorRegistry) -> tupl
     if settings.redis_url:
         import redis
 
-        sinks.append(RedisAlertSink(redis.Redis.from_url(settings.redis_url)))
+        sinks.append(RedisAlertSink(redis.Redis.from_url(settings.redis_url), prefix=settings.redis_prefix))
     else:
         sinks.append(ConsoleAlertSink(str(settings.alerts_file) if settings.alerts_file else None))
     service = AlertService(

@@ -19,6 +19,7 @@ from badbuzz.services.tables import (
     AlertRow,
     DetectorStateRow,
     ScoredTweetRow,
+    StreamProgressRow,
     TopicMinuteRow,
     TweetTopicRow,
     WebhookOutboxRow,
@@ -33,9 +34,19 @@ class AlertStore:
         self._insert: Callable[..., Any] = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     # ------------------------------------------------------------------ inputs
-    def newest_event_time(self) -> datetime | None:
+    def event_time_progress(self, now: datetime, idle_after: timedelta) -> datetime | None:
+        """How far event time has got on *every* active partition (the slowest one's newest tweet).
+
+        Partitions are consumed at different paces; taking the global newest tweet would close minutes that
+        a lagging partition still has tweets for. A partition silent for ``idle_after`` (wall time) stops
+        holding the others back.
+        """
         with self.engine.connect() as conn:
-            return conn.execute(select(func.max(ScoredTweetRow.created_at))).scalar_one_or_none()
+            rows = conn.execute(select(StreamProgressRow.max_event_time, StreamProgressRow.updated_at)).all()
+        if not rows:
+            return None
+        active = [_aware(t) for t, u in rows if _aware(u) >= now - idle_after]
+        return min(active) if active else max(_aware(t) for t, _ in rows)
 
     def topics(self) -> list[str]:
         with self.engine.connect() as conn:

@@ -62,8 +62,10 @@ class AlertMetrics:
 class AlertService:
     def __init__(self, store: AlertStore, config: DetectorConfig, *, allowed_lateness: timedelta,
                  sinks: Sequence[AlertSink], metrics: AlertMetrics, webhook_urls: Sequence[str] = (),
+                 idle_after: timedelta = timedelta(seconds=60),
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
+        self.idle_after = idle_after
         self.config = config
         self.watermark = Watermark(allowed_lateness)
         self.sinks = list(sinks)
@@ -75,8 +77,8 @@ class AlertService:
 
     def run_once(self) -> list[AlertEvent]:
         """Advance every topic to the watermark; returns the alert events produced."""
-        newest = self.store.newest_event_time()
-        closed_before = self.watermark.closed_before(_aware(newest) if newest else None)
+        newest = self.store.event_time_progress(self._now(), self.idle_after)
+        closed_before = self.watermark.closed_before(newest)
         if closed_before is None:
             return []
         self.metrics.watermark.set(closed_before.timestamp())

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = Field(None, description="host:port,...; unset = embedded mode")
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite under HOME")
     redis_url: str | None = None
+    redis_prefix: str = Field("", description="prefix for Redis keys and channels (several deployments, one Redis)")
     topics_file: Path | None = Field(None, description="JSON file of watched topics (see stream/topics.py)")
 
     topic_raw: str = "tweets.raw"

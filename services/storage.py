@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -22,7 +23,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from badbuzz.services.tables import Base, ModelVersionRow, ScoredTweetRow, TopicMinuteRow, TweetTopicRow
+from badbuzz.services.tables import (
+    Base,
+    ModelVersionRow,
+    ScoredTweetRow,
+    StreamProgressRow,
+    TopicMinuteRow,
+    TweetTopicRow,
+)
 from badbuzz.stream.aggregation import increments
 from badbuzz.stream.contracts import ScoredTweet
 from badbuzz.stream.errors import StoreUnavailable
@@ -97,6 +105,7 @@ class ScoreStore:
         for i in range(0, len(memberships), self.chunk_rows):
             conn.execute(self._insert(TweetTopicRow.__table__).values(memberships[i : i + self.chunk_rows])
                          .on_conflict_do_nothing(index_elements=["tweet_id", "topic"]))
+        self._advance_progress(conn, rows)
         counts = increments((r["topics"], r["created_at"], r["label"] == NEGATIVE) for r in rows)
         if counts:
             table = TopicMinuteRow.__table__
@@ -107,6 +116,20 @@ class ScoreStore:
                 index_elements=["topic", "minute"],
                 set_={"n": table.c.n + stmt.excluded.n, "n_negative": table.c.n_negative + stmt.excluded.n_negative},
             ))
+
+    def _advance_progress(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        newest: dict[int, datetime] = {}
+        for r in rows:
+            p = r["source_partition"] if r["source_partition"] is not None else -1
+            newest[p] = max(newest.get(p, r["created_at"]), r["created_at"])
+        table = StreamProgressRow.__table__
+        greatest = func.greatest if self.engine.dialect.name == "postgresql" else func.max
+        now = datetime.now(UTC)
+        stmt = self._insert(table).values(
+            [{"partition": p, "max_event_time": t, "updated_at": now} for p, t in newest.items()]
+        )
+        conn.execute(stmt.on_conflict_do_update(index_elements=["partition"], set_={
+            "max_event_time": greatest(table.c.max_event_time, stmt.excluded.max_event_time), "updated_at": now}))
 
     def register_model(self, version: str, labels: list[str], details: dict[str, Any]) -> None:
         stmt = self._insert(ModelVersionRow.__table__).values(

@@ -63,6 +63,16 @@ class ModelVersionRow(Base):
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class StreamProgressRow(Base):
+    """Newest event time stored per source partition: the alerter's watermark is the slowest active one."""
+
+    __tablename__ = "stream_progress"
+
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    max_event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AlertRow(Base):
     """One alert with its lifecycle: fired (state ``firing``), later ``resolved``."""
 

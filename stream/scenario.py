@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -27,11 +28,18 @@ class TopicSpec:
 
 @dataclass(frozen=True)
 class Episode:
+    """Extra volume with a multiplied negative share on one topic; ``theme`` makes it one story.
+
+    A real bad buzz is about something: with a theme, the episode's negative tweets are real negative
+    tweets that mention it (the explanation should then surface it); without, any negative tweets.
+    """
+
     topic: str
     start_minute: int
     minutes: int
     multiplier: float
     per_minute: float
+    theme: str | None = None
 
     def start(self, origin: datetime) -> datetime:
         return origin + timedelta(minutes=self.start_minute)
@@ -90,6 +98,7 @@ def generate(scenario: Scenario, pool: Sequence[PoolTweet]) -> Iterator[StreamTw
     positives = [t for t in pool if not t.negative]
     if not negatives or not positives:
         raise ValueError("the pool needs both negative and positive tweets")
+    themed = {ep.theme: _mentioning(negatives, ep.theme) for ep in scenario.episodes if ep.theme}
     serial = 0
     for minute in range(scenario.minutes):
         batch: list[StreamTweet] = []
@@ -104,12 +113,19 @@ def generate(scenario: Scenario, pool: Sequence[PoolTweet]) -> Iterator[StreamTw
                 extra = max(0.0, ep.per_minute - spec.per_minute * volume_factor(minute, scenario.daily_amplitude))
                 batch = [b for b in batch if ep.topic not in b.topics]
                 lam = spec.per_minute * volume_factor(minute, scenario.daily_amplitude) + extra
-                batch.extend(_draw(rng, base, ep.topic, lam, share, negatives, positives, idx))
+                angry = themed.get(ep.theme, negatives) if ep.theme else negatives
+                batch.extend(_draw(rng, base, ep.topic, lam, share, angry, positives, idx))
         batch.sort(key=lambda t: t.created_at)
         for tw in batch:
             serial += 1
             tw.id = f"s{scenario.seed}-{serial}-{tw.id}"
             yield tw
+
+
+def _mentioning(tweets: Sequence[PoolTweet], theme: str) -> Sequence[PoolTweet]:
+    word = re.compile(rf"\b{re.escape(theme)}\b", re.IGNORECASE)
+    found = [t for t in tweets if word.search(t.text)]
+    return found if len(found) >= 20 else tweets
 
 
 def _draw(rng: random.Random, base: datetime, topic: str, lam: float, share: float,
@@ -136,6 +152,9 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
+THEMES = ("flight", "work", "sick", "rain", "phone", "tired", "miss")
+
+
 def standard_scenario(origin: datetime, *, seed: int, days: float = 1.0, episodes_per_day: int = 8) -> Scenario:
     """The evaluation scenario: three topics of different volume and tone, episodes of several sizes.
 
@@ -157,5 +176,5 @@ def standard_scenario(origin: datetime, *, seed: int, days: float = 1.0, episode
         dur = rng.choice([5, 10, 15, 20, 30])
         start = i * slot + rng.randint(180, max(181, slot - dur - 60)) if slot > 300 else i * slot + 120
         episodes.append(Episode(topic.name, start, dur, rng.choice([1.5, 2.0, 2.5, 3.0]),
-                                rng.choice([15.0, 30.0, 50.0, 80.0])))
+                                rng.choice([15.0, 30.0, 50.0, 80.0]), theme=rng.choice(THEMES)))
     return Scenario(origin, minutes, topics, tuple(episodes), seed=seed)

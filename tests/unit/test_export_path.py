@@ -17,7 +17,8 @@ def test_training_writes_checkpoint_curve_and_metadata(tiny_checkpoint: Path) ->
     assert meta["labels"] == ["negative", "positive"]
     assert meta["preprocessing"] == "tweet-v1"
     assert len(meta["data_hash"]) == 64
-    assert len(meta["history"]) == 30
+    assert len(meta["history"]) == 300
+    assert meta["metrics"]["dev_accuracy"] > 0.65  # it learned something: the alerting tests rely on it
     assert (tiny_checkpoint / "training_curve.png").stat().st_size > 1000
 
 
