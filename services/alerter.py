@@ -110,7 +110,7 @@ class AlertService:
         self.store.save_state(topic, det.state, self._now(), events, self.webhook_urls)
         for e in events:
             self.metrics.alerts.labels(topic=topic, state=e.state).inc()
-            log.warning("%s", e.summary())
+            log.info("%s", e.summary())
         if events:
             for sink in self.sinks:
                 try:

@@ -73,8 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the main job end to end in embedded mode (no servers needed)")
     d.add_argument("--data", type=Path, help="Sentiment140 CSV or folder (default BADBUZZ_DATA)")
     d.add_argument("--download", action="store_true", help="fetch the official Sentiment140 file if needed")
-    d.add_argument("--tweets", type=int, default=3000)
-    d.add_argument("--per-minute", type=float, default=60.0)
+    d.add_argument("--hours", type=float, default=3.0, help="stream hours to replay (one episode per 3 hours)")
     d.add_argument("--train-steps", type=int, default=400)
     d.add_argument("--seed", type=int, default=7)
 
@@ -187,7 +186,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         s = _with(settings, data=args.data)
         if s.data is None and args.download:
             s = _with(s, data=download_sentiment140(s.home / "data", SENTIMENT140_URL))
-        run_demo(s, tweets=args.tweets, per_minute=args.per_minute, train_steps=args.train_steps, seed=args.seed)
+        run_demo(s, hours=args.hours, train_steps=args.train_steps, seed=args.seed)
         return 0
     if cmd == "bench":
         from badbuzz.services.bench import run_bench

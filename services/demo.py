@@ -1,37 +1,47 @@
 """``badbuzz demo``: the main job end to end in embedded mode, on any machine, no servers.
 
-Finds (or downloads) Sentiment140, makes sure a model exists (training a small one if needed), replays
-tweets through the in-process stream into SQLite, then prints a summary and writes the negative-rate PNG.
+Finds (or downloads) Sentiment140, makes sure a model exists (training a small one if needed), replays a
+few hours of stream — three watched topics with a daily curve and one injected bad-buzz episode — through
+the in-process stream into SQLite, runs the alerter as it goes (alerts on the console and in a JSON-lines
+file), then prints a summary and writes a timeline PNG with the alerts and the true episode marked.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
+from sqlalchemy import select
 from tqdm.auto import tqdm
 
 from badbuzz.models.data import find_sentiment140
+from badbuzz.services.alert_evaluation import load_pool
+from badbuzz.services.alert_store import AlertStore, _aware
+from badbuzz.services.alerter import AlertMetrics, AlertService
 from badbuzz.services.embedded import InProcessTopic, consume, produce_in_thread
 from badbuzz.services.model_setup import ensure_model
-from badbuzz.services.plots import minute_rates, plot_negative_rate
+from badbuzz.services.plots import plot_timelines, rates_from_rollups
+from badbuzz.services.redis_alerts import ConsoleAlertSink
+from badbuzz.services.replayer import scenario_record
 from badbuzz.services.scorer import load_model
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine
+from badbuzz.services.tables import TopicMinuteRow
+from badbuzz.stream.alert_eval import AlertRecord, score
 from badbuzz.stream.batcher import MicroBatcher
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, ScoredTweet
-from badbuzz.stream.kafka_io import replay_record
 from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
-from badbuzz.stream.pipeline import ScoringPipeline
-from badbuzz.stream.replay import retime, shuffled_rows
-from badbuzz.stream.sinks import ListSink
+from badbuzz.stream.pipeline import BatchResult, ScoringPipeline
+from badbuzz.stream.scenario import generate, standard_scenario
+from badbuzz.stream.sinks import NullSink
 from badbuzz.stream.topics import TopicMatcher
 
 
-def run_demo(settings: Settings, *, tweets: int, per_minute: float, train_steps: int, seed: int) -> dict[str, object]:
+def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -> dict[str, object]:
     if settings.data is None:
         raise SystemExit("no data: pass --data PATH (a Sentiment140 CSV or a folder holding one) or --download")
     data = find_sentiment140(settings.data)
@@ -40,54 +50,79 @@ def run_demo(settings: Settings, *, tweets: int, per_minute: float, train_steps:
                  work_dir=settings.home)
     model = load_model(settings)
     registry = CollectorRegistry()
-    metrics = ScorerMetrics(registry)
     serve_metrics(registry, settings.metrics_port, settings.metrics_addr)
-    store = ScoreStore(make_engine(settings.resolved_database_url))
-    scored: ListSink[ScoredTweet] = ListSink()
-    dead: ListSink[DeadLetter] = ListSink()
-    pipeline = ScoringPipeline(model, store, scored, dead, metrics, limits=settings.limits,
-                               topics=TopicMatcher.from_file(settings.topics_file))
-    start = datetime.now(UTC).replace(second=0, microsecond=0)
-    replay = list(retime(shuffled_rows(data, seed=seed, limit=tweets), start=start, per_minute=per_minute,
-                         seed=seed, id_prefix=f"demo{seed}-"))
-    truth = {t.id: t.label for t in replay}
+    run_db = settings.home / f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}.db"
+    url = settings.database_url or f"sqlite:///{run_db.resolve()}"
+    store = ScoreStore(make_engine(url))
+    alerts_file = settings.alerts_file or settings.home / "alerts.jsonl"
+    alerter = AlertService(AlertStore(store.engine), settings.detector_config(),
+                           allowed_lateness=timedelta(seconds=settings.alert_allowed_lateness_s),
+                           sinks=[ConsoleAlertSink(str(alerts_file))], metrics=AlertMetrics(registry))
+    pipeline = ScoringPipeline(model, store, NullSink[ScoredTweet](), NullSink[DeadLetter](), ScorerMetrics(registry),
+                               limits=settings.limits, topics=TopicMatcher.from_file(settings.topics_file))
+
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=hours)
+    scenario = standard_scenario(start, seed=seed, days=hours / 24)
+    scenario.write_truth(settings.home / "demo-truth.json")
+    tweets = list(generate(scenario, load_pool(data)))
     topic = InProcessTopic(settings.topic_raw)
-    produce_in_thread(topic, ((replay_record(t), t.id.encode()) for t in replay))
+    produce_in_thread(topic, ((scenario_record(t), t.id.encode()) for t in tweets))
     batcher: MicroBatcher[IncomingMessage] = MicroBatcher(
-        settings.batch_max_size, settings.batch_max_wait_s, clock=_monotonic
+        settings.batch_max_size, settings.batch_max_wait_s, clock=time.monotonic
     )
-    with tqdm(total=len(replay), desc="score", unit="tweet") as bar:
-        totals = consume(topic, pipeline, batcher, on_batch=lambda r: bar.update(r.scored + r.dead))
-    labels = Counter(s.label for s in scored.items)
-    judged = [s for s in scored.items if truth.get(s.tweet.id) in {"negative", "positive"}]
-    accuracy = sum(s.label == truth[s.tweet.id] for s in judged) / max(1, len(judged))
-    rates = minute_rates((s.tweet.created_at, s.label) for s in scored.items)
-    png = plot_negative_rate(rates, settings.home / "negative_rate.png",
-                             f"Negative share per minute — {len(scored.items)} replayed tweets, model {model.version}")
+    fired: list[tuple[str, datetime, datetime | None]] = []
+
+    def on_batch(result: BatchResult, bar: tqdm) -> None:
+        bar.update(result.scored + result.dead)
+        for ev in alerter.run_once():
+            if ev.state == "firing":
+                fired.append((ev.topic, ev.fired_at, None))
+            else:
+                fired[:] = [(t, f, ev.resolved_at if t == ev.topic and r is None else r) for t, f, r in fired]
+
+    with tqdm(total=len(tweets), desc="stream", unit="tweet") as bar:
+        totals = consume(topic, pipeline, batcher, on_batch=lambda r: on_batch(r, bar))
+    truth = {t.id: t.negative for t in tweets}
+    with store.engine.connect() as conn:
+        rollups = [(t, _aware(m), n, k) for t, m, n, k in conn.execute(
+            select(TopicMinuteRow.topic, TopicMinuteRow.minute, TopicMinuteRow.n, TopicMinuteRow.n_negative))]
+    episodes = [(e.topic, e.start(start), e.end(start)) for e in scenario.episodes]
+    png = plot_timelines(rates_from_rollups(rollups), settings.home / "negative_rate.png",
+                         f"Negative share per minute — {len(tweets)} replayed tweets, model {model.version}",
+                         alerts=fired, episodes=episodes)
+    report = score(scenario.episodes, start, scenario.minutes,
+                   [AlertRecord(t, f, r) for t, f, r in fired if t != "all"])
     summary: dict[str, object] = {
         "data": str(data),
         "model": model.version,
         "providers": model.providers,
+        "stream_hours": hours,
         "tweets_scored": totals.scored,
         "rows_inserted": totals.inserted,
-        "rows_in_store": store.count(),
         "dead_letters": totals.dead,
-        "batches": totals.batches,
         "tweets_per_second": round(totals.scored / totals.seconds, 1) if totals.seconds else None,
-        "labels": dict(labels),
-        "accuracy_vs_sentiment140_labels": round(accuracy, 4),
-        "stream_minutes": len(rates),
-        "database": settings.resolved_database_url,
+        "topics": dict(Counter(t.topics[0] for t in tweets)),
+        "injected_episodes": [{"topic": t, "start": s.isoformat(), "end": e.isoformat()} for t, s, e in episodes],
+        "alerts": [{"topic": t, "fired_at": f.isoformat(), "resolved_at": r.isoformat() if r else None}
+                   for t, f, r in fired],
+        "episodes_detected": f"{report.detected}/{report.episodes}",
+        "false_alerts": report.false_alerts,
+        "model_accuracy_on_stream": round(_accuracy(store, truth), 4),
+        "database": url,
+        "alerts_file": str(alerts_file),
         "plot": str(png),
     }
     print(json.dumps(summary, indent=2))
     return summary
 
 
-def _monotonic() -> float:
-    import time
+def _accuracy(store: ScoreStore, truth: dict[str, bool]) -> float:
+    from badbuzz.services.tables import ScoredTweetRow
 
-    return time.monotonic()
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(ScoredTweetRow.tweet_id, ScoredTweetRow.label)).all()
+    judged = [(truth[i], label == "negative") for i, label in rows if i in truth]
+    return sum(a == b for a, b in judged) / max(1, len(judged))
 
 
 def download_sentiment140(target_dir: Path, url: str) -> Path:

@@ -1,48 +1,59 @@
-"""Plots a person would rather look at than read: the per-minute negative-rate timeline."""
+"""Plots a person would rather look at than read: negative-rate timelines with alerts marked."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 MinuteRate = tuple[datetime, int, float]
 
 
-def minute_rates(points: Iterable[tuple[datetime, str]], negative: str = "negative") -> list[MinuteRate]:
-    """(minute, volume, negative share) per event-time minute, in order."""
-    total: Counter[datetime] = Counter()
-    neg: Counter[datetime] = Counter()
-    for ts, label in points:
-        minute = ts.replace(second=0, microsecond=0)
-        total[minute] += 1
-        neg[minute] += label == negative
-    return [(m, total[m], neg[m] / total[m]) for m in sorted(total)]
-
-
-def plot_negative_rate(rates: list[tuple[datetime, int, float]], path: Path, title: str) -> Path:
+def plot_timelines(
+    rates: dict[str, list[MinuteRate]],
+    path: Path,
+    title: str,
+    alerts: Sequence[tuple[str, datetime, datetime | None]] = (),
+    episodes: Sequence[tuple[str, datetime, datetime]] = (),
+) -> Path:
+    """One panel per topic: negative share per minute, alerts shaded red, injected episodes marked grey."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    fig, (ax, axv) = plt.subplots(2, 1, figsize=(10, 5), sharex=True, height_ratios=[3, 1])
-    xs = [m for m, _, _ in rates]
-    ax.plot(xs, [r for _, _, r in rates], drawstyle="steps-post", color="tab:red", label="negative share")
-    if rates:
-        mean = sum(r * n for _, n, r in rates) / sum(n for _, n, _ in rates)
-        ax.axhline(mean, ls="--", color="grey", label=f"overall {mean:.0%}")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("negative share")
-    ax.legend(loc="upper right")
-    ax.set_title(title)
-    axv.bar(xs, [n for _, n, _ in rates], width=1 / 1440, color="tab:blue")
-    axv.set_ylabel("tweets/min")
-    axv.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))  # type: ignore[no-untyped-call]
+    topics = sorted(rates, key=lambda t: (t != "all", t))
+    fig, axes = plt.subplots(len(topics), 1, figsize=(11, 2.3 * len(topics) + 0.8), sharex=True, squeeze=False)
+    end = max((m for series in rates.values() for m, _, _ in series), default=None)
+    for ax, topic in zip(axes[:, 0], topics, strict=True):
+        series = rates[topic]
+        ax.plot([m for m, _, _ in series], [r for _, _, r in series], drawstyle="steps-post", lw=0.9,
+                color="tab:red", label="negative share")
+        for t, start, stop in episodes:
+            if t == topic:
+                ax.axvspan(start, stop, color="grey", alpha=0.25, label="injected episode")
+        for t, fired, resolved in alerts:
+            if t == topic:
+                ax.axvspan(fired, resolved or end or fired, color="tab:red", alpha=0.18, label="alert firing")
+                ax.axvline(fired, color="tab:red", lw=1.5)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(topic)
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))
+        ax.legend(unique.values(), unique.keys(), loc="upper left", fontsize=8)
+    axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))  # type: ignore[no-untyped-call]
+    axes[-1, 0].set_xlabel("stream time (UTC)")
+    fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def rates_from_rollups(rollups: Sequence[tuple[str, datetime, int, int]]) -> dict[str, list[MinuteRate]]:
+    out: dict[str, list[MinuteRate]] = {}
+    for topic, minute, n, k in sorted(rollups):
+        out.setdefault(topic, []).append((minute, n, k / n if n else 0.0))
+    return out
