@@ -80,10 +80,13 @@ def score_run(truth_path: Path, alerts_path: Path) -> EvalReport:
     truth = json.loads(truth_path.read_text())
     episodes = [Episode(e["topic"], e["start_minute"], e["minutes"], e["multiplier"], e["per_minute"],
                         e.get("theme")) for e in truth["episodes"]]
-    alerts = []
+    alerts: list[AlertRecord] = []
     for line in alerts_path.read_text().splitlines():
         ev = json.loads(line)
-        if ev.get("state") == "firing":
+        if ev.get("state") == "resolved":
+            alerts = [AlertRecord(a.topic, a.fired_at, datetime.fromisoformat(ev["resolved_at"]))
+                      if a.topic == ev["topic"] and a.resolved_at is None else a for a in alerts]
+        elif ev.get("state") == "firing" and ev.get("topic") != "all":
             alerts.append(AlertRecord(ev["topic"], datetime.fromisoformat(ev["fired_at"])))
     report = score(episodes, datetime.fromisoformat(truth["origin"]), int(truth["minutes"]), alerts)
     print(json.dumps(report.summary(), indent=2))
@@ -104,7 +107,8 @@ def write_report(path: Path, ours: EvalReport, naive: EvalReport, *, seeds: Sequ
             ("median time to detect, all detected (min)", "ttd_median_min", False),
             ("90th percentile time to detect (min)", "ttd_p90_min", False),
             ("false alerts per simulated day of clean stream", "false_alerts_per_day", False),
-            ("episodes alerted more than once", "episodes_alerted_twice", False)]
+            ("episodes alerted more than once", "episodes_alerted_twice", False),
+            ("flaps (re-fire within 30 min of resolving)", "flaps", False)]
     o, n = ours.summary(), naive.summary()
     table = "\n".join(f"| {label} | {_fmt(o[k], p)} | {_fmt(n[k], p)} |" for label, k, p in rows)
     sizes = "\n".join(f"| {k} | {d}/{t} | {naive.by_size.get(k, [0, 0])[0]}/{t} |"

@@ -43,10 +43,12 @@ class EvalReport:
     false_alerts: int = 0
     clean_days: float = 0.0
     double_alerts: int = 0
+    flaps: int = 0
     by_size: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
 
     def merge(self, other: EvalReport) -> None:
-        for name in ("episodes", "detected", "target_episodes", "target_detected", "false_alerts", "double_alerts"):
+        for name in ("episodes", "detected", "target_episodes", "target_detected", "false_alerts", "double_alerts",
+                     "flaps"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.clean_days += other.clean_days
         self.ttd_minutes += other.ttd_minutes
@@ -72,6 +74,7 @@ class EvalReport:
             "target_ttd_median_min": statistics.median(self.target_ttd_minutes) if self.target_ttd_minutes else None,
             "false_alerts_per_day": self.false_alerts / self.clean_days if self.clean_days else None,
             "episodes_alerted_twice": self.double_alerts,
+            "flaps": self.flaps,
         }
 
 
@@ -99,9 +102,26 @@ def score(episodes: Sequence[Episode], origin: datetime, minutes: int, alerts: I
         if len(hits) > 1:
             report.double_alerts += 1
     report.false_alerts = sum(1 for i in range(len(alerts)) if i not in matched)
+    report.flaps = count_flaps(alerts)
     episode_minutes = sum(ep.minutes + GRACE.total_seconds() / 60 for ep in episodes)
     report.clean_days = max(0.0, minutes - episode_minutes) / 1440
     return report
+
+
+FLAP_WINDOW = timedelta(minutes=30)
+
+
+def count_flaps(alerts: Sequence[AlertRecord]) -> int:
+    """Alerts that fire again on a topic within 30 minutes of that topic's previous alert resolving."""
+    flaps = 0
+    last_resolved: dict[str, datetime] = {}
+    for a in sorted(alerts, key=lambda a: a.fired_at):
+        prev = last_resolved.get(a.topic)
+        if prev is not None and a.fired_at - prev <= FLAP_WINDOW:
+            flaps += 1
+        if a.resolved_at is not None:
+            last_resolved[a.topic] = a.resolved_at
+    return flaps
 
 
 def minute_counts(tweets: Iterable[StreamTweet], predicted_negative: Callable[[StreamTweet], bool]

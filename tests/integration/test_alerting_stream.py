@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,42 +23,17 @@ from badbuzz.services.replayer import scenario_record
 from badbuzz.services.webhooks import SIGNATURE_HEADER, verify_signature
 from badbuzz.stream.scenario import Episode, PoolTweet, Scenario, TopicSpec, generate
 from tests.integration.conftest import ScorerProcess, Stack, Topics, free_port, produce, prometheus_query, wait_until
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.integration
 SECRET = "integration-test-secret-0123456789"
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.posts: list[tuple[Any, bytes]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.posts.append((self.headers, body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/slack"
-
-    def states(self) -> list[tuple[str, str]]:
-        return [(json.loads(b)["badbuzz"]["topic"], json.loads(b)["badbuzz"]["state"]) for _, b in self.posts]
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
-    r.server.shutdown()
+    r.close()
 
 
 @pytest.fixture

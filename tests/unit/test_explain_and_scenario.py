@@ -46,3 +46,30 @@ def test_scoring_counts_detections_false_alerts_and_doubles() -> None:
     assert is_target(ep) and r.target_detected == 1 and r.ttd_minutes == [2.0]
     assert r.double_alerts == 1 and r.false_alerts == 2
     assert r.summary()["false_alerts_per_day"] == 2 / ((1440 - 20) / 1440)
+
+
+def test_flaps_are_counted() -> None:
+    from badbuzz.stream.alert_eval import count_flaps
+
+    t = T0.replace
+    alerts = [AlertRecord("a", t(hour=1), t(hour=1, minute=5)), AlertRecord("a", t(hour=1, minute=20)),
+              AlertRecord("b", t(hour=1, minute=21)), AlertRecord("a", t(hour=5))]
+    assert count_flaps(alerts) == 1
+
+
+def test_score_run_reads_truth_and_alert_files(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    from badbuzz.services.alert_evaluation import score_run
+
+    assert isinstance(tmp_path, Path)
+    sc = Scenario(T0, 600, (TopicSpec("a", 30, 0.2),), (Episode("a", 100, 10, 2.0, 30, theme="work"),))
+    sc.write_truth(tmp_path / "truth.json")
+    events = [{"topic": "a", "state": "firing", "fired_at": T0.replace(hour=1, minute=43).isoformat()},
+              {"topic": "all", "state": "firing", "fired_at": T0.replace(hour=1, minute=43).isoformat()},
+              {"topic": "a", "state": "resolved", "fired_at": T0.replace(hour=1, minute=43).isoformat(),
+               "resolved_at": T0.replace(hour=2).isoformat()}]
+    (tmp_path / "alerts.jsonl").write_text("\n".join(json.dumps(e) for e in events))
+    report = score_run(tmp_path / "truth.json", tmp_path / "alerts.jsonl")
+    assert (report.detected, report.false_alerts, report.ttd_minutes) == (1, 0, [3.0])

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,6 +14,7 @@ from badbuzz.services.storage import make_engine
 from badbuzz.services.webhooks import SIGNATURE_HEADER, WebhookDispatcher, backoff, sign, verify_signature
 from badbuzz.stream.alerts import AlertEvent, slack_payload
 from badbuzz.stream.detection import TopicState
+from tests.webhook_receiver import Receiver
 
 SECRET = b"0123456789abcdef-test-secret"
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -37,39 +35,11 @@ def test_backoff_grows_and_is_capped() -> None:
     assert backoff(30).total_seconds() == 3600
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.requests: list[tuple[Any, bytes]] = []
-        self.fail_next = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.fail_next:
-                    receiver.fail_next -= 1
-                    self.send_response(503)
-                else:
-                    receiver.requests.append((self.headers, body))  # case-insensitive, like HTTP
-                    self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/hook"
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
-    r.server.shutdown()
+    r.close()
 
 
 def event(state: str) -> AlertEvent:
@@ -88,7 +58,7 @@ def test_failed_delivery_is_kept_and_retried_later(receiver: Receiver, tmp_path:
     assert dispatcher.deliver_due() == 0  # not due yet: backoff
     now[0] = T0 + timedelta(seconds=3)
     assert dispatcher.deliver_due() == 1 and store.pending_deliveries() == 0
-    headers, body = receiver.requests[0]
+    headers, body = receiver.posts[0]
     assert verify_signature(SECRET, headers[SIGNATURE_HEADER], body)
     assert headers["Idempotency-Key"].startswith("baggage-1:firing:")
     doc = json.loads(body)

@@ -1,0 +1,43 @@
+"""A real local HTTP endpoint that records webhook POSTs (optionally failing the first ones)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.posts: list[tuple[Any, bytes]] = []  # (headers, case-insensitive like HTTP; body)
+        self.fail_next = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if outer.fail_next:
+                    outer.fail_next -= 1
+                    self.send_response(503)
+                else:
+                    outer.posts.append((self.headers, body))
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/hook"
+
+    def states(self) -> list[tuple[str, str]]:
+        docs = [json.loads(body)["badbuzz"] for _, body in self.posts]
+        return [(d["topic"], d["state"]) for d in docs]
+
+    def close(self) -> None:
+        self.server.shutdown()
