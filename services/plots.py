@@ -42,7 +42,7 @@ def plot_timelines(
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))
         ax.legend(unique.values(), unique.keys(), loc="upper left", fontsize=8)
-    axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))  # type: ignore[no-untyped-call]
+    axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     axes[-1, 0].set_xlabel("stream time (UTC)")
     fig.suptitle(title)
     fig.tight_layout()

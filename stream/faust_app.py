@@ -63,9 +63,9 @@ def build_app(
         metrics.assigned_partitions.labels(topic=topic).set(len(mine))
         log.info("assigned %d partition(s) of %s", len(mine), topic)
 
-    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]  # mode's receiver type is narrower
+    app.on_partitions_assigned.connect(on_assigned)
 
-    @app.agent(raw)
+    @app.agent(raw)  # type: ignore[untyped-decorator]  # faust is not analysed (see pyproject)
     async def score(stream: Any) -> AsyncIterator[None]:
         async for events in stream.take_events(batch_max_size, within=batch_max_wait_s):
             batch = [_incoming(e.message) for e in events]

@@ -32,6 +32,7 @@ def test_every_tweet_is_stored_once_with_probabilities(
     produce(stack.kafka, topics.raw, [tweet(i, "a-") for i in range(N)])
     wait_until(lambda: row_stats(database)[0] >= N, 120, f"{N} rows", scorer.tail)
     rows, distinct, p_min, p_max = row_stats(database)
+    print(f"[measure] produced {N}: rows {rows}, distinct ids {distinct}, p_negative in [{p_min:.3f}, {p_max:.3f}]")
     assert (rows, distinct) == (N, N)
     assert 0.0 <= p_min <= p_max <= 1.0
     scored = consume_all(stack.kafka, topics.scored, N)
@@ -55,6 +56,8 @@ def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(
     second = scorer_factory(BADBUZZ_BATCH_MAX_SIZE="16")
     wait_until(lambda: row_stats(database)[0] >= N, 180, f"{N} rows after restart", second.tail)
     rows, distinct, _, _ = row_stats(database)
+    print(f"[measure] SIGKILL at {at_kill} stored rows; after restart rows {rows}, distinct {distinct}; "
+          f"restarted replica scored {second.metric('badbuzz_tweets_scored_total'):.0f} (replayed ones included)")
     assert (rows, distinct) == (N, N)
     assert second.metric("badbuzz_tweets_scored_total") > 0
 
@@ -87,6 +90,7 @@ def test_malformed_messages_are_dead_lettered_and_good_ones_scored(
     assert len(dead) == 50
     headers = [dict(r.headers) for r in dead]
     kinds = Counter(h["badbuzz.error.kind"].decode() for h in headers)
+    print(f"[measure] dead letters {len(dead)} by kind {dict(kinds)}; good rows {row_stats(database)[0]}")
     assert kinds == {"decode": 10, "schema": 20, "empty_text": 10, "too_large": 10}
     assert all(h["badbuzz.error.reason"] and h["badbuzz.source.topic"].decode() == topics.raw for h in headers)
     assert {int(h["badbuzz.source.offset"]) >= 0 for h in headers} == {True}
@@ -110,6 +114,7 @@ def test_prometheus_scrapes_the_scorer(
         wait_until(lambda: prometheus_query(stack, query) == 300, 60, f"PromQL {query} == 300",
                    lambda: f"last value: {prometheus_query(stack, query)}")
         lag = prometheus_query(stack, f'max(badbuzz_consumer_lag{{test_run="{topics.group}"}})')
+        print(f"[measure] PromQL {query} = {prometheus_query(stack, query)}; max consumer lag {lag}")
         assert lag == 0
     finally:
         target.unlink()
@@ -130,5 +135,6 @@ def test_two_replicas_share_partitions_and_store_each_tweet_once(
     wait_until(lambda: row_stats(database)[0] >= N, 120, f"{N} rows", lambda: a.tail() + b.tail())
     assert row_stats(database)[:2] == (N, N)
     scored_a, scored_b = a.metric("badbuzz_tweets_scored_total"), b.metric("badbuzz_tweets_scored_total")
+    print(f"[measure] two replicas: {scored_a:.0f} + {scored_b:.0f} scored; rows {row_stats(database)[:2]}")
     assert scored_a > 0 and scored_b > 0
     assert scored_a + scored_b == N
