@@ -209,6 +209,18 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str, on_fail: 
     pytest.fail(f"timed out after {timeout_s}s waiting for {what}\n{on_fail()}")
 
 
+def committed_offsets(bootstrap: str, group: str) -> int:
+    """Sum of the group's committed offsets (= messages it will not read again)."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets({group: None}).get(group, {})
+        return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
+    finally:
+        admin.close()
+
+
 def row_stats(database_url: str) -> tuple[int, int, float, float]:
     """(rows, distinct ids, min p_negative, max p_negative) in scored_tweets; zeros before the table exists."""
     url = database_url.replace("postgresql+psycopg://", "postgresql://")
