@@ -124,7 +124,10 @@ def stable_bucket(key: str, buckets: int = 100) -> int:
 def data_hash(paths: Iterable[Path]) -> str:
     """SHA-256 over the bytes of the training files, recorded in every model trained on them."""
     h = hashlib.sha256()
-    for p in sorted(paths):
+    files: list[Path] = []
+    for p in map(Path, paths):  # a folder (TweetEval) counts as all of its files
+        files += sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    for p in sorted(files):
         with open(p, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)

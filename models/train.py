@@ -29,21 +29,33 @@ def require_train_extra() -> None:
         raise SystemExit(f"training needs the [train] extra: pip install 'badbuzz[train]' ({exc})") from None
 
 
+TASKS = {
+    "sentiment2": ["negative", "positive"],
+    "sentiment3": ["negative", "neutral", "positive"],
+    "emotion4": ["anger", "joy", "optimism", "sadness"],
+}
+SOURCE_KINDS = ("sentiment140", "semeval", "tse", "tweeteval-sentiment", "tweeteval-emotion", "csv")
+
+
 @dataclass
 class TrainConfig:
-    data: Path
+    data: Path | None
     output_dir: Path
     base_model: str
-    labels: list[str] = field(default_factory=lambda: ["negative", "positive"])
+    labels: list[str] = field(default_factory=lambda: list(TASKS["sentiment2"]))
+    sources: list[tuple[str, Path]] = field(default_factory=list)
     max_steps: int = 300
     batch_size: int = 32
     learning_rate: float = 5e-5
     warmup_ratio: float = 0.06
-    max_length: int = 64
+    max_length: int | None = 64
     dev_percent: int = 10
     max_train_rows: int | None = None
     max_dev_rows: int = 1000
     eval_every: int = 100
+    patience: int | None = None
+    checkpoint_every: int = 0
+    resume: bool = False
     seed: int = 13
     threads: int = 0
 
@@ -55,16 +67,27 @@ class Example:
 
 
 def load_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
-    """Split by a hash of the tweet id (stable across runs and file orders); drop labels not in the set."""
+    """Train and dev examples, split by a stable hash (of the tweet id for Sentiment140 alone, of the
+    normalised text when sets are combined), labels outside the task dropped."""
     preprocess = get_preprocessor(CURRENT_VERSION)
     index = {name: i for i, name in enumerate(cfg.labels)}
     train: list[Example] = []
     dev: list[Example] = []
-    for row in iter_sentiment140(cfg.data):
-        if row.label not in index:
-            continue
-        ex = Example(preprocess(row.text), index[row.label])
-        (dev if stable_bucket(row.id) < cfg.dev_percent else train).append(ex)
+    if cfg.sources:
+        from badbuzz.models.datasets import combine, split
+
+        parts = split(combine(*(_source(kind, path) for kind, path in cfg.sources), labels=cfg.labels),
+                      dev_percent=cfg.dev_percent)
+        train = [Example(preprocess(e.text), index[e.label]) for e in parts["train"]]
+        dev = [Example(preprocess(e.text), index[e.label]) for e in parts["dev"]]
+    else:
+        if cfg.data is None:
+            raise ValueError("TrainConfig needs data or sources")
+        for row in iter_sentiment140(cfg.data):
+            if row.label not in index:
+                continue
+            ex = Example(preprocess(row.text), index[row.label])
+            (dev if stable_bucket(row.id) < cfg.dev_percent else train).append(ex)
     rng = random.Random(cfg.seed)
     rng.shuffle(train)
     rng.shuffle(dev)
@@ -73,16 +96,54 @@ def load_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
     return train, dev[: cfg.max_dev_rows]
 
 
+def _source(kind: str, path: Path) -> Any:
+    from badbuzz.models import datasets
+
+    if kind == "sentiment140":
+        return datasets.sentiment140(path)
+    if kind == "semeval":
+        return datasets.semeval(path)
+    if kind == "tse":
+        return datasets.tweet_sentiment_extraction(path)
+    if kind in {"tweeteval-sentiment", "tweeteval-emotion"}:
+        return datasets.tweeteval(path, "train")
+    if kind == "csv":
+        return datasets.csv_texts(path, label_column="label")
+    raise ValueError(f"unknown training source {kind!r}; known: {', '.join(SOURCE_KINDS)}")
+
+
+def config_from_checkpoint(checkpoint: Path) -> TrainConfig:
+    """The configuration a checkpoint was trained with (to rebuild its dev split for validation)."""
+    meta = json.loads((Path(checkpoint) / TRAINING_META).read_text())
+    c = meta["config"]
+    return TrainConfig(
+        data=Path(c["data"]) if c.get("data") else None, output_dir=Path(checkpoint), base_model=str(checkpoint),
+        labels=list(meta["labels"]), sources=[(k, Path(p)) for k, p in c.get("sources", [])],
+        dev_percent=int(c.get("dev_percent", 10)), max_dev_rows=int(c.get("max_dev_rows", 1000)),
+        seed=int(c.get("seed", 13)),
+    )
+
+
+def length_from_data(tokenizer: Any, texts: list[str], quantile: float = 0.95, cap: int = 128) -> int:
+    """Sequence length covering ``quantile`` of the training tweets (padding beyond it is wasted compute)."""
+    sample = texts[:5000]
+    if not sample:
+        return 64
+    lengths = sorted(len(ids) for ids in tokenizer(sample, truncation=False)["input_ids"])
+    return min(cap, max(16, lengths[min(len(lengths) - 1, int(quantile * len(lengths)))]))
+
+
 def train(cfg: TrainConfig) -> Path:
-    """Train and save a checkpoint directory; returns it."""
+    """Train and save a checkpoint directory (best dev weights); returns it.
+
+    Epochs over a shuffled training set; dev evaluation every ``eval_every`` steps keeps the best weights
+    and stops early after ``patience`` evaluations without improvement; with ``checkpoint_every`` the full
+    training state is saved so ``resume=True`` continues an interrupted run where it stopped.
+    """
     require_train_extra()
     import torch
     from tqdm.auto import tqdm
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        get_linear_schedule_with_warmup,
-    )
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
@@ -91,13 +152,15 @@ def train(cfg: TrainConfig) -> Path:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     train_set, dev_set = load_examples(cfg)
     if not train_set:
-        raise SystemExit(f"no training rows with labels {cfg.labels} in {cfg.data}")
+        raise SystemExit(f"no training rows with labels {cfg.labels}")
     tokenizer = AutoTokenizer.from_pretrained(cfg.base_model)
+    max_length = cfg.max_length or length_from_data(tokenizer, [e.text for e in train_set])
     model = AutoModelForSequenceClassification.from_pretrained(
         cfg.base_model,
         num_labels=len(cfg.labels),
         id2label=dict(enumerate(cfg.labels)),
         label2id={name: i for i, name in enumerate(cfg.labels)},
+        ignore_mismatched_sizes=True,
     ).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
     scheduler = get_linear_schedule_with_warmup(
@@ -105,16 +168,36 @@ def train(cfg: TrainConfig) -> Path:
     )
     use_amp = device.type == "cuda"
     accepted = model_inputs(model)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    resume_file = out / "resume" / "state.pt"
     history: list[dict[str, float]] = []
-    rng = random.Random(cfg.seed)
+    best: tuple[float, dict[str, Any] | None] = (-1.0, None)
+    start_step, stale = 1, 0
+    order_rng = random.Random(cfg.seed)
+    order: list[int] = []
+    if cfg.resume and resume_file.is_file():
+        state = torch.load(resume_file, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history, best, stale = state["history"], state["best"], state["stale"]
+        order, start_step = state["order"], state["step"] + 1
+        order_rng.setstate(state["order_rng"])
+        print(f"[badbuzz] resuming {out} at step {start_step}")
     started = time.perf_counter()
     model.train()
-    bar = tqdm(range(1, cfg.max_steps + 1), desc="train", unit="step")
+    bar = tqdm(range(start_step, cfg.max_steps + 1), desc="train", unit="step", initial=start_step - 1,
+               total=cfg.max_steps)
     for step in bar:
-        batch = rng.sample(train_set, min(cfg.batch_size, len(train_set)))
+        if len(order) < cfg.batch_size:
+            fresh = list(range(len(train_set)))
+            order_rng.shuffle(fresh)
+            order += fresh
+        batch = [train_set[i] for i in order[: cfg.batch_size]]
+        del order[: cfg.batch_size]
         enc = tokenizer(
-            [e.text for e in batch], truncation=True, max_length=cfg.max_length, padding=True,
-            return_tensors="pt",
+            [e.text for e in batch], truncation=True, max_length=max_length, padding=True, return_tensors="pt",
         ).to(device)
         enc = {k: v for k, v in enc.items() if k in accepted}
         labels = torch.tensor([e.label for e in batch], device=device)
@@ -127,30 +210,60 @@ def train(cfg: TrainConfig) -> Path:
         optimizer.zero_grad(set_to_none=True)
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         point: dict[str, float] = {"step": step, "loss": float(loss.item())}
+        stop = False
         if dev_set and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-            point["dev_accuracy"] = evaluate(model, tokenizer, dev_set, cfg, device)
-            bar.write(f"step {step}: dev accuracy {point['dev_accuracy']:.4f}")
+            acc, macro_recall = evaluate(model, tokenizer, dev_set, max_length, device, len(cfg.labels))
+            point.update(dev_accuracy=acc, dev_macro_recall=macro_recall)
+            bar.write(f"step {step}: dev accuracy {acc:.4f}, macro recall {macro_recall:.4f}")
+            if macro_recall > best[0]:
+                best = (macro_recall, {k: v.detach().clone() for k, v in model.state_dict().items()})
+                stale = 0
+            else:
+                stale += 1
+                stop = cfg.patience is not None and stale >= cfg.patience
         history.append(point)
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            resume_file.parent.mkdir(exist_ok=True)
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "history": history, "best": best, "stale": stale,
+                        "order": order, "order_rng": order_rng.getstate(), "step": step}, resume_file)
+        if stop:
+            bar.write(f"early stop at step {step}: no dev improvement in {cfg.patience} evaluations")
+            break
+    bar.close()
+    if best[1] is not None:
+        model.load_state_dict(best[1])
     train_seconds = time.perf_counter() - started
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    evals = [p for p in history if "dev_accuracy" in p]
+    best_point = max(evals, key=lambda p: p["dev_macro_recall"]) if evals else {}
+    files = [p for _, p in cfg.sources] or ([cfg.data] if cfg.data else [])
     meta: dict[str, Any] = {
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+        "config": {k: _jsonable(v) for k, v in asdict(cfg).items()},
         "labels": cfg.labels,
-        "max_length": cfg.max_length,
+        "max_length": max_length,
         "preprocessing": CURRENT_VERSION,
-        "data_hash": data_hash([cfg.data]),
+        "data_hash": data_hash(files),
         "train_rows": len(train_set),
         "dev_rows": len(dev_set),
         "train_seconds": round(train_seconds, 1),
-        "metrics": {"dev_accuracy": history[-1].get("dev_accuracy")},
+        "best_step": best_point.get("step"),
+        "metrics": {"dev_accuracy": best_point.get("dev_accuracy"),
+                    "dev_macro_recall": best_point.get("dev_macro_recall")},
         "history": history,
     }
     (out / TRAINING_META).write_text(json.dumps(meta, indent=2))
     plot_history(history, out / "training_curve.png")
     return out
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    return v
 
 
 def model_inputs(model: Any) -> set[str]:
@@ -160,23 +273,30 @@ def model_inputs(model: Any) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
-def evaluate(model: Any, tokenizer: Any, dev: list[Example], cfg: TrainConfig, device: Any) -> float:
+def evaluate(model: Any, tokenizer: Any, dev: list[Example], max_length: int, device: Any,
+             n_labels: int) -> tuple[float, float]:
+    """(accuracy, macro-averaged recall) on the dev set; macro recall picks the best weights (TweetEval's
+    metric, and not fooled by a majority class)."""
     import torch
 
     model.eval()
-    correct = 0
+    hits = [0] * n_labels
+    totals = [0] * n_labels
     with torch.no_grad():
         for i in range(0, len(dev), 128):
             chunk = dev[i : i + 128]
             enc = tokenizer(
-                [e.text for e in chunk], truncation=True, max_length=cfg.max_length, padding=True,
+                [e.text for e in chunk], truncation=True, max_length=max_length, padding=True,
                 return_tensors="pt",
             ).to(device)
             enc = {k: v for k, v in enc.items() if k in model_inputs(model)}
             pred = model(**enc).logits.argmax(-1).tolist()
-            correct += sum(int(p == e.label) for p, e in zip(pred, chunk, strict=True))
+            for p, e in zip(pred, chunk, strict=True):
+                totals[e.label] += 1
+                hits[e.label] += int(p == e.label)
     model.train()
-    return correct / len(dev)
+    recalls = [h / t for h, t in zip(hits, totals, strict=True) if t]
+    return sum(hits) / max(1, sum(totals)), sum(recalls) / max(1, len(recalls))
 
 
 def plot_history(history: list[dict[str, float]], path: Path) -> None:

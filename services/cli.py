@@ -27,13 +27,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("service", choices=["scorer", "alerter", "topics"],
                    help="scorer: the Kafka scorer; alerter: detection + alert delivery; topics: create topics")
 
-    t = sub.add_parser("train", help="fine-tune an encoder on a Sentiment140 file")
+    t = sub.add_parser("train", help="fine-tune an encoder (Sentiment140 by default, or any combination of sets)")
     t.add_argument("--data", type=Path, help="Sentiment140 CSV or folder (default BADBUZZ_DATA)")
+    t.add_argument("--task", choices=["sentiment2", "sentiment3", "emotion4"], default="sentiment2")
+    t.add_argument("--train", action="append", default=[], metavar="KIND=PATH",
+                   help="training set, repeatable: sentiment140, semeval, tse, tweeteval-sentiment, "
+                        "tweeteval-emotion (a folder) or csv (text,label columns); combined and deduplicated")
+    t.add_argument("--eval-every", type=int, default=100)
+    t.add_argument("--patience", type=int, default=None, help="stop after N evaluations without improvement")
+    t.add_argument("--checkpoint-every", type=int, default=0, help="save resumable state every N steps")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
     t.add_argument("--base-model", help="hub name or local directory (default BADBUZZ_BASE_MODEL)")
     t.add_argument("--output", type=Path, required=True, help="checkpoint directory to write")
     t.add_argument("--max-steps", type=int, default=300)
     t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--max-length", type=int, default=64)
+    t.add_argument("--max-length", type=int, default=0, help="0: the 95th percentile of the data's token counts")
     t.add_argument("--learning-rate", type=float, default=5e-5)
     t.add_argument("--seed", type=int, default=13)
 
@@ -131,16 +139,19 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "train":
         from badbuzz.models.base_models import resolve_base_model
         from badbuzz.models.data import find_sentiment140
-        from badbuzz.models.train import TrainConfig, train
+        from badbuzz.models.train import TASKS, TrainConfig, train
 
+        sources = [_source_arg(spec) for spec in args.train]
         data = args.data or settings.data
-        if data is None:
-            raise SystemExit("pass --data or set BADBUZZ_DATA")
+        if data is None and not sources:
+            raise SystemExit("pass --data (Sentiment140) or --train KIND=PATH, or set BADBUZZ_DATA")
         out = train(TrainConfig(
-            data=find_sentiment140(data), output_dir=args.output,
+            data=find_sentiment140(data) if data is not None and not sources else None, sources=sources,
+            output_dir=args.output, labels=list(TASKS[args.task]),
             base_model=resolve_base_model(args.base_model or settings.base_model),
-            max_steps=args.max_steps, batch_size=args.batch_size, max_length=args.max_length,
-            learning_rate=args.learning_rate, seed=args.seed,
+            max_steps=args.max_steps, batch_size=args.batch_size, max_length=args.max_length or None,
+            learning_rate=args.learning_rate, seed=args.seed, eval_every=args.eval_every, patience=args.patience,
+            checkpoint_every=args.checkpoint_every, resume=args.resume,
         ))
         print(f"checkpoint written to {out}")
         return 0
@@ -196,16 +207,20 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(cmd)
 
 
+def _source_arg(spec: str) -> tuple[str, Path]:
+    kind, sep, path = spec.partition("=")
+    if not sep or not path:
+        raise SystemExit(f"--train takes KIND=PATH, got {spec!r}")
+    return kind, Path(path)
+
+
 def _export(args: argparse.Namespace) -> int:
     from badbuzz.export.onnx_export import export, validate
-    from badbuzz.models.train import TrainConfig, load_examples
+    from badbuzz.models.train import config_from_checkpoint, load_examples
 
     out = export(args.checkpoint, args.output, quantize_int8=not args.no_int8)
     if args.validate_texts:
-        meta = json.loads((args.checkpoint / "training.json").read_text())
-        cfg = TrainConfig(data=Path(meta["config"]["data"]), output_dir=args.checkpoint,
-                          base_model=str(args.checkpoint), labels=meta["labels"])
-        _, dev = load_examples(cfg)
+        _, dev = load_examples(config_from_checkpoint(args.checkpoint))
         dev = dev[: args.validate_texts]
         for r in validate(out, args.checkpoint, [e.text for e in dev], [e.label for e in dev]):
             note = f" — not shipped: {r.rejected}" if r.rejected else ""

@@ -14,20 +14,25 @@ def ensure_model(model_dir: Path, data: Path, base_model: str, *, max_steps: int
         print(f"[badbuzz] using the model in {model_dir}")
         return model_dir
     from badbuzz.export.onnx_export import export, validate
-    from badbuzz.models.train import TRAINING_META, TrainConfig, load_examples, require_train_extra, train
+    from badbuzz.models.train import (
+        TRAINING_META,
+        TrainConfig,
+        config_from_checkpoint,
+        load_examples,
+        require_train_extra,
+        train,
+    )
 
     require_train_extra()
     checkpoint = work_dir / "checkpoint"
     if (checkpoint / TRAINING_META).is_file():
         print(f"[badbuzz] exporting the checkpoint already trained in {checkpoint}")
-        cfg = TrainConfig(data=data, output_dir=checkpoint, base_model=str(checkpoint))
     else:
         base = resolve_base_model(base_model, allow_offline_fallback=True)
         print(f"[badbuzz] no model in {model_dir}: fine-tuning {base} for {max_steps} steps on {data}")
-        cfg = TrainConfig(data=data, output_dir=checkpoint, base_model=base, max_steps=max_steps)
-        train(cfg)
+        train(TrainConfig(data=data, output_dir=checkpoint, base_model=base, max_steps=max_steps))
     export(checkpoint, model_dir)
-    _, dev = load_examples(cfg)
+    _, dev = load_examples(config_from_checkpoint(checkpoint))
     reports = validate(model_dir, checkpoint, [e.text for e in dev[:1000]], [e.label for e in dev[:1000]])
     for r in reports:
         note = f" — not shipped: {r.rejected}" if r.rejected else ""

@@ -1,0 +1,55 @@
+"""Training options on the tiny DistilBERT: combined sources, 4-way emotion labels, early stopping, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from badbuzz.models.train import TASKS, TrainConfig, config_from_checkpoint, load_examples, train
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint  # a DistilBERT checkpoint: its 2-label head is replaced for other tasks
+
+
+def emotion(tmp: Path, base: Path, data_dir: Path, **kw: object) -> TrainConfig:
+    return TrainConfig(data=None, output_dir=tmp, base_model=str(base), labels=list(TASKS["emotion4"]),
+                       sources=[("tweeteval-emotion", data_dir / "tweeteval" / "emotion")], batch_size=16,
+                       max_length=None, max_dev_rows=100, **kw)  # type: ignore[arg-type]
+
+
+def test_sources_are_combined_and_split_by_text(data_dir: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(data=None, output_dir=tmp_path, base_model="x", labels=list(TASKS["sentiment3"]),
+                      sources=[("tweeteval-sentiment", data_dir / "tweeteval" / "sentiment"),
+                               ("semeval", data_dir / "semeval2017_task4A" / "semeval2013_2016_task4A_english.tsv.xz")],
+                      max_dev_rows=100_000)
+    with pytest.raises(FileNotFoundError):
+        load_examples(cfg)  # TweetEval sentiment has no train split here: a clear error, not silence
+    cfg.sources = cfg.sources[1:]
+    train_set, dev_set = load_examples(cfg)
+    assert 0.08 < len(dev_set) / (len(train_set) + len(dev_set)) < 0.12
+    assert {e.label for e in train_set} == {0, 1, 2}
+
+
+def test_early_stopping_keeps_the_best_weights(tiny_base: Path, data_dir: Path, tmp_path: Path) -> None:
+    out = train(emotion(tmp_path, tiny_base, data_dir, max_steps=100, eval_every=2, patience=1, learning_rate=0.0))
+    meta = json.loads((out / "training.json").read_text())
+    assert len(meta["history"]) == 4  # eval at 2 sets the best; no better at 4 → stop
+    assert meta["best_step"] == 2 and meta["labels"] == TASKS["emotion4"]
+    assert 16 <= meta["max_length"] <= 128  # from the data's 95th percentile
+
+
+def test_interrupted_run_resumes_where_it_stopped(tiny_base: Path, data_dir: Path, tmp_path: Path) -> None:
+    first = train(emotion(tmp_path, tiny_base, data_dir, max_steps=10, eval_every=5, checkpoint_every=5,
+                          learning_rate=1e-3))
+    before = json.loads((first / "training.json").read_text())["history"]
+    assert (first / "resume" / "state.pt").is_file()
+    again = train(emotion(tmp_path, tiny_base, data_dir, max_steps=16, eval_every=5, checkpoint_every=5,
+                          learning_rate=1e-3, resume=True))
+    after = json.loads((again / "training.json").read_text())["history"]
+    assert [p["step"] for p in after] == list(range(1, 17))
+    assert after[:10] == before
+    assert config_from_checkpoint(again).sources[0][0] == "tweeteval-emotion"
