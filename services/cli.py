@@ -85,6 +85,28 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--train-steps", type=int, default=400)
     d.add_argument("--seed", type=int, default=7)
 
+    v = sub.add_parser("evaluate", help="evaluate a model directory on a labelled test set (JSON + Markdown)")
+    v.add_argument("--model", type=Path, required=True)
+    v.add_argument("--test", required=True, metavar="KIND=PATH",
+                   help="sentiment140-test, tweeteval-sentiment, tweeteval-emotion (folders), tse or csv")
+    v.add_argument("--variant", help="ONNX variant (fp32, int8, fp16); default: the device's choice")
+    v.add_argument("--neutral-band", type=float, default=0.1, help="binary model on 3-way data: |p−½| < band")
+    v.add_argument("--output", type=Path, help="report path without suffix (default reports/<model>-<test>)")
+
+    k = sub.add_parser("compare", help="VADER vs TF-IDF+LR vs the fine-tuned transformer, same split, one table")
+    k.add_argument("--task", choices=["sentiment2", "sentiment3", "emotion4"], default="sentiment3")
+    k.add_argument("--train", action="append", default=[], metavar="KIND=PATH", help="as for `train`")
+    k.add_argument("--test", action="append", default=[], metavar="KIND=PATH", help="as for `evaluate`")
+    k.add_argument("--model", type=Path, help="the transformer's ONNX model directory")
+    k.add_argument("--checkpoint", type=Path, help="the transformer's PyTorch checkpoint")
+    k.add_argument("--output", type=Path, default=Path("docs/model-comparison.md"))
+
+    f = sub.add_parser("score-file", help="add per-class probabilities to any CSV with a text column")
+    f.add_argument("input", type=Path)
+    f.add_argument("output", type=Path)
+    f.add_argument("--model", type=Path, required=True)
+    f.add_argument("--text-column", default="text")
+
     b = sub.add_parser("bench", help="end-to-end Kafka→PostgreSQL tweets/s vs inference-only tweets/s")
     b.add_argument("--tweets", type=int, default=5000)
     b.add_argument("--data", type=Path)
@@ -198,6 +220,36 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if s.data is None and args.download:
             s = _with(s, data=download_sentiment140(s.home / "data", SENTIMENT140_URL))
         run_demo(s, hours=args.hours, train_steps=args.train_steps, seed=args.seed)
+        return 0
+    if cmd == "evaluate":
+        from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer, write_reports
+
+        kind, path = _source_arg(args.test)
+        scorer, labels, model = model_dir_scorer(args.model, args.variant)
+        reports = evaluate_scorer(scorer, labels, load_test(kind, path), neutral_band_width=args.neutral_band)
+        out = args.output or Path("reports") / f"{args.model.name}-{kind}"
+        paths = write_reports(reports, out, f"{model.version} on {kind} ({path.name})")
+        for name, r in reports.items():
+            print(f"{name}: accuracy {r.accuracy:.4f}, macro recall {r.macro_recall:.4f}, "
+                  f"F-beta(2) negative {r.fbeta2_negative:.4f}, n={r.n}")
+        print(f"reports: {paths[0]} {paths[1]}")
+        return 0
+    if cmd == "compare":
+        from badbuzz.models.comparison import compare
+        from badbuzz.models.train import TASKS, TrainConfig
+        from badbuzz.services.bench import machine
+
+        cfg = TrainConfig(data=None, output_dir=Path("."), base_model="", labels=list(TASKS[args.task]),
+                          sources=[_source_arg(s) for s in args.train], max_dev_rows=0)
+        compare(cfg, [_source_arg(t) for t in args.test], model_dir=args.model, checkpoint=args.checkpoint,
+                output=args.output, machine=machine())
+        print(args.output.read_text())
+        return 0
+    if cmd == "score-file":
+        from badbuzz.services.score_file import score_file
+
+        n = score_file(args.model, args.input, args.output, text_column=args.text_column)
+        print(f"scored {n} rows → {args.output}")
         return 0
     if cmd == "bench":
         from badbuzz.services.bench import run_bench
