@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from badbuzz.models.baselines import TfidfLogReg, Vader
 from badbuzz.models.evaluation import evaluate_scorer, load_test
+from badbuzz.models.glove_lstm import GloveBiLSTM
 from badbuzz.models.metrics import FloatArray, Report
 from badbuzz.models.train import TrainConfig, load_examples
 
@@ -54,6 +55,7 @@ def compare(cfg: TrainConfig, tests: Sequence[tuple[str, Path]], *, model_dir: P
     candidates: list[tuple[str, Callable[[], tuple[Scorer, float | None, float]]]] = [
         ("VADER (off-the-shelf)", lambda: _baseline(Vader(cfg.labels), texts, y)),
         ("TF-IDF + logistic regression", lambda: _baseline(TfidfLogReg(cfg.labels), texts, y)),
+        ("GloVe 50d + BiLSTM", lambda: _baseline(GloveBiLSTM(cfg.labels), texts, y)),
     ]
     if checkpoint is not None:
         candidates.append(("transformer, PyTorch fp32", lambda: _pytorch(checkpoint)))
@@ -70,10 +72,11 @@ def compare(cfg: TrainConfig, tests: Sequence[tuple[str, Path]], *, model_dir: P
     return rows
 
 
-def _baseline(model: Vader | TfidfLogReg, texts: list[str], y: list[int]) -> tuple[Scorer, float | None, float]:
+def _baseline(model: Vader | TfidfLogReg | GloveBiLSTM, texts: list[str], y: list[int]
+              ) -> tuple[Scorer, float | None, float]:
     started = time.perf_counter()
     model.fit(texts, y)
-    trained = time.perf_counter() - started if isinstance(model, TfidfLogReg) else None
+    trained = None if isinstance(model, Vader) else time.perf_counter() - started
     return model.predict_proba, trained, float(model.size_bytes)
 
 

@@ -24,3 +24,16 @@ def test_tfidf_logreg_learns_a_toy_task() -> None:
     m = TfidfLogReg(LABELS).fit(texts, y)
     p = m.predict_proba(["awful service", "boarding at gate B2", "loved the crew"])
     assert p.argmax(1).tolist() == [0, 1, 2] and m.size_bytes > 1000
+
+
+def test_glove_bilstm_learns_a_toy_task() -> None:
+    from badbuzz.models.glove_lstm import GloveBiLSTM, tokens
+
+    assert tokens("@united LOST my bag!! http://x.co") == ["@", "user", "lost", "my", "bag", "!", "!", "http"]
+    texts = ["awful delay again", "lost my bag awful", "worst service ever", "so angry at this airline"] * 30
+    texts += ["great crew thanks", "loved the flight", "best service", "happy landing thanks"] * 30
+    y = [0] * 120 + [1] * 120
+    m = GloveBiLSTM(["negative", "positive"], epochs=5, batch_size=16).fit(texts, y)
+    p = m.predict_proba(["awful angry delay", "loved the crew thanks"])
+    assert p.argmax(1).tolist() == [0, 1] and m.size_bytes > 10_000
+    assert "awful" in m.vocab and "lost" in m.vocab
