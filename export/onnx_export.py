@@ -53,7 +53,12 @@ def model_version(base_model: str, n_labels: int, created: datetime) -> str:
     return f"{slug[:40]}-{n_labels}way-{created:%Y%m%d%H%M%S}"
 
 
+FP16_ATOL = 1e-2
+
+
 def _reduced_precision_problem(r: ParityReport) -> str | None:
+    if r.variant == "fp16" and r.max_abs_diff > FP16_ATOL:
+        return f"differs from PyTorch by {r.max_abs_diff:.1e} (> {FP16_ATOL:.0e})"
     if r.label_agreement < INT8_MIN_AGREEMENT:
         return f"agrees with PyTorch on {r.label_agreement:.1%} of labels (< {INT8_MIN_AGREEMENT:.0%})"
     if r.accuracy is not None and r.reference_accuracy is not None:
@@ -63,15 +68,21 @@ def _reduced_precision_problem(r: ParityReport) -> str | None:
     return None
 
 
-def export(checkpoint: Path, out_dir: Path, *, quantize_int8: bool = True, opset: int = 18) -> Path:
-    """Checkpoint (from ``badbuzz train``) → ONNX model directory with manifest and tokenizer."""
+def export(checkpoint: Path, out_dir: Path, *, quantize_int8: bool = True, fp16: bool = True,
+           opset: int = 18) -> Path:
+    """Checkpoint (from ``badbuzz train``) → ONNX model directory with manifest and tokenizer.
+
+    Variants: ``fp32`` (reference), ``fp16`` (for CUDA: weights and activations in half precision, inputs
+    and outputs unchanged) and ``int8`` (dynamic quantisation for CPU). Reduced-precision variants are
+    shipped only if :func:`validate` accepts them.
+    """
     from optimum.exporters.onnx import main_export
     from tqdm.auto import tqdm
 
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     meta = json.loads((checkpoint / "training.json").read_text())
     out_dir.mkdir(parents=True, exist_ok=True)
-    steps = ["onnx fp32", "int8 quantization", "tokenizer + manifest"]
+    steps = ["onnx fp32", "fp16 + int8 variants", "tokenizer + manifest"]
     with tqdm(total=len(steps), desc="export", unit="step") as bar, tempfile.TemporaryDirectory() as tmp:
         main_export(str(checkpoint), output=tmp, task="text-classification", opset=opset, device="cpu",
                     do_validation=False)
@@ -85,6 +96,13 @@ def export(checkpoint: Path, out_dir: Path, *, quantize_int8: bool = True, opset
             quantize_dynamic(out_dir / "model.onnx", out_dir / "model.int8.onnx", weight_type=QuantType.QInt8,
                              per_channel=True, op_types_to_quantize=["MatMul"])
             variants["int8"] = "model.int8.onnx"
+        if fp16:
+            import onnx
+            from onnxruntime.transformers.float16 import convert_float_to_float16
+
+            half = convert_float_to_float16(onnx.load(str(out_dir / "model.onnx")), keep_io_types=True)
+            onnx.save(half, str(out_dir / "model.fp16.onnx"))
+            variants["fp16"] = "model.fp16.onnx"
         bar.update()
         for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
             if (checkpoint / name).is_file():

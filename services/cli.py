@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", type=Path)
     e.add_argument("--output", type=Path, required=True)
     e.add_argument("--no-int8", action="store_true", help="skip the dynamically quantised CPU variant")
+    e.add_argument("--no-fp16", action="store_true", help="skip the half-precision GPU variant")
     e.add_argument("--validate-texts", type=int, default=1000, help="dev texts for the parity check (0: skip)")
 
     r = sub.add_parser("replay", help="replay Sentiment140 as a live stream to tweets.raw")
@@ -270,7 +271,7 @@ def _export(args: argparse.Namespace) -> int:
     from badbuzz.export.onnx_export import export, validate
     from badbuzz.models.train import config_from_checkpoint, load_examples
 
-    out = export(args.checkpoint, args.output, quantize_int8=not args.no_int8)
+    out = export(args.checkpoint, args.output, quantize_int8=not args.no_int8, fp16=not args.no_fp16)
     if args.validate_texts:
         _, dev = load_examples(config_from_checkpoint(args.checkpoint))
         dev = dev[: args.validate_texts]

@@ -26,6 +26,7 @@ def test_export_is_self_describing_and_validated(tiny_model_dir: Path) -> None:
     m = load_manifest(tiny_model_dir)
     assert m.labels == ["negative", "positive"]
     assert m.parity["fp32"]["max_abs_diff"] <= 1e-4
+    assert m.parity["fp16"]["max_abs_diff"] <= 1e-2 and "fp16" in m.variants
     # int8 is shipped only when it passed its gate; otherwise the manifest says why and the file is gone.
     if "int8" in m.variants:
         assert m.parity["int8"]["label_agreement"] >= 0.99 and "rejected" not in m.parity["int8"]
