@@ -114,6 +114,14 @@ class AlertStore:
                 "state": "resolved", "resolved_at": ev.resolved_at, "updated_at": now})
         return stmt.on_conflict_do_nothing(index_elements=["id"])
 
+    def open_alert(self, topic: str) -> tuple[str, datetime] | None:
+        """(id, fired_at) of the topic's alert still firing, if any: a restarted alerter resolves it."""
+        stmt = (select(AlertRow.id, AlertRow.fired_at).where(AlertRow.topic == topic, AlertRow.state == "firing")
+                .order_by(AlertRow.fired_at.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return (str(row[0]), _aware(row[1])) if row else None
+
     def alerts(self) -> list[AlertRow]:
         with Session(self.engine) as session:
             return list(session.scalars(select(AlertRow).order_by(AlertRow.fired_at)))

@@ -126,8 +126,8 @@ class AlertService:
         baseline = ev.baseline if ev.baseline is not None else 0.0
         if ev.transition == "resolved":
             opened = self.open_alerts.pop(ev.topic, None)
-            alert_id = opened.alert_id if opened else self._open_alert_id(ev.topic)
-            fired_at = opened.fired_at if opened else window_start
+            known = (opened.alert_id, opened.fired_at) if opened else self.store.open_alert(ev.topic)
+            alert_id, fired_at = known or (f"{ev.topic}-unknown-{uuid.uuid4().hex[:6]}", window_start)
             return AlertEvent(alert_id, ev.topic, "resolved", fired_at, window_start, window_end, w.rate, baseline,
                               w.n, w.p_value, resolved_at=window_end)
         negatives = self.store.texts(ev.topic, window_start, window_end, negative_only=True)
@@ -140,12 +140,6 @@ class AlertService:
         )
         self.open_alerts[ev.topic] = event
         return event
-
-    def _open_alert_id(self, topic: str) -> str:
-        for row in reversed(self.store.alerts()):
-            if row.topic == topic and row.state == "firing":
-                return row.id
-        return f"{topic}-unknown-{uuid.uuid4().hex[:6]}"
 
     def run_forever(self, poll_s: float, stop: Callable[[], bool] = lambda: False) -> None:
         while not stop():

@@ -92,3 +92,10 @@ def test_restarted_service_continues_from_saved_state(parts: tuple[ScoreStore, A
     fired = again.run_once()
     assert {e.state for e in fired} == {"firing"}
     assert again.run_once() == []  # nothing re-evaluated twice
+    stream(scores, range(90, 130), 0.2, rng)
+    third = service(AlertStore(make_engine(url)), ListAlertSink(), CollectorRegistry())  # restart while firing
+    resolved = {e.topic: e for e in third.run_once()}
+    opened = {e.topic: e for e in fired}
+    assert resolved["baggage"].state == "resolved"
+    assert resolved["baggage"].alert_id == opened["baggage"].alert_id  # the same alert, found in the store
+    assert resolved["baggage"].fired_at == opened["baggage"].fired_at
