@@ -113,6 +113,8 @@ def export(checkpoint: Path, out_dir: Path, *, quantize_int8: bool = True, fp16:
         manifest = ModelManifest(
             version=model_version(base_model, len(meta["labels"]), created),
             labels=list(meta["labels"]),
+            # the class to catch: negative for sentiment; for other tasks (emotion) the first label (anger)
+            negative_label="negative" if "negative" in meta["labels"] else meta["labels"][0],
             max_length=int(meta["max_length"]),
             preprocessing=meta["preprocessing"],
             variants=variants,
