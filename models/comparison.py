@@ -68,7 +68,11 @@ def compare(cfg: TrainConfig, tests: Sequence[tuple[str, Path]], *, model_dir: P
         scorer, train_seconds, size = build()
         reports = {kind: evaluate_scorer(scorer, cfg.labels, ex, bootstrap=200) for kind, ex in test_sets.items()}
         rows.append(Row(name, train_seconds, speed(scorer, speed_texts), size / 1e6, reports))
-    write_table(rows, output, cfg, machine)
+    notes = []
+    if model_dir is not None:
+        parity = json.loads((model_dir / "badbuzz-model.json").read_text()).get("parity", {})
+        notes = [f"ONNX {v} was exported but not shipped: {p['rejected']}." for v, p in parity.items() if p.get("rejected")]
+    write_table(rows, output, cfg, machine, notes)
     return rows
 
 
@@ -125,7 +129,7 @@ def _pytorch(checkpoint: Path) -> tuple[Scorer, float | None, float]:
     return score, float(meta.get("train_seconds") or 0.0), float(size)
 
 
-def write_table(rows: list[Row], output: Path, cfg: TrainConfig, machine: str) -> None:
+def write_table(rows: list[Row], output: Path, cfg: TrainConfig, machine: str, notes: Sequence[str] = ()) -> None:
     lines = [
         "# Model comparison", "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}. Labels: {', '.join(cfg.labels)}. Training split:",
@@ -148,5 +152,6 @@ def write_table(rows: list[Row], output: Path, cfg: TrainConfig, machine: str) -
                              f"{r.fbeta2_negative:.3f} | {auc} | {r.macro_recall:.3f} | {train} | "
                              f"{row.tweets_per_second:,.0f} | {row.size_mb:.1f} |")
         lines.append("")
+    lines += [f"- {n}" for n in notes]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines))

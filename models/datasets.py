@@ -105,11 +105,18 @@ def combine(*sets: Iterable[Example], labels: list[str]) -> list[Example]:
 
 
 def split(examples: Iterable[Example], dev_percent: int = 10, test_percent: int = 0) -> dict[str, list[Example]]:
-    """Stable split by a hash of the normalised text: stratified in expectation, independent of order."""
-    parts: dict[str, list[Example]] = {"train": [], "dev": [], "test": []}
+    """Stable, exactly stratified split: within each label, examples ranked by a hash of their normalised
+    text; the lowest ranks go to test, then dev. Independent of file order and of the other labels."""
+    by_label: dict[str, list[tuple[int, Example]]] = {}
     for ex in examples:
-        b = stable_bucket(normalised(ex.text))
-        parts["test" if b < test_percent else "dev" if b < test_percent + dev_percent else "train"].append(ex)
+        by_label.setdefault(ex.label, []).append((stable_bucket(normalised(ex.text) + "\x00" + ex.id, 1 << 62), ex))
+    parts: dict[str, list[Example]] = {"train": [], "dev": [], "test": []}
+    for ranked in by_label.values():
+        ranked.sort(key=lambda pair: pair[0])
+        n_test = round(len(ranked) * test_percent / 100)
+        n_dev = round(len(ranked) * dev_percent / 100)
+        for i, (_, ex) in enumerate(ranked):
+            parts["test" if i < n_test else "dev" if i < n_test + n_dev else "train"].append(ex)
     return parts
 
 

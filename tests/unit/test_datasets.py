@@ -41,7 +41,9 @@ def test_tse_and_combination_deduplicate_by_text(data_dir: Path) -> None:
     both = combine(tse, s140, labels=SENTIMENT3)
     assert len(both) < len(tse) + len(s140) - 300  # about 440 texts appear in both sets
     parts = split(both, dev_percent=10)
-    assert abs(len(parts["dev"]) / len(both) - 0.10) < 0.01
+    for label in SENTIMENT3:  # exactly stratified
+        share = sum(e.label == label for e in parts["dev"]) / sum(e.label == label for e in both)
+        assert abs(share - 0.10) < 0.001
     assert {e.text for e in parts["dev"]}.isdisjoint({e.text for e in parts["train"]})
     again = split(reversed(both), dev_percent=10)
     assert {e.id for e in again["dev"]} == {e.id for e in parts["dev"]}  # order does not change the split
