@@ -71,7 +71,8 @@ def compare(cfg: TrainConfig, tests: Sequence[tuple[str, Path]], *, model_dir: P
     notes = []
     if model_dir is not None:
         parity = json.loads((model_dir / "badbuzz-model.json").read_text()).get("parity", {})
-        notes = [f"ONNX {v} was exported but not shipped: {p['rejected']}." for v, p in parity.items() if p.get("rejected")]
+        notes = [f"ONNX {v} was exported but not shipped: {p['rejected']}."
+                 for v, p in parity.items() if p.get("rejected")]
     write_table(rows, output, cfg, machine, notes)
     return rows
 
