@@ -33,6 +33,7 @@ def build_alert_service(settings: Settings, registry: CollectorRegistry) -> tupl
         store, settings.detector_config(),
         allowed_lateness=timedelta(seconds=settings.alert_allowed_lateness_s),
         sinks=sinks, metrics=AlertMetrics(registry), webhook_urls=settings.webhook_url_list,
+        watched={t.strip() for t in settings.alert_topics.split(",") if t.strip()} or None,
     )
     return service, store
 

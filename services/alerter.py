@@ -63,9 +63,11 @@ class AlertService:
     def __init__(self, store: AlertStore, config: DetectorConfig, *, allowed_lateness: timedelta,
                  sinks: Sequence[AlertSink], metrics: AlertMetrics, webhook_urls: Sequence[str] = (),
                  idle_after: timedelta = timedelta(seconds=60),
+                 watched: set[str] | None = None,
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.idle_after = idle_after
+        self.watched = watched
         self.config = config
         self.watermark = Watermark(allowed_lateness)
         self.sinks = list(sinks)
@@ -84,7 +86,8 @@ class AlertService:
         self.metrics.watermark.set(closed_before.timestamp())
         produced: list[AlertEvent] = []
         for topic in self.store.topics():
-            produced.extend(self._advance(topic, closed_before))
+            if self.watched is None or topic in self.watched:
+                produced.extend(self._advance(topic, closed_before))
         return produced
 
     def _advance(self, topic: str, closed_before: datetime) -> list[AlertEvent]:

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     alert_alpha: float = Field(1e-3, gt=0, lt=1)
     alert_pending_minutes: int = Field(2, ge=1)
     alert_cooldown_minutes: int = Field(30, ge=0)
+    alert_topics: str = Field("", description="comma-separated topics that may alert (empty: every topic, 'all' too)")
     alerts_file: Path | None = Field(None, description="embedded mode: append alerts as JSON lines here")
     webhook_urls: str = Field("", description="comma-separated endpoints that receive alerts (Slack-compatible)")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for the signature header")

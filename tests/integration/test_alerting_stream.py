@@ -45,6 +45,8 @@ def alerter(stack: Stack, topics: Topics, database: str, receiver: Receiver, tmp
     env.update({"BADBUZZ_DATABASE_URL": database, "BADBUZZ_REDIS_URL": os.environ["BADBUZZ_REDIS_URL"],
                 "BADBUZZ_METRICS_PORT": str(port), "BADBUZZ_WEBHOOK_URLS": receiver.url,
                 "BADBUZZ_WEBHOOK_SECRET": SECRET, "BADBUZZ_ALERT_POLL_S": "0.5",
+                # the team pages on its brand topics; 'all' may also move when a large share of traffic is angry
+                "BADBUZZ_ALERT_TOPICS": "air-paradis,baggage",
                 "BADBUZZ_REDIS_PREFIX": prefix, "BADBUZZ_HOME": str(tmp_path / "alerter"), "PYTHONUNBUFFERED": "1"})
     log = open(tmp_path / "alerter.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "alerter"], env=env,

@@ -80,6 +80,17 @@ def test_one_episode_gives_one_explained_alert_that_resolves(parts: tuple[ScoreS
     assert store.pending_deliveries() == 2 * len({e.topic for e in sink.events})
 
 
+def test_only_watched_topics_alert(parts: tuple[ScoreStore, AlertStore, str]) -> None:
+    scores, store, _ = parts
+    rng = random.Random(4)
+    svc = AlertService(store, DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30),
+                       sinks=[ListAlertSink()], metrics=AlertMetrics(CollectorRegistry()), watched={"baggage"},
+                       wall_clock=lambda: T0)
+    stream(scores, range(0, 90), 0.2, rng)
+    stream(scores, range(90, 100), 0.7, rng)
+    assert [(e.topic, e.state) for e in svc.run_once()] == [("baggage", "firing")]
+
+
 def test_restarted_service_continues_from_saved_state(parts: tuple[ScoreStore, AlertStore, str]) -> None:
     scores, store, url = parts
     rng = random.Random(8)
