@@ -19,6 +19,7 @@ from sqlalchemy import (
     create_engine,
     func,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
@@ -39,10 +40,21 @@ log = logging.getLogger(__name__)
 NEGATIVE = "negative"
 
 
+SCHEMA_LOCK = 0x6261646275  # "badbu": one advisory lock id for schema creation
+
+
 def make_engine(url: str) -> Engine:
-    """An engine with the schema in place (``create_all`` is idempotent)."""
+    """An engine with the schema in place.
+
+    ``create_all`` is idempotent but not concurrency-safe: replicas starting together on an empty PostgreSQL
+    database would race on ``CREATE TABLE`` (seen as "type … already exists"), so it runs under a
+    transaction-scoped advisory lock there.
+    """
     engine = create_engine(url, pool_pre_ping=True, future=True)
-    Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+        Base.metadata.create_all(conn)
     return engine
 
 

@@ -144,3 +144,13 @@ def test_two_replicas_share_partitions_and_store_each_tweet_once(
     print(f"[measure] two replicas: {scored_a:.0f} + {scored_b:.0f} scored; rows {row_stats(database)[:2]}")
     assert scored_a > 0 and scored_b > 0
     assert scored_a + scored_b == N
+
+
+def test_schema_creation_is_safe_when_replicas_start_together(database: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from badbuzz.services.storage import ScoreStore, make_engine
+
+    with ThreadPoolExecutor(6) as pool:  # six "replicas" creating the schema at once on an empty database
+        engines = list(pool.map(lambda _: make_engine(database), range(6)))
+    assert all(ScoreStore(e).count() == 0 for e in engines)
