@@ -7,14 +7,14 @@ can neither lose a delivery nor send one for an alert that was never recorded.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from badbuzz.services.storage import dialect_insert
 from badbuzz.services.tables import (
     AlertRow,
     DetectorStateRow,
@@ -31,7 +31,7 @@ from badbuzz.stream.detection import TopicState
 class AlertStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert: Callable[..., Any] = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = dialect_insert(engine)
 
     # ------------------------------------------------------------------ inputs
     def event_time_progress(self, now: datetime, idle_after: timedelta) -> datetime | None:
@@ -45,8 +45,8 @@ class AlertStore:
             rows = conn.execute(select(StreamProgressRow.max_event_time, StreamProgressRow.updated_at)).all()
         if not rows:
             return None
-        active = [_aware(t) for t, u in rows if _aware(u) >= now - idle_after]
-        return min(active) if active else max(_aware(t) for t, _ in rows)
+        active = [as_utc(t) for t, u in rows if as_utc(u) >= now - idle_after]
+        return min(active) if active else max(as_utc(t) for t, _ in rows)
 
     def topics(self) -> list[str]:
         with self.engine.connect() as conn:
@@ -66,7 +66,7 @@ class AlertStore:
                     TopicMinuteRow.topic == topic, TopicMinuteRow.minute >= start, TopicMinuteRow.minute < end
                 )
             ).all()
-        return {_aware(m): (int(n), int(k)) for m, n, k in rows}
+        return {as_utc(m): (int(n), int(k)) for m, n, k in rows}
 
     def texts(self, topic: str, start: datetime, end: datetime, *, negative_only: bool,
               limit: int = 2000) -> list[tuple[str, str, float]]:
@@ -120,7 +120,7 @@ class AlertStore:
                 .order_by(AlertRow.fired_at.desc()).limit(1))
         with self.engine.connect() as conn:
             row = conn.execute(stmt).first()
-        return (str(row[0]), _aware(row[1])) if row else None
+        return (str(row[0]), as_utc(row[1])) if row else None
 
     def alerts(self) -> list[AlertRow]:
         with Session(self.engine) as session:
@@ -151,7 +151,8 @@ class AlertStore:
                                     .where(WebhookOutboxRow.delivered_at.is_(None))).scalar_one())
 
 
-def _aware(ts: datetime) -> datetime:
+def as_utc(ts: datetime) -> datetime:
+    """SQLite hands back naive datetimes for timezone-aware columns; they were stored in UTC."""
     from datetime import UTC
 
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

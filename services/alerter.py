@@ -17,7 +17,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from badbuzz.services.alert_store import AlertStore, _aware
+from badbuzz.services.alert_store import AlertStore, as_utc
 from badbuzz.stream.aggregation import MINUTE, Watermark
 from badbuzz.stream.alerts import AlertEvent
 from badbuzz.stream.detection import Detector, DetectorConfig, Evaluation, log10_significance
@@ -97,7 +97,7 @@ class AlertService:
         start = det.next_minute() or self.store.first_minute(topic)
         if start is None:
             return []
-        start = _aware(start)
+        start = as_utc(start)
         if start >= closed_before:
             return []
         counts = self.store.rollups(topic, start, closed_before)

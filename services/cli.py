@@ -268,16 +268,10 @@ def _source_arg(spec: str) -> tuple[str, Path]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from badbuzz.export.onnx_export import export, validate
-    from badbuzz.models.train import config_from_checkpoint, load_examples
+    from badbuzz.services.model_setup import export_validated
 
-    out = export(args.checkpoint, args.output, quantize_int8=not args.no_int8, fp16=not args.no_fp16)
-    if args.validate_texts:
-        _, dev = load_examples(config_from_checkpoint(args.checkpoint))
-        dev = dev[: args.validate_texts]
-        for r in validate(out, args.checkpoint, [e.text for e in dev], [e.label for e in dev]):
-            note = f" — not shipped: {r.rejected}" if r.rejected else ""
-            print(f"parity {r.variant}: max |Δp| {r.max_abs_diff:.2e}, label agreement {r.label_agreement:.2%}{note}")
+    out = export_validated(args.checkpoint, args.output, dev_texts=args.validate_texts, int8=not args.no_int8,
+                           fp16=not args.no_fp16)
     print(f"model directory written to {out}")
     return 0
 

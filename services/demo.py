@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from badbuzz.models.data import find_sentiment140
 from badbuzz.services.alert_evaluation import load_pool
-from badbuzz.services.alert_store import AlertStore, _aware
+from badbuzz.services.alert_store import AlertStore, as_utc
 from badbuzz.services.alerter import AlertMetrics, AlertService
 from badbuzz.services.embedded import InProcessTopic, consume, produce_in_thread
 from badbuzz.services.model_setup import ensure_model
@@ -84,7 +84,7 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
         totals = consume(topic, pipeline, batcher, on_batch=lambda r: on_batch(r, bar))
     truth = {t.id: t.negative for t in tweets}
     with store.engine.connect() as conn:
-        rollups = [(t, _aware(m), n, k) for t, m, n, k in conn.execute(
+        rollups = [(t, as_utc(m), n, k) for t, m, n, k in conn.execute(
             select(TopicMinuteRow.topic, TopicMinuteRow.minute, TopicMinuteRow.n, TopicMinuteRow.n_negative))]
     episodes = [(e.topic, e.start(start), e.end(start)) for e in scenario.episodes]
     png = plot_timelines(rates_from_rollups(rollups), settings.home / "negative_rate.png",

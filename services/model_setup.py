@@ -13,15 +13,7 @@ def ensure_model(model_dir: Path, data: Path, base_model: str, *, max_steps: int
     if (model_dir / MANIFEST_NAME).is_file():
         print(f"[badbuzz] using the model in {model_dir}")
         return model_dir
-    from badbuzz.export.onnx_export import export, validate
-    from badbuzz.models.train import (
-        TRAINING_META,
-        TrainConfig,
-        config_from_checkpoint,
-        load_examples,
-        require_train_extra,
-        train,
-    )
+    from badbuzz.models.train import TRAINING_META, TrainConfig, require_train_extra, train
 
     require_train_extra()
     checkpoint = work_dir / "checkpoint"
@@ -31,11 +23,21 @@ def ensure_model(model_dir: Path, data: Path, base_model: str, *, max_steps: int
         base = resolve_base_model(base_model, allow_offline_fallback=True)
         print(f"[badbuzz] no model in {model_dir}: fine-tuning {base} for {max_steps} steps on {data}")
         train(TrainConfig(data=data, output_dir=checkpoint, base_model=base, max_steps=max_steps))
-    export(checkpoint, model_dir)
-    _, dev = load_examples(config_from_checkpoint(checkpoint))
-    reports = validate(model_dir, checkpoint, [e.text for e in dev[:1000]], [e.label for e in dev[:1000]])
-    for r in reports:
-        note = f" — not shipped: {r.rejected}" if r.rejected else ""
-        print(f"[badbuzz] parity {r.variant}: max |Δp| {r.max_abs_diff:.1e}, "
-              f"label agreement {r.label_agreement:.1%}{note}")
+    return export_validated(checkpoint, model_dir)
+
+
+def export_validated(checkpoint: Path, model_dir: Path, *, dev_texts: int = 1000, int8: bool = True,
+                     fp16: bool = True) -> Path:
+    """Export, then gate every variant on the checkpoint's own dev split (0 texts: no validation)."""
+    from badbuzz.export.onnx_export import export, validate
+    from badbuzz.models.train import config_from_checkpoint, load_examples
+
+    export(checkpoint, model_dir, quantize_int8=int8, fp16=fp16)
+    if dev_texts:
+        _, dev = load_examples(config_from_checkpoint(checkpoint))
+        dev = dev[:dev_texts]
+        for r in validate(model_dir, checkpoint, [e.text for e in dev], [e.label for e in dev]):
+            note = f" — not shipped: {r.rejected}" if r.rejected else ""
+            print(f"[badbuzz] parity {r.variant}: max |Δp| {r.max_abs_diff:.1e}, "
+                  f"label agreement {r.label_agreement:.1%}{note}")
     return model_dir

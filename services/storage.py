@@ -58,7 +58,8 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _insert(engine: Engine) -> Callable[..., Any]:
+def dialect_insert(engine: Engine) -> Callable[..., Any]:
+    """``INSERT … ON CONFLICT`` needs the dialect's own insert construct (PostgreSQL or SQLite)."""
     return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
 
@@ -74,7 +75,7 @@ class ScoreStore:
         self.chunk_rows = chunk_rows
         self.max_attempts = max_attempts
         self._sleep = sleep
-        self._insert = _insert(engine)
+        self._insert = dialect_insert(engine)
 
     def write(self, records: Sequence[ScoredTweet]) -> int:
         """Insert records not already stored; returns how many rows were new."""
