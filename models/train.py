@@ -51,7 +51,7 @@ class TrainConfig:
     max_length: int | None = 64
     dev_percent: int = 10
     max_train_rows: int | None = None
-    max_dev_rows: int = 1000
+    max_dev_rows: int = 1000  # 0: every dev row
     eval_every: int = 100
     patience: int | None = None
     checkpoint_every: int = 0
@@ -93,7 +93,7 @@ def load_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
     rng.shuffle(dev)
     if cfg.max_train_rows:
         train = train[: cfg.max_train_rows]
-    return train, dev[: cfg.max_dev_rows]
+    return train, dev[: cfg.max_dev_rows or None]
 
 
 def _source(kind: str, path: Path) -> Any:
@@ -189,11 +189,10 @@ def train(cfg: TrainConfig) -> Path:
     model.train()
     bar = tqdm(range(start_step, cfg.max_steps + 1), desc="train", unit="step", initial=start_step - 1,
                total=cfg.max_steps)
+    lengths = [len(e.text) for e in train_set]
     for step in bar:
         if len(order) < cfg.batch_size:
-            fresh = list(range(len(train_set)))
-            order_rng.shuffle(fresh)
-            order += fresh
+            order += length_grouped_order(lengths, cfg.batch_size, order_rng)
         batch = [train_set[i] for i in order[: cfg.batch_size]]
         del order[: cfg.batch_size]
         enc = tokenizer(
@@ -256,6 +255,27 @@ def train(cfg: TrainConfig) -> Path:
     (out / TRAINING_META).write_text(json.dumps(meta, indent=2))
     plot_history(history, out / "training_curve.png")
     return out
+
+
+def length_grouped_order(lengths: list[int], batch_size: int, rng: random.Random, window: int = 50) -> list[int]:
+    """One epoch's example order, cut into consecutive batches of similar length.
+
+    Batches are padded to their longest tweet, so random batches of tweets (5 to 60 tokens) spend much of
+    their compute on padding. The epoch is shuffled, split into windows of ``window`` batches, each window
+    sorted by length and cut into batches, and the batches shuffled: still a random order of batches, with
+    little padding. ``len(lengths) % batch_size`` random examples sit this epoch out, so every batch is full
+    and the flat order stays aligned with ``batch_size`` across epochs.
+    """
+    idx = list(range(len(lengths)))
+    rng.shuffle(idx)
+    idx = idx[len(idx) % batch_size :] if len(idx) >= batch_size else idx
+    span = batch_size * window
+    batches: list[list[int]] = []
+    for start in range(0, len(idx), span):
+        part = sorted(idx[start : start + span], key=lengths.__getitem__)
+        batches += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return [i for batch in batches for i in batch]
 
 
 def _jsonable(v: Any) -> Any:

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-length", type=int, default=0, help="0: the 95th percentile of the data's token counts")
     t.add_argument("--learning-rate", type=float, default=5e-5)
     t.add_argument("--seed", type=int, default=13)
+    t.add_argument("--dev-percent", type=int, default=10,
+                   help="share of the (combined) data held out for early stopping and threshold tuning")
+    t.add_argument("--max-dev-rows", type=int, default=1000, help="cap on dev rows evaluated (0: all)")
 
     e = sub.add_parser("export", help="checkpoint → validated ONNX model directory")
     e.add_argument("checkpoint", type=Path)
@@ -101,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--model", type=Path, help="the transformer's ONNX model directory")
     k.add_argument("--checkpoint", type=Path, help="the transformer's PyTorch checkpoint")
     k.add_argument("--output", type=Path, default=Path("docs/model-comparison.md"))
+    k.add_argument("--dev-percent", type=int,
+                   help="held-out share left out of the baselines' training (default: the checkpoint's, else 10)")
 
     f = sub.add_parser("score-file", help="add per-class probabilities to any CSV with a text column")
     f.add_argument("input", type=Path)
@@ -174,7 +179,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             base_model=resolve_base_model(args.base_model or settings.base_model),
             max_steps=args.max_steps, batch_size=args.batch_size, max_length=args.max_length or None,
             learning_rate=args.learning_rate, seed=args.seed, eval_every=args.eval_every, patience=args.patience,
-            checkpoint_every=args.checkpoint_every, resume=args.resume,
+            checkpoint_every=args.checkpoint_every, resume=args.resume, dev_percent=args.dev_percent,
+            max_dev_rows=args.max_dev_rows,
         ))
         print(f"checkpoint written to {out}")
         return 0
@@ -237,11 +243,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if cmd == "compare":
         from badbuzz.models.comparison import compare
-        from badbuzz.models.train import TASKS, TrainConfig
+        from badbuzz.models.train import TASKS, TrainConfig, config_from_checkpoint
         from badbuzz.services.bench import machine
 
+        dev_percent = args.dev_percent
+        if dev_percent is None:
+            dev_percent = config_from_checkpoint(args.checkpoint).dev_percent if args.checkpoint else 10
         cfg = TrainConfig(data=None, output_dir=Path("."), base_model="", labels=list(TASKS[args.task]),
-                          sources=[_source_arg(s) for s in args.train], max_dev_rows=0)
+                          sources=[_source_arg(s) for s in args.train], max_dev_rows=0, dev_percent=dev_percent)
         compare(cfg, [_source_arg(t) for t in args.test], model_dir=args.model, checkpoint=args.checkpoint,
                 output=args.output, machine=machine())
         print(args.output.read_text())

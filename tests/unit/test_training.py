@@ -53,3 +53,34 @@ def test_interrupted_run_resumes_where_it_stopped(tiny_base: Path, data_dir: Pat
     assert [p["step"] for p in after] == list(range(1, 17))
     assert after[:10] == before
     assert config_from_checkpoint(again).sources[0][0] == "tweeteval-emotion"
+
+
+def test_length_grouped_batches_cover_the_epoch_with_little_padding() -> None:
+    import random
+
+    from badbuzz.models.train import length_grouped_order
+
+    rng = random.Random(3)
+    lengths = [rng.randint(5, 140) for _ in range(1000)]
+    order = length_grouped_order(lengths, 32, random.Random(1), window=8)
+    assert len(order) == 1000 - 1000 % 32 and len(set(order)) == len(order)  # full batches, no repeats
+    batches = [order[i : i + 32] for i in range(0, len(order), 32)]
+
+    def padding(bs: list[list[int]]) -> int:
+        return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in bs)
+
+    shuffled = list(range(1000))
+    random.Random(1).shuffle(shuffled)
+    plain = [shuffled[i : i + 32] for i in range(0, len(order), 32)]
+    assert padding(batches) < 0.25 * padding(plain)
+    firsts = [lengths[b[0]] for b in batches]
+    assert firsts != sorted(firsts)  # batches are shuffled, not served shortest first
+    assert length_grouped_order(lengths, 32, random.Random(1), window=8) == order  # seeded
+
+
+def test_dev_rows_zero_cap_keeps_every_dev_row(data_dir: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(data=None, output_dir=tmp_path, base_model="x", labels=list(TASKS["emotion4"]),
+                      sources=[("tweeteval-emotion", data_dir / "tweeteval" / "emotion")], dev_percent=20,
+                      max_dev_rows=0)
+    train_set, dev_set = load_examples(cfg)
+    assert 0.18 < len(dev_set) / (len(train_set) + len(dev_set)) < 0.22
