@@ -39,7 +39,8 @@ class ModelManifest:
     negative_label: str = "negative"
     base_model: str = ""
     task: str = "sentiment"
-    threshold: float | None = None
+    threshold: float | None = None  # binary models: p(negative) above which a tweet is negative
+    decision_weights: dict[str, float] | None = None  # label = argmax p·w, fitted on dev (models/decision.py)
     metrics: dict[str, Any] = field(default_factory=dict)
     data_hash: str = ""
     parity: dict[str, Any] = field(default_factory=dict)
@@ -79,6 +80,13 @@ def load_manifest(model_dir: Path) -> ModelManifest:
         raise InvalidModelDir(f"{path}: negative label {manifest.negative_label!r} not in {manifest.labels}")
     if not (model_dir / manifest.tokenizer).is_file():
         raise InvalidModelDir(f"{model_dir} lacks its tokenizer file {manifest.tokenizer}")
+    weights = manifest.decision_weights
+    if weights is not None and (
+        set(weights) != set(manifest.labels)
+        or not all(isinstance(w, int | float) and 0 < w < float("inf") for w in weights.values())
+    ):
+        raise InvalidModelDir(f"{path}: decision_weights must give one positive number per label "
+                              f"{manifest.labels}, got {weights}")
     if not manifest.variants:
         raise InvalidModelDir(f"{path} lists no ONNX variants")
     for variant, name in manifest.variants.items():

@@ -35,33 +35,38 @@ def load_test(kind: str, path: Path) -> list[datasets.Example]:
 
 
 def align(probs: FloatArray, model_labels: Sequence[str], test_labels: Sequence[str],
-          band: float) -> tuple[FloatArray, list[str]]:
-    """Model probabilities as columns of the test's label set (neutral band for binary models)."""
+          band: float, weights: Sequence[float] | None = None) -> tuple[FloatArray, list[str], list[float] | None]:
+    """Model probabilities (and decision weights) as columns of the test's label set (neutral band for
+    binary models, whose weights then no longer apply)."""
     model_labels = list(model_labels)
     if set(test_labels) <= set(model_labels):
         cols = [model_labels.index(t) for t in test_labels]
         sub = probs[:, cols]
-        return sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-12, None), list(test_labels)
+        sub_weights = [float(weights[c]) for c in cols] if weights is not None else None
+        return sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-12, None), list(test_labels), sub_weights
     if set(model_labels) == {"negative", "positive"} and set(test_labels) <= {"negative", "neutral", "positive"}:
-        return neutral_band(probs, model_labels, band)
+        return (*neutral_band(probs, model_labels, band), None)
     raise ValueError(f"model labels {model_labels} cannot be scored against test labels {list(test_labels)}")
 
 
 def evaluate_scorer(scorer: Scorer, model_labels: Sequence[str], examples: Sequence[datasets.Example], *,
-                    neutral_band_width: float = 0.1, bootstrap: int = 1000) -> dict[str, Report]:
-    """Reports on the full label set and, for sentiment, on the negative/positive rows alone."""
+                    neutral_band_width: float = 0.1, bootstrap: int = 1000,
+                    weights: Sequence[float] | None = None) -> dict[str, Report]:
+    """Reports on the full label set and, for sentiment, on the negative/positive rows alone; labels are
+    decided with the model's decision ``weights`` (in ``model_labels`` order) when it has them."""
     test_labels = sorted({e.label for e in examples}, key=_label_order)
     probs = np.asarray(scorer([e.text for e in examples]), dtype=np.float64)
     reports: dict[str, Report] = {}
-    full, labels = align(probs, model_labels, test_labels, neutral_band_width)
+    full, labels, w = align(probs, model_labels, test_labels, neutral_band_width, weights)
     if "negative" in labels or len(labels) != 2:
         reports["full"] = evaluate([labels.index(e.label) for e in examples], full, labels,
-                                   negative="negative" if "negative" in labels else labels[0], bootstrap=bootstrap)
+                                   negative="negative" if "negative" in labels else labels[0], bootstrap=bootstrap,
+                                   weights=w)
     if {"negative", "positive"} <= set(test_labels) and "neutral" in test_labels:
         keep = [i for i, e in enumerate(examples) if e.label in {"negative", "positive"}]
-        binary, blabels = align(probs[keep], model_labels, ["negative", "positive"], neutral_band_width)
+        binary, blabels, bw = align(probs[keep], model_labels, ["negative", "positive"], neutral_band_width, weights)
         reports["negative_vs_positive"] = evaluate(
-            [blabels.index(examples[i].label) for i in keep], binary, blabels, bootstrap=bootstrap)
+            [blabels.index(examples[i].label) for i in keep], binary, blabels, bootstrap=bootstrap, weights=bw)
     return reports
 
 

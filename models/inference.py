@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from badbuzz.export.model_dir import InvalidModelDir, ModelManifest, load_manifest
+from badbuzz.models.decision import decide
 from badbuzz.models.preprocessing import get_preprocessor
 
 
@@ -50,9 +51,17 @@ def choose_variant(manifest: ModelManifest, device: str, requested: str | None) 
 class Prediction:
     labels: list[str]
     probabilities: npt.NDArray[np.float32]  # shape (n, n_labels)
+    weights: tuple[float, ...] | None = None  # the model directory's decision weights, in label order
+
+    def decisions(self) -> npt.NDArray[np.int64]:
+        """Decided class index per text (the model's decision rule, see :mod:`badbuzz.models.decision`)."""
+        return decide(self.probabilities, self.weights)
 
     def label_of(self, i: int) -> str:
-        return self.labels[int(self.probabilities[i].argmax())]
+        return self.labels[int(decide(self.probabilities[i : i + 1], self.weights)[0])]
+
+    def decided_labels(self) -> list[str]:
+        return [self.labels[int(i)] for i in self.decisions()]
 
 
 class OnnxSentimentModel:
@@ -97,6 +106,11 @@ class OnnxSentimentModel:
         return list(self.manifest.labels)
 
     @property
+    def weights(self) -> tuple[float, ...] | None:
+        w = self.manifest.decision_weights
+        return tuple(float(w[label]) for label in self.manifest.labels) if w else None
+
+    @property
     def version(self) -> str:
         return f"{self.manifest.version}:{self.variant}"
 
@@ -104,7 +118,7 @@ class OnnxSentimentModel:
         n_labels = len(self.manifest.labels)
         out = np.zeros((len(texts), n_labels), dtype=np.float32)
         if not texts:
-            return Prediction(self.labels, out)
+            return Prediction(self.labels, out, self.weights)
         encodings = self._tokenizer.encode_batch([self._preprocess(t) for t in texts])
         lengths = [len(e.ids) for e in encodings]
         for idx in length_buckets(lengths, self.max_batch):
@@ -119,7 +133,7 @@ class OnnxSentimentModel:
                 feeds["token_type_ids"] = np.zeros_like(ids)
             (logits,) = self._session.run(["logits"], feeds)
             out[idx] = softmax(np.asarray(logits, dtype=np.float32))
-        return Prediction(self.labels, out)
+        return Prediction(self.labels, out, self.weights)
 
 
 def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from badbuzz.models.decision import decide
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
@@ -87,21 +89,26 @@ class Report:
 
 
 def evaluate(y_true: Sequence[int], probs: FloatArray, labels: Sequence[str], *, negative: str = "negative",
-             bootstrap: int = 1000, seed: int = 0) -> Report:
-    """All metrics for predictions ``probs`` (n × classes) against ``y_true`` (indices into ``labels``)."""
+             bootstrap: int = 1000, seed: int = 0, weights: Sequence[float] | None = None) -> Report:
+    """All metrics for predictions ``probs`` (n × classes) against ``y_true`` (indices into ``labels``).
+
+    Labels are decided by the model's decision ``weights`` when it has them (argmax otherwise); ROC-AUC
+    and calibration use the probabilities themselves.
+    """
     y = np.asarray(y_true, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
+    pred = decide(probs, weights)
     neg = list(labels).index(negative)
-    point = _point(y, probs, len(labels), neg)
+    point = _point(y, pred, len(labels), neg)
     rng = np.random.default_rng(seed)
     samples: dict[str, list[float]] = {k: [] for k in ("accuracy", "macro_recall", "macro_f1", "fbeta2_negative")}
     for _ in range(bootstrap):
         idx = rng.integers(0, len(y), len(y))
-        s = _point(y[idx], probs[idx], len(labels), neg)
+        s = _point(y[idx], pred[idx], len(labels), neg)
         for k in samples:
             samples[k].append(float(s[k]))
     intervals = {k: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for k, v in samples.items() if v}
-    m = confusion(y, probs.argmax(1), len(labels))
+    m = confusion(y, pred, len(labels))
     per_class = {}
     for i, name in enumerate(labels):
         p, r, f = precision_recall_f(m, i)
@@ -112,8 +119,8 @@ def evaluate(y_true: Sequence[int], probs: FloatArray, labels: Sequence[str], *,
                   expected_calibration_error(y, probs), per_class, m.tolist(), intervals)
 
 
-def _point(y: IntArray, probs: FloatArray, n_classes: int, neg: int) -> dict[str, float]:
-    m = confusion(y, probs.argmax(1), n_classes)
+def _point(y: IntArray, pred: IntArray, n_classes: int, neg: int) -> dict[str, float]:
+    m = confusion(y, pred, n_classes)
     present = [c for c in range(n_classes) if m[c].sum() > 0]
     recalls = [precision_recall_f(m, c)[1] for c in present]
     f1s = [precision_recall_f(m, c)[2] for c in present]

@@ -36,7 +36,8 @@ def predicted_negatives(settings: Settings, pool: Sequence[PoolTweet], data: Pat
     from badbuzz.services.scorer import load_model
 
     model = load_model(settings)
-    key = hashlib.sha1(f"{model.version}|{data.resolve()}|{data.stat().st_size}".encode()).hexdigest()[:16]
+    ident = f"{model.version}|{model.weights}|{data.resolve()}|{data.stat().st_size}"
+    key = hashlib.sha1(ident.encode()).hexdigest()[:16]
     cache = settings.home / "cache" / f"negative-{key}.npy"
     if cache.is_file():
         flags = np.load(cache)
@@ -46,8 +47,7 @@ def predicted_negatives(settings: Settings, pool: Sequence[PoolTweet], data: Pat
         flags = np.zeros(len(texts), dtype=bool)
         chunk = 1024
         for i in tqdm(range(0, len(texts), chunk), desc="predict pool", unit="chunk"):
-            probs = model.predict(texts[i : i + chunk]).probabilities
-            flags[i : i + chunk] = probs.argmax(1) == neg
+            flags[i : i + chunk] = model.predict(texts[i : i + chunk]).decisions() == neg
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, flags)
     return {t.id: bool(f) for t, f in zip(pool, flags, strict=True)}

@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-int8", action="store_true", help="skip the dynamically quantised CPU variant")
     e.add_argument("--no-fp16", action="store_true", help="skip the half-precision GPU variant")
     e.add_argument("--validate-texts", type=int, default=1000, help="dev texts for the parity check (0: skip)")
+    e.add_argument("--argmax", action="store_true",
+                   help="serve plain argmax instead of decision weights fitted on the dev split")
 
     r = sub.add_parser("replay", help="replay Sentiment140 as a live stream to tweets.raw")
     r.add_argument("--data", type=Path)
@@ -96,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--variant", help="ONNX variant (fp32, int8, fp16); default: the device's choice")
     v.add_argument("--neutral-band", type=float, default=0.1, help="binary model on 3-way data: |p−½| < band")
     v.add_argument("--output", type=Path, help="report path without suffix (default reports/<model>-<test>)")
+    v.add_argument("--decision", choices=["model", "argmax"], default="model",
+                   help="label rule: the model directory's dev-fitted decision weights (as served), or plain argmax")
 
     k = sub.add_parser("compare", help="VADER vs TF-IDF+LR vs the fine-tuned transformer, same split, one table")
     k.add_argument("--task", choices=["sentiment2", "sentiment3", "emotion4"], default="sentiment3")
@@ -215,8 +219,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         model = load_model(_with(settings, model_dir=args.model))
         texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
         pred = model.predict(texts)
-        for text, probs in zip(texts, pred.probabilities, strict=True):
-            doc = {"text": text, "label": pred.labels[int(probs.argmax())],
+        for text, probs, decided in zip(texts, pred.probabilities, pred.decided_labels(), strict=True):
+            doc = {"text": text, "label": decided,
                    "probabilities": {k: round(float(v), 4) for k, v in zip(pred.labels, probs, strict=True)}}
             print(json.dumps(doc, ensure_ascii=False))
         return 0
@@ -233,9 +237,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         kind, path = _source_arg(args.test)
         scorer, labels, model = model_dir_scorer(args.model, args.variant)
-        reports = evaluate_scorer(scorer, labels, load_test(kind, path), neutral_band_width=args.neutral_band)
-        out = args.output or Path("reports") / f"{args.model.name}-{kind}"
-        paths = write_reports(reports, out, f"{model.version} on {kind} ({path.name})")
+        weights = model.weights if args.decision == "model" else None
+        reports = evaluate_scorer(scorer, labels, load_test(kind, path), neutral_band_width=args.neutral_band,
+                                  weights=weights)
+        suffix = "-argmax" if args.decision == "argmax" else ""
+        out = args.output or Path("reports") / f"{args.model.name}-{kind}{suffix}"
+        rule = ("decision weights " + ", ".join(f"{n} {w:.2f}" for n, w in zip(labels, weights, strict=True))
+                if weights else "argmax")
+        paths = write_reports(reports, out, f"{model.version} on {kind} ({path.name}), {rule}")
         for name, r in reports.items():
             print(f"{name}: accuracy {r.accuracy:.4f}, macro recall {r.macro_recall:.4f}, "
                   f"F-beta(2) negative {r.fbeta2_negative:.4f}, n={r.n}")
@@ -280,7 +289,7 @@ def _export(args: argparse.Namespace) -> int:
     from badbuzz.services.model_setup import export_validated
 
     out = export_validated(args.checkpoint, args.output, dev_texts=args.validate_texts, int8=not args.no_int8,
-                           fp16=not args.no_fp16)
+                           fp16=not args.no_fp16, fit_decision=not args.argmax)
     print(f"model directory written to {out}")
     return 0
 

@@ -33,8 +33,8 @@ def _flush(model: OnnxSentimentModel, rows: list[dict[str, str]], writer: csv.Di
         return 0
     texts = [(r.get(column) or " ") for r in rows]
     pred = model.predict(texts)
-    for row, probs in zip(rows, pred.probabilities, strict=True):
-        row["badbuzz_label"] = pred.labels[int(probs.argmax())]
+    for row, probs, decided in zip(rows, pred.probabilities, pred.decided_labels(), strict=True):
+        row["badbuzz_label"] = decided
         for label, p in zip(pred.labels, probs, strict=True):
             row[f"p_{label}"] = f"{float(p):.6f}"
         writer.writerow(row)

@@ -34,6 +34,8 @@ class PredictionLike(Protocol):
     @property
     def probabilities(self) -> npt.NDArray[np.float32]: ...
 
+    def decided_labels(self) -> list[str]: ...
+
 
 class SentimentModel(Protocol):
     @property
@@ -114,9 +116,10 @@ class ScoringPipeline:
         scored_at = datetime.fromtimestamp(self._now(), tz=UTC)
         version = self.model.version
         out = []
-        for (tweet, msg), probs in zip(tweets, pred.probabilities, strict=True):
-            as_dict = {label: float(p) for label, p in zip(pred.labels, probs, strict=True)}
-            out.append(ScoredTweet(tweet, pred.labels[int(probs.argmax())], as_dict, version, scored_at, msg.origin))
+        decided = pred.decided_labels()
+        for (tweet, msg), probs, label in zip(tweets, pred.probabilities, decided, strict=True):
+            as_dict = {name: float(p) for name, p in zip(pred.labels, probs, strict=True)}
+            out.append(ScoredTweet(tweet, label, as_dict, version, scored_at, msg.origin))
         return out
 
     def _observe(self, scored: list[ScoredTweet], inserted: int) -> None:

@@ -1,0 +1,87 @@
+"""Decision weights: the rule between probabilities and served labels, fitted on dev and stored with the model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from badbuzz.export.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest
+from badbuzz.models.decision import decide, fit_weights, macro_recall
+from badbuzz.models.metrics import evaluate
+
+
+def test_decide_multiplies_probabilities_by_weights() -> None:
+    probs = np.array([[0.40, 0.60], [0.30, 0.70], [0.20, 0.80]])
+    assert decide(probs).tolist() == [1, 1, 1]
+    # w = (2, 1): class 0 wins when 2·p0 > p1, i.e. p0 > 1/3
+    assert decide(probs, [2.0, 1.0]).tolist() == [0, 1, 1]
+    with pytest.raises(ValueError, match="positive"):
+        decide(probs, [1.0, 0.0])
+    with pytest.raises(ValueError, match="2 positive"):
+        decide(probs, [1.0, 1.0, 1.0])
+
+
+def test_fit_weights_recovers_an_under_predicted_class() -> None:
+    rng = np.random.default_rng(0)
+    # class 0 is real but the model's probabilities are biased against it by a factor of 3
+    y = rng.integers(0, 3, 3000)
+    logits = rng.normal(0, 1, (3000, 3))
+    logits[np.arange(3000), y] += 2.0
+    logits[:, 0] -= np.log(3.0)
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    before = macro_recall(y, decide(probs), 3)
+    weights = fit_weights(probs, y)
+    after = macro_recall(y, decide(probs, weights), 3)
+    assert weights[0] == 1.0
+    assert after > before + 0.03
+    # relative to class 0, the other classes are weighted down by roughly the bias (3×), within the grid
+    assert 1.8 < 1 / weights[1] < 5 and 1.8 < 1 / weights[2] < 5
+
+
+def test_fit_weights_leaves_a_balanced_model_alone() -> None:
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.1, 0.9]])
+    y = [0, 1, 0, 1]
+    assert fit_weights(probs, y) == [1.0, 1.0]  # already perfect: nearest-to-current among ties
+
+
+def test_evaluate_uses_weights_for_labels_not_for_auc() -> None:
+    probs = np.array([[0.40, 0.60], [0.30, 0.70], [0.20, 0.80], [0.10, 0.90]])
+    y = [0, 0, 1, 1]  # negative = class 0
+    plain = evaluate(y, probs, ["negative", "positive"], bootstrap=0)
+    weighted = evaluate(y, probs, ["negative", "positive"], bootstrap=0, weights=[3.0, 1.0])
+    assert plain.accuracy == 0.5 and plain.confusion == [[0, 2], [0, 2]]
+    # 3·p0 > p1 ⇔ p0 > 0.25: rows 1 and 2 become negative
+    assert weighted.accuracy == 1.0 and weighted.confusion == [[2, 0], [0, 2]]
+    assert plain.roc_auc_negative == weighted.roc_auc_negative == 1.0
+
+
+def test_fitted_weights_are_stored_served_and_checked(tiny_model_dir: Path, s140_sample: Path,
+                                                      tmp_path: Path) -> None:
+    from badbuzz.export.onnx_export import fit_decision_weights
+    from badbuzz.models.data import iter_sentiment140
+    from badbuzz.models.inference import OnnxSentimentModel
+
+    d = shutil.copytree(tiny_model_dir, tmp_path / "m")
+    rows = [r for r in iter_sentiment140(s140_sample) if r.label in {"negative", "positive"}][:600]
+    texts, labels = [r.text for r in rows], [0 if r.label == "negative" else 1 for r in rows]
+    fit = fit_decision_weights(d, texts, labels)
+    assert fit.macro_recall >= fit.argmax_macro_recall and fit.texts == 600
+    m = load_manifest(d)
+    assert m.decision_weights == fit.weights and set(fit.weights) == {"negative", "positive"}
+    w_neg, w_pos = fit.weights["negative"], fit.weights["positive"]
+    assert m.threshold == pytest.approx(w_pos / (w_neg + w_pos), abs=1e-4)
+    model = OnnxSentimentModel(d, device="cpu", variant="fp32")
+    pred = model.predict(texts)
+    expected = ["negative" if p[0] > m.threshold else "positive" for p in pred.probabilities]
+    assert pred.decided_labels() == expected  # the served label follows the stored rule
+    assert [pred.label_of(i) for i in range(len(texts))] == expected
+
+    doc = json.loads((d / MANIFEST_NAME).read_text())
+    doc["decision_weights"] = {"negative": 1.0}
+    (d / MANIFEST_NAME).write_text(json.dumps(doc))
+    with pytest.raises(InvalidModelDir, match="decision_weights"):
+        load_manifest(d)
