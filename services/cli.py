@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the (combined) data held out for early stopping and threshold tuning")
     t.add_argument("--max-dev-rows", type=int, default=1000, help="cap on dev rows evaluated (0: all)")
 
+    a = sub.add_parser("average", help="average the weights of same-recipe checkpoints (a model soup) into one")
+    a.add_argument("checkpoints", type=Path, nargs="+", help="checkpoints trained on the same data split")
+    a.add_argument("--output", type=Path, required=True, help="checkpoint directory to write")
+    a.add_argument("--weights", type=float, nargs="+", help="mixing weights, one per checkpoint (default: equal)")
+
     e = sub.add_parser("export", help="checkpoint → validated ONNX model directory")
     e.add_argument("checkpoint", type=Path)
     e.add_argument("--output", type=Path, required=True)
@@ -93,11 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("evaluate", help="evaluate a model directory on a labelled test set (JSON + Markdown)")
     v.add_argument("--model", type=Path, required=True)
-    v.add_argument("--test", required=True, metavar="KIND=PATH",
-                   help="sentiment140-test, tweeteval-sentiment, tweeteval-emotion (folders), tse or csv")
+    v.add_argument("--test", action="append", required=True, metavar="KIND=PATH",
+                   help="sentiment140-test, tweeteval-sentiment, tweeteval-emotion (folders), tse or csv; "
+                        "repeat for several test sets (one report each)")
     v.add_argument("--variant", help="ONNX variant (fp32, int8, fp16); default: the device's choice")
     v.add_argument("--neutral-band", type=float, default=0.1, help="binary model on 3-way data: |p−½| < band")
-    v.add_argument("--output", type=Path, help="report path without suffix (default reports/<model>-<test>)")
+    v.add_argument("--output", type=Path,
+                   help="report path without suffix (default reports/<model>-<test>; one --test only)")
     v.add_argument("--decision", choices=["model", "argmax"], default="model",
                    help="label rule: the model directory's dev-fitted decision weights (as served), or plain argmax")
 
@@ -188,6 +195,20 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         ))
         print(f"checkpoint written to {out}")
         return 0
+    if cmd == "average":
+        from badbuzz.models.averaging import average_checkpoints
+        from badbuzz.models.train import require_train_extra
+
+        require_train_extra()
+        try:
+            res = average_checkpoints(args.checkpoints, args.output, args.weights)
+        except ValueError as exc:
+            raise SystemExit(f"average: {exc}") from None
+        for path, score in res.component_scores:
+            print(f"{path}: dev macro recall {score:.4f}" if score is not None else f"{path}: no dev score")
+        print(f"average: dev accuracy {res.dev_accuracy:.4f}, macro recall {res.dev_macro_recall:.4f}")
+        print(f"checkpoint written to {res.output}")
+        return 0
     if cmd == "export":
         return _export(args)
     if cmd == "replay":
@@ -235,20 +256,23 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "evaluate":
         from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer, write_reports
 
-        kind, path = _source_arg(args.test)
+        tests = [_source_arg(t) for t in args.test]
+        if args.output is not None and len(tests) > 1:
+            raise SystemExit("evaluate: --output names one report; leave it out to evaluate several --test sets")
         scorer, labels, model = model_dir_scorer(args.model, args.variant)
         weights = model.weights if args.decision == "model" else None
-        reports = evaluate_scorer(scorer, labels, load_test(kind, path), neutral_band_width=args.neutral_band,
-                                  weights=weights)
-        suffix = "-argmax" if args.decision == "argmax" else ""
-        out = args.output or Path("reports") / f"{args.model.name}-{kind}{suffix}"
         rule = ("decision weights " + ", ".join(f"{n} {w:.2f}" for n, w in zip(labels, weights, strict=True))
                 if weights else "argmax")
-        paths = write_reports(reports, out, f"{model.version} on {kind} ({path.name}), {rule}")
-        for name, r in reports.items():
-            print(f"{name}: accuracy {r.accuracy:.4f}, macro recall {r.macro_recall:.4f}, "
-                  f"F-beta(2) negative {r.fbeta2_negative:.4f}, n={r.n}")
-        print(f"reports: {paths[0]} {paths[1]}")
+        suffix = "-argmax" if args.decision == "argmax" else ""
+        for kind, path in tests:
+            reports = evaluate_scorer(scorer, labels, load_test(kind, path), neutral_band_width=args.neutral_band,
+                                      weights=weights)
+            out = args.output or Path("reports") / f"{args.model.name}-{kind}{suffix}"
+            paths = write_reports(reports, out, f"{model.version} on {kind} ({path.name}), {rule}")
+            for name, r in reports.items():
+                print(f"{kind} {name}: accuracy {r.accuracy:.4f}, macro recall {r.macro_recall:.4f}, "
+                      f"F-beta(2) negative {r.fbeta2_negative:.4f}, n={r.n}")
+            print(f"reports: {paths[0]} {paths[1]}")
         return 0
     if cmd == "compare":
         from badbuzz.models.comparison import compare

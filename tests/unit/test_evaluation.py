@@ -48,3 +48,19 @@ def test_evaluate_command_writes_reports(tiny_model_dir: Path, data_dir: Path, t
                  f"tweeteval-sentiment={data_dir / 'tweeteval' / 'sentiment'}", "--output", str(tmp_path / "rep")])
     assert code == 0
     assert "macro recall" in capsys.readouterr().out and (tmp_path / "rep.md").is_file()
+
+
+def test_evaluate_command_reports_every_test_set(tiny_model_dir: Path, data_dir: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    tests = ["--test", f"tweeteval-sentiment={data_dir / 'tweeteval' / 'sentiment'}",
+             "--test", f"sentiment140-test={data_dir / 'sentiment140' / 'testdata.manual.2009.06.14.csv'}"]
+    assert main(["evaluate", "--model", str(tiny_model_dir), *tests]) == 0
+    out = capsys.readouterr().out
+    assert "tweeteval-sentiment full:" in out and "sentiment140-test full:" in out
+    name = tiny_model_dir.name
+    assert {p.name for p in (tmp_path / "reports").glob("*.md")} == {f"{name}-tweeteval-sentiment.md",
+                                                                      f"{name}-sentiment140-test.md"}
+    with pytest.raises(SystemExit, match="one report"):
+        main(["evaluate", "--model", str(tiny_model_dir), *tests, "--output", str(tmp_path / "x")])
