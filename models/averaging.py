@@ -28,7 +28,7 @@ _SPLIT_KEYS = ("dev_percent", "sources", "data")
 @dataclass(frozen=True)
 class AverageResult:
     output: Path
-    component_scores: list[tuple[Path, float | None]]
+    components: list[dict[str, Any]]  # as recorded under "averaged_from" in training.json
     dev_accuracy: float
     dev_macro_recall: float
 
@@ -105,7 +105,7 @@ def average_checkpoints(paths: Sequence[Path], output: Path, weights: Sequence[f
     model.save_pretrained(output)
     tokenizer.save_pretrained(output)
     components = [{"checkpoint": str(p), "weight": w, "seed": m.get("config", {}).get("seed"),
-                   "best_step": m.get("best_step"), "metrics": m.get("metrics", {})}
+                   "best_step": m.get("best_step"), "metrics": m.get("metrics") or {}}
                   for p, w, m in zip(paths, mix, metas, strict=True)]
     meta = {**{k: v for k, v in first.items() if k != "history"},
             # the cost of the average is the cost of all its runs
@@ -114,5 +114,4 @@ def average_checkpoints(paths: Sequence[Path], output: Path, weights: Sequence[f
             "metrics": {"dev_accuracy": acc, "dev_macro_recall": macro_recall},
             "averaged_from": components}
     (output / TRAINING_META).write_text(json.dumps(meta, indent=2))
-    scores = [(Path(p), (m.get("metrics") or {}).get("dev_macro_recall")) for p, m in zip(paths, metas, strict=True)]
-    return AverageResult(output=output, component_scores=scores, dev_accuracy=acc, dev_macro_recall=macro_recall)
+    return AverageResult(output=output, components=components, dev_accuracy=acc, dev_macro_recall=macro_recall)

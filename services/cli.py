@@ -204,8 +204,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             res = average_checkpoints(args.checkpoints, args.output, args.weights)
         except ValueError as exc:
             raise SystemExit(f"average: {exc}") from None
-        for path, score in res.component_scores:
-            print(f"{path}: dev macro recall {score:.4f}" if score is not None else f"{path}: no dev score")
+        for c in res.components:
+            score = c["metrics"].get("dev_macro_recall")
+            print(f"{c['checkpoint']}: dev macro recall {score:.4f}" if score is not None
+                  else f"{c['checkpoint']}: no dev score")
         print(f"average: dev accuracy {res.dev_accuracy:.4f}, macro recall {res.dev_macro_recall:.4f}")
         print(f"checkpoint written to {res.output}")
         return 0
