@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from badbuzz.models.baselines import TfidfLogReg, Vader
-from badbuzz.models.decision import fit_weights
+from badbuzz.models.decision import calibration_rows, fit_weights
 from badbuzz.models.evaluation import evaluate_scorer, load_test
 from badbuzz.models.glove_lstm import GloveBiLSTM
 from badbuzz.models.metrics import FloatArray, Report
@@ -51,10 +51,12 @@ def speed(scorer: Scorer, texts: Sequence[str], batch: int = 64) -> float:
 def compare(cfg: TrainConfig, tests: Sequence[tuple[str, Path]], *, model_dir: Path | None, checkpoint: Path | None,
             output: Path, machine: str) -> list[Row]:
     """Every model on every test set. Each model's labels are decided by decision weights fitted on the
-    same dev split (the transformer's are the ones in its model directory), so no model wins on its rule."""
+    same dev rows (the transformer's are the ones in its model directory), so no model wins on its rule."""
     train_set, dev_set = load_examples(cfg)
     texts, y = [e.text for e in train_set], [e.label for e in train_set]
-    dev_texts, dev_y = [e.text for e in dev_set], [e.label for e in dev_set]
+    fit_rows = [dev_set[i] for i in calibration_rows([e.source for e in dev_set], [e.label for e in dev_set],
+                                                      len(cfg.labels))]
+    dev_texts, dev_y = [e.text for e in fit_rows], [e.label for e in fit_rows]
     test_sets = {kind: load_test(kind, path) for kind, path in tests}
     speed_texts = [e.text for ex in test_sets.values() for e in ex][:2000]
     rows: list[Row] = []

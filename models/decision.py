@@ -35,6 +35,22 @@ def macro_recall(y: IntArray, pred: IntArray, n_classes: int) -> float:
     return float(np.mean(recalls)) if recalls else 0.0
 
 
+def calibration_rows(sources: Sequence[str], labels: Sequence[int], n_classes: int) -> list[int]:
+    """Indices of the dev rows to fit decision weights on: those from sources that use every class.
+
+    A source labelled with fewer classes than the task (Sentiment140's emoticon labels know no neutral)
+    says nothing about where the boundary to the missing class lies, yet in a macro-recall fit its rows can
+    only push weight away from that class. When every source, or none, covers all classes, all rows count.
+    """
+    seen: dict[str, set[int]] = {}
+    for source, label in zip(sources, labels, strict=True):
+        seen.setdefault(source, set()).add(int(label))
+    full = {source for source, classes in seen.items() if len(classes) == n_classes}
+    if not full or len(full) == len(seen):
+        return list(range(len(labels)))
+    return [i for i, source in enumerate(sources) if source in full]
+
+
 def fit_weights(probs: FloatArray, y: Sequence[int], *, span: float = 2.0, step: float = 0.05,
                 rounds: int = 3) -> list[float]:
     """Weights maximising macro-averaged recall on ``(probs, y)``, by coordinate ascent on log-weights.

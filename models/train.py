@@ -64,6 +64,7 @@ class TrainConfig:
 class Example:
     text: str
     label: int
+    source: str = ""  # which training file it came from (decision weights are fitted per source kind)
 
 
 def load_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
@@ -78,8 +79,8 @@ def load_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
 
         parts = split(combine(*(_source(kind, path) for kind, path in cfg.sources), labels=cfg.labels),
                       dev_percent=cfg.dev_percent)
-        train = [Example(preprocess(e.text), index[e.label]) for e in parts["train"]]
-        dev = [Example(preprocess(e.text), index[e.label]) for e in parts["dev"]]
+        train = [Example(preprocess(e.text), index[e.label], e.source) for e in parts["train"]]
+        dev = [Example(preprocess(e.text), index[e.label], e.source) for e in parts["dev"]]
     else:
         if cfg.data is None:
             raise ValueError("TrainConfig needs data or sources")

@@ -29,8 +29,10 @@ def ensure_model(model_dir: Path, data: Path, base_model: str, *, max_steps: int
 def export_validated(checkpoint: Path, model_dir: Path, *, dev_texts: int = 1000, int8: bool = True,
                      fp16: bool = True, fit_decision: bool = True) -> Path:
     """Export, gate every variant on the checkpoint's own dev split (0 texts: no validation), then fit
-    the decision weights on the whole dev split (``fit_decision=False`` keeps plain argmax)."""
+    the decision weights on the dev rows of the sources labelled with every class (see
+    :func:`~badbuzz.models.decision.calibration_rows`; ``fit_decision=False`` keeps plain argmax)."""
     from badbuzz.export.onnx_export import export, fit_decision_weights, validate
+    from badbuzz.models.decision import calibration_rows
     from badbuzz.models.train import config_from_checkpoint, load_examples
 
     export(checkpoint, model_dir, quantize_int8=int8, fp16=fp16)
@@ -42,7 +44,9 @@ def export_validated(checkpoint: Path, model_dir: Path, *, dev_texts: int = 1000
             print(f"[badbuzz] parity {r.variant}: max |Δp| {r.max_abs_diff:.1e}, "
                   f"label agreement {r.label_agreement:.1%}{note}")
         if fit_decision:
-            fit = fit_decision_weights(model_dir, [e.text for e in dev], [e.label for e in dev])
+            n_labels = len(config_from_checkpoint(checkpoint).labels)
+            rows = [dev[i] for i in calibration_rows([e.source for e in dev], [e.label for e in dev], n_labels)]
+            fit = fit_decision_weights(model_dir, [e.text for e in rows], [e.label for e in rows])
             print(f"[badbuzz] decision weights {fit.weights} on {fit.texts} dev tweets: macro recall "
                   f"{fit.argmax_macro_recall:.4f} (argmax) → {fit.macro_recall:.4f}")
     return model_dir

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from badbuzz.export.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest
-from badbuzz.models.decision import decide, fit_weights, macro_recall
+from badbuzz.models.decision import calibration_rows, decide, fit_weights, macro_recall
 from badbuzz.models.metrics import evaluate
 
 
@@ -46,6 +46,44 @@ def test_fit_weights_leaves_a_balanced_model_alone() -> None:
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.1, 0.9]])
     y = [0, 1, 0, 1]
     assert fit_weights(probs, y) == [1.0, 1.0]  # already perfect: nearest-to-current among ties
+
+
+def test_calibration_rows_leave_out_sources_without_every_class() -> None:
+    sources = ["semeval", "s140", "semeval", "s140", "semeval", "tse"]
+    labels = [0, 0, 1, 2, 2, 1]
+    # semeval uses all three classes; s140 (no neutral) and tse (only neutral here) do not
+    assert calibration_rows(sources, labels, 3) == [0, 2, 4]
+    # every source complete, or none: every row counts
+    assert calibration_rows(["a", "b", "a", "b"], [0, 1, 1, 0], 2) == [0, 1, 2, 3]
+    assert calibration_rows(["a", "b"], [0, 0], 2) == [0, 1]
+    with pytest.raises(ValueError):
+        calibration_rows(["a"], [0, 1], 2)
+
+
+def test_binary_labelled_rows_would_push_the_fit_away_from_neutral() -> None:
+    """Why calibration_rows exists: rows that can never be neutral make neutral look over-predicted."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    y = rng.integers(0, 3, n)
+    logits = rng.normal(0, 1, (n, 3))
+    logits[np.arange(n), y] += 2.0
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    # a second source, labelled negative/positive only, whose tweets the model often reads as neutral
+    m = 3000
+    y2 = rng.choice([0, 2], m)
+    logits2 = rng.normal(0, 1, (m, 3))
+    logits2[np.arange(m), y2] += 1.0
+    logits2[:, 1] += 1.0
+    probs2 = np.exp(logits2) / np.exp(logits2).sum(1, keepdims=True)
+    all_probs, all_y = np.vstack([probs, probs2]), np.concatenate([y, y2])
+    sources = ["three-way"] * n + ["binary"] * m
+    rows = calibration_rows(sources, all_y.tolist(), 3)
+    assert rows == list(range(n))
+    mixed = fit_weights(all_probs, all_y)
+    clean = fit_weights(all_probs[rows], all_y[rows])
+    assert mixed[1] < 0.8 * clean[1]  # the binary rows drag neutral's weight down
+    # and on the three-way rows the clean fit serves at least as well
+    assert macro_recall(y, decide(probs, clean), 3) >= macro_recall(y, decide(probs, mixed), 3)
 
 
 def test_evaluate_uses_weights_for_labels_not_for_auc() -> None:
