@@ -8,6 +8,12 @@ of one model. That is what the scorer needs: one ONNX graph, not an ensemble of 
 Averaging is only meaningful between checkpoints of the same architecture, label set, preprocessing and
 training data split; anything else is refused, because the dev split used to measure the average would
 then overlap some component's training rows and flatter it.
+
+One exception: a checkpoint fine-tuned further (on more data) may be mixed with the checkpoint it started
+from, its ``base_model`` ("WiSE-FT", Wortsman et al., 2022): the mix keeps most of what the base knew while
+taking part of what the new data taught. The base must have been trained on a subset of the same sources
+with the same dev share; the fine-tuned checkpoint's dev split measures the mix, and the number of those
+dev rows the base trained on (rows near the split boundary, when the added data moves it) is recorded.
 """
 
 from __future__ import annotations
@@ -31,12 +37,23 @@ class AverageResult:
     components: list[dict[str, Any]]  # as recorded under "averaged_from" in training.json
     dev_accuracy: float
     dev_macro_recall: float
+    dev_rows: int = 0
+    dev_rows_in_a_base: int = 0  # dev rows a base component was trained on (0 unless mixing with a base)
+
+
+def is_base_of(meta: dict[str, Any], path: Path) -> bool:
+    """Whether ``path`` is the checkpoint that the run described by ``meta`` started from."""
+    base = meta.get("config", {}).get("base_model")
+    return bool(base) and Path(base).resolve() == Path(path).resolve()
 
 
 def check_compatible(metas: Sequence[dict[str, Any]], paths: Sequence[Path]) -> None:
     """Raise ValueError naming the first field on which the checkpoints disagree."""
     first = metas[0]
     for path, meta in zip(paths[1:], metas[1:], strict=True):
+        if is_base_of(first, path):
+            _check_base(first, meta, paths[0], path)
+            continue
         for key in _MUST_MATCH:
             if meta.get(key) != first.get(key):
                 raise ValueError(f"cannot average {paths[0]} and {path}: different {key} "
@@ -45,6 +62,18 @@ def check_compatible(metas: Sequence[dict[str, Any]], paths: Sequence[Path]) -> 
             if meta.get("config", {}).get(key) != first.get("config", {}).get(key):
                 raise ValueError(f"cannot average {paths[0]} and {path}: trained on a different split "
                                  f"(config {key} differs), so no dev set is held out from both")
+
+
+def _check_base(first: dict[str, Any], base: dict[str, Any], first_path: Path, base_path: Path) -> None:
+    for key in ("labels", "preprocessing"):
+        if base.get(key) != first.get(key):
+            raise ValueError(f"cannot mix {first_path} with its base {base_path}: different {key}")
+    fc, bc = first.get("config", {}), base.get("config", {})
+    if fc.get("dev_percent") != bc.get("dev_percent") or fc.get("data") != bc.get("data"):
+        raise ValueError(f"cannot mix {first_path} with its base {base_path}: different dev share or data file")
+    if not {tuple(s) for s in bc.get("sources", [])} <= {tuple(s) for s in fc.get("sources", [])}:
+        raise ValueError(f"cannot mix {first_path} with its base {base_path}: the base was trained on sources "
+                         f"the fine-tuned run does not hold out a dev split of")
 
 
 def mix_weights(n: int, weights: Sequence[float] | None) -> list[float]:
@@ -99,6 +128,12 @@ def average_checkpoints(paths: Sequence[Path], output: Path, weights: Sequence[f
     tokenizer = AutoTokenizer.from_pretrained(paths[0])
     _, dev = load_examples(config_from_checkpoint(Path(paths[0])))
     first = metas[0]
+    dev_rows_in_a_base = 0
+    for path in paths[1:]:
+        if is_base_of(first, path):
+            base_train, _ = load_examples(config_from_checkpoint(Path(path)))
+            seen = {e.text for e in base_train}
+            dev_rows_in_a_base = max(dev_rows_in_a_base, sum(e.text in seen for e in dev))
     labels = list(first["labels"])
     acc, macro_recall = evaluate(model, tokenizer, dev, int(first["max_length"]), torch.device("cpu"), len(labels))
     output.mkdir(parents=True, exist_ok=True)
@@ -111,7 +146,9 @@ def average_checkpoints(paths: Sequence[Path], output: Path, weights: Sequence[f
             # the cost of the average is the cost of all its runs
             "train_seconds": round(sum(float(m.get("train_seconds") or 0.0) for m in metas), 1),
             "best_step": None,
-            "metrics": {"dev_accuracy": acc, "dev_macro_recall": macro_recall},
+            "metrics": {"dev_accuracy": acc, "dev_macro_recall": macro_recall, "dev_rows": len(dev),
+                        "dev_rows_in_a_base": dev_rows_in_a_base},
             "averaged_from": components}
     (output / TRAINING_META).write_text(json.dumps(meta, indent=2))
-    return AverageResult(output=output, components=components, dev_accuracy=acc, dev_macro_recall=macro_recall)
+    return AverageResult(output=output, components=components, dev_accuracy=acc, dev_macro_recall=macro_recall,
+                         dev_rows=len(dev), dev_rows_in_a_base=dev_rows_in_a_base)

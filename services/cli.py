@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-dev-rows", type=int, default=1000, help="cap on dev rows evaluated (0: all)")
 
     a = sub.add_parser("average", help="average the weights of same-recipe checkpoints (a model soup) into one")
-    a.add_argument("checkpoints", type=Path, nargs="+", help="checkpoints trained on the same data split")
+    a.add_argument("checkpoints", type=Path, nargs="+",
+                   help="checkpoints trained on the same data split, or a checkpoint followed by the one it was "
+                        "fine-tuned from (its base)")
     a.add_argument("--output", type=Path, required=True, help="checkpoint directory to write")
     a.add_argument("--weights", type=float, nargs="+", help="mixing weights, one per checkpoint (default: equal)")
 
@@ -208,7 +210,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             score = c["metrics"].get("dev_macro_recall")
             print(f"{c['checkpoint']}: dev macro recall {score:.4f}" if score is not None
                   else f"{c['checkpoint']}: no dev score")
-        print(f"average: dev accuracy {res.dev_accuracy:.4f}, macro recall {res.dev_macro_recall:.4f}")
+        print(f"average: dev accuracy {res.dev_accuracy:.4f}, macro recall {res.dev_macro_recall:.4f} "
+              f"on {res.dev_rows} dev tweets")
+        if res.dev_rows_in_a_base:
+            print(f"note: {res.dev_rows_in_a_base} of those dev tweets were training rows of a base checkpoint "
+                  "(scores listed above for a base are on its own dev split)")
         print(f"checkpoint written to {res.output}")
         return 0
     if cmd == "export":

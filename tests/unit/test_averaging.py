@@ -44,6 +44,29 @@ def test_refuses_checkpoints_from_other_labels_or_splits() -> None:
         check_compatible([base, {**base, "config": {**base["config"], "dev_percent": 10}}], paths)
 
 
+def test_a_fine_tuned_checkpoint_may_be_mixed_with_its_base_only(tmp_path: Path) -> None:
+    base_dir, tuned_dir, stranger = tmp_path / "base", tmp_path / "tuned", tmp_path / "other"
+    base = {"labels": ["negative", "neutral", "positive"], "preprocessing": "tweet-v1", "max_length": 40,
+            "data_hash": "h1", "config": {"dev_percent": 3, "sources": [["semeval", "a"]], "data": None,
+                                          "base_model": "minilm"}}
+    tuned = {**base, "max_length": 39, "data_hash": "h2",
+             "config": {**base["config"], "sources": [["semeval", "a"], ["sentiment140", "b"]],
+                        "base_model": str(base_dir)}}
+    # more data, another max_length and hash: fine for the checkpoint it started from ...
+    check_compatible([tuned, base], [tuned_dir, base_dir])
+    # ... not for any other checkpoint with the same metadata
+    with pytest.raises(ValueError, match="different max_length"):
+        check_compatible([tuned, base], [tuned_dir, stranger])
+    # nor for a base trained on a source the fine-tuned run holds no dev rows of
+    odd = {**base, "config": {**base["config"], "sources": [["tse", "c"]]}}
+    with pytest.raises(ValueError, match="sources"):
+        check_compatible([tuned, odd], [tuned_dir, base_dir])
+    with pytest.raises(ValueError, match="different labels"):
+        check_compatible([tuned, {**base, "labels": ["negative", "positive"]}], [tuned_dir, base_dir])
+    with pytest.raises(ValueError, match="dev share"):
+        check_compatible([tuned, {**base, "config": {**base["config"], "dev_percent": 10}}], [tuned_dir, base_dir])
+
+
 def test_average_of_two_runs_is_a_checkpoint_export_accepts(tiny_checkpoint: Path, s140_sample: Path,
                                                             tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from transformers import AutoModelForSequenceClassification
