@@ -74,8 +74,9 @@ def quantize_int8_variant(fp32: Path, out: Path) -> Path:
     Per-channel weight scales: per-tensor scales flipped ~2% more labels on MiniLM. Tried and not kept
     (MiniLM 3-way, 1,000 dev tweets): fusing the graph first with ``onnxruntime.transformers.optimizer``
     (97.7% agreement, no faster: ORT fuses at load anyway), excluding attention, FFN or the first/last
-    layer from quantisation (97.3-98.3%), ``reduce_range`` (98.3%), and 8-bit block-wise ``MatMulNBits``
-    (99.4-99.9% agreement but slower than fp32 on this CPU).
+    layer from quantisation (97.3-98.3%), ``reduce_range`` (98.3%), 8-bit block-wise ``MatMulNBits``
+    (99.4-99.9% agreement but slower than fp32 on this CPU), uint8 weights (97.6%, 1.3x instead of 1.6x) and
+    static quantisation calibrated on 256 training tweets (MinMax 91.6%, 99.99th percentile 94.3%, both slower).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
