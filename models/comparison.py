@@ -144,10 +144,11 @@ def _pytorch(checkpoint: Path) -> tuple[Scorer, float | None, float]:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from badbuzz.models.preprocessing import preprocess_tweet_v1
+    from badbuzz.models.preprocessing import get_preprocessor
     from badbuzz.models.train import TRAINING_META, model_inputs
 
     meta = json.loads((checkpoint / TRAINING_META).read_text())
+    preprocess = get_preprocessor(meta["preprocessing"])
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
     accepted = model_inputs(model)
@@ -156,7 +157,7 @@ def _pytorch(checkpoint: Path) -> tuple[Scorer, float | None, float]:
         out = []
         with torch.no_grad():
             for i in range(0, len(texts), 64):
-                enc = tokenizer([preprocess_tweet_v1(t) for t in texts[i : i + 64]], truncation=True,
+                enc = tokenizer([preprocess(t) for t in texts[i : i + 64]], truncation=True,
                                 max_length=meta["max_length"], padding=True, return_tensors="pt")
                 enc = {k: v for k, v in enc.items() if k in accepted}
                 out.append(torch.softmax(model(**enc).logits.float(), -1).numpy())

@@ -58,6 +58,7 @@ class TrainConfig:
     resume: bool = False
     seed: int = 13
     threads: int = 0
+    preprocessing: str = CURRENT_VERSION
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Example:
 def load_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
     """Train and dev examples, split by a stable hash (of the tweet id for Sentiment140 alone, of the
     normalised text when sets are combined), labels outside the task dropped."""
-    preprocess = get_preprocessor(CURRENT_VERSION)
+    preprocess = get_preprocessor(cfg.preprocessing)
     index = {name: i for i, name in enumerate(cfg.labels)}
     train: list[Example] = []
     dev: list[Example] = []
@@ -121,7 +122,7 @@ def config_from_checkpoint(checkpoint: Path) -> TrainConfig:
         data=Path(c["data"]) if c.get("data") else None, output_dir=Path(checkpoint), base_model=str(checkpoint),
         labels=list(meta["labels"]), sources=[(k, Path(p)) for k, p in c.get("sources", [])],
         dev_percent=int(c.get("dev_percent", 10)), max_dev_rows=int(c.get("max_dev_rows", 1000)),
-        seed=int(c.get("seed", 13)),
+        seed=int(c.get("seed", 13)), preprocessing=str(meta.get("preprocessing", CURRENT_VERSION)),
     )
 
 
@@ -179,6 +180,10 @@ def train(cfg: TrainConfig) -> Path:
     order: list[int] = []
     if cfg.resume and resume_file.is_file():
         state = torch.load(resume_file, map_location=device, weights_only=False)
+        saved = state.get("preprocessing", "tweet-v1")
+        if saved != cfg.preprocessing:
+            raise ValueError(f"{resume_file} was trained with preprocessing {saved!r}, not {cfg.preprocessing!r}; "
+                             "resume with the same --preprocessing or start a new run")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -226,7 +231,8 @@ def train(cfg: TrainConfig) -> Path:
             resume_file.parent.mkdir(exist_ok=True)
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "history": history, "best": best, "stale": stale,
-                        "order": order, "order_rng": order_rng.getstate(), "step": step}, resume_file)
+                        "order": order, "order_rng": order_rng.getstate(), "step": step,
+                        "preprocessing": cfg.preprocessing}, resume_file)
         if stop:
             bar.write(f"early stop at step {step}: no dev improvement in {cfg.patience} evaluations")
             break
@@ -243,7 +249,7 @@ def train(cfg: TrainConfig) -> Path:
         "config": {k: _jsonable(v) for k, v in asdict(cfg).items()},
         "labels": cfg.labels,
         "max_length": max_length,
-        "preprocessing": CURRENT_VERSION,
+        "preprocessing": cfg.preprocessing,
         "data_hash": data_hash(files),
         "train_rows": len(train_set),
         "dev_rows": len(dev_set),

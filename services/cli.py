@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from badbuzz.models.preprocessing import CURRENT_VERSION, PREPROCESSORS
 from badbuzz.services.settings import Settings
 from badbuzz.stream.errors import BadBuzzError
 
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dev-percent", type=int, default=10,
                    help="share of the (combined) data held out for early stopping and threshold tuning")
     t.add_argument("--max-dev-rows", type=int, default=1000, help="cap on dev rows evaluated (0: all)")
+    t.add_argument("--preprocessing", choices=sorted(PREPROCESSORS), default=CURRENT_VERSION,
+                   help="tweet normalisation, recorded in the checkpoint and applied again by every scorer "
+                        "(tweet-v2 also spells out emoji, which word-piece vocabularies lack)")
 
     a = sub.add_parser("average", help="average the weights of same-recipe checkpoints (a model soup) into one")
     a.add_argument("checkpoints", type=Path, nargs="+",
@@ -193,7 +197,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             max_steps=args.max_steps, batch_size=args.batch_size, max_length=args.max_length or None,
             learning_rate=args.learning_rate, seed=args.seed, eval_every=args.eval_every, patience=args.patience,
             checkpoint_every=args.checkpoint_every, resume=args.resume, dev_percent=args.dev_percent,
-            max_dev_rows=args.max_dev_rows,
+            max_dev_rows=args.max_dev_rows, preprocessing=args.preprocessing,
         ))
         print(f"checkpoint written to {out}")
         return 0

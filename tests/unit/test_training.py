@@ -84,3 +84,19 @@ def test_dev_rows_zero_cap_keeps_every_dev_row(data_dir: Path, tmp_path: Path) -
                       max_dev_rows=0)
     train_set, dev_set = load_examples(cfg)
     assert 0.18 < len(dev_set) / (len(train_set) + len(dev_set)) < 0.22
+
+
+def test_preprocessing_version_is_applied_recorded_and_kept_on_resume(tiny_base: Path, data_dir: Path,
+                                                                        tmp_path: Path) -> None:
+    v1_train, _ = load_examples(emotion(tmp_path, tiny_base, data_dir))
+    v2_train, _ = load_examples(emotion(tmp_path, tiny_base, data_dir, preprocessing="tweet-v2"))
+    assert [e.label for e in v1_train] == [e.label for e in v2_train]  # same split, only the text differs
+    assert any("😂" in e.text for e in v1_train)
+    assert not any("😂" in e.text for e in v2_train) and any("tears of joy" in e.text for e in v2_train)
+
+    out = train(emotion(tmp_path, tiny_base, data_dir, max_steps=4, eval_every=2, checkpoint_every=2,
+                        preprocessing="tweet-v2"))
+    assert json.loads((out / "training.json").read_text())["preprocessing"] == "tweet-v2"
+    assert config_from_checkpoint(out).preprocessing == "tweet-v2"
+    with pytest.raises(ValueError, match="tweet-v2"):
+        train(emotion(tmp_path, tiny_base, data_dir, max_steps=6, eval_every=2, checkpoint_every=2, resume=True))
