@@ -10,6 +10,7 @@ from badbuzz.models.inference import OnnxSentimentModel
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.kafka_io import KafkaDeadLetterSink, KafkaScoredSink, ensure_topics, make_producer
+from badbuzz.stream.lag import LagMonitor
 from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
 from badbuzz.stream.pipeline import ScoringPipeline
 from badbuzz.stream.topics import TopicMatcher
@@ -39,7 +40,8 @@ def run_scorer(settings: Settings) -> None:
     registry = CollectorRegistry()
     metrics = ScorerMetrics(registry)
     metrics.model_info.labels(version=model.version, providers=",".join(model.providers)).set(1)
-    store = ScoreStore(make_engine(settings.resolved_database_url))
+    store = ScoreStore(make_engine(settings.resolved_database_url),
+                       on_retry=lambda exc: metrics.store_retries.inc())
     store.register_model(model.version, model.labels, {"dir": str(settings.resolved_model_dir)})
     ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
                   settings.partitions, settings.kafka_max_request_bytes)
@@ -50,6 +52,8 @@ def run_scorer(settings: Settings) -> None:
         topics=TopicMatcher.from_file(settings.topics_file),
     )
     serve_metrics(registry, settings.metrics_port, settings.metrics_addr)
+    lag = LagMonitor(settings.kafka_bootstrap, settings.consumer_group, metrics,
+                     interval_s=settings.lag_interval_s).start()
     log.info("scorer replica %s: model %s on %s, metrics on :%d", settings.replica, model.version,
              model.providers, settings.metrics_port)
     app = build_app(
@@ -64,10 +68,12 @@ def run_scorer(settings: Settings) -> None:
         batch_max_wait_s=settings.batch_max_wait_s,
         max_fetch_bytes=settings.kafka_max_request_bytes,
         session_timeout_s=settings.kafka_session_timeout_s,
+        lag=lag,
     )
     (settings.home / "faust" / settings.replica).mkdir(parents=True, exist_ok=True)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
     finally:
+        lag.stop()
         producer.close()

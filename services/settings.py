@@ -6,6 +6,7 @@ Invalid values fail at start-up with the variable's name, not deep inside a stag
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(2_000, ge=1)
     max_message_bytes: int = Field(64 * 1024, ge=256)
     kafka_max_request_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    lag_interval_s: float = Field(5.0, gt=0, description="how often consumer lag is measured from the broker")
+    max_future_skew_s: float = Field(600.0, ge=0, description="tweets dated further ahead are dead-lettered")
+    max_event_age_days: float = Field(30.0, gt=0, description="tweets older than this are dead-lettered")
     kafka_session_timeout_s: float = Field(10.0, ge=3, description="how fast a dead replica's partitions move")
 
     alert_allowed_lateness_s: float = Field(30.0, ge=0, description="how late a tweet may arrive and still count")
@@ -107,4 +111,6 @@ class Settings(BaseSettings):
 
     @property
     def limits(self) -> ValidationLimits:
-        return ValidationLimits(max_text_chars=self.max_text_chars, max_message_bytes=self.max_message_bytes)
+        return ValidationLimits(max_text_chars=self.max_text_chars, max_message_bytes=self.max_message_bytes,
+                                max_future_skew=timedelta(seconds=self.max_future_skew_s),
+                                max_age=timedelta(days=self.max_event_age_days))

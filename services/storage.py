@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 
 from badbuzz.services.tables import (
     Base,
@@ -35,6 +35,7 @@ from badbuzz.services.tables import (
 from badbuzz.stream.aggregation import increments
 from badbuzz.stream.contracts import ScoredTweet
 from badbuzz.stream.errors import StoreUnavailable
+from badbuzz.stream.pipeline import WriteResult
 
 log = logging.getLogger(__name__)
 NEGATIVE = "negative"
@@ -64,38 +65,75 @@ def dialect_insert(engine: Engine) -> Callable[..., Any]:
 
 
 class ScoreStore:
-    """Writes scored tweets in bulk, idempotently; retries a lost connection with backoff.
+    """Writes scored tweets in bulk, idempotently, and never lets one bad row sink a batch.
 
-    After ``max_attempts`` it raises :class:`StoreUnavailable`: the caller must not commit offsets.
+    A lost connection (or another transient error) is retried with backoff; after ``max_attempts`` it
+    raises :class:`StoreUnavailable` and the caller must not commit offsets. An error that retrying cannot
+    fix (a value the database refuses) is narrowed down by splitting the batch in halves until the
+    offending rows are alone: those come back as ``rejected`` for the dead-letter topic, the rest is stored.
     """
 
     def __init__(self, engine: Engine, *, chunk_rows: int = 500, max_attempts: int = 8,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_retry: Callable[[BaseException], None] = lambda exc: None) -> None:
         self.engine = engine
         self.chunk_rows = chunk_rows
         self.max_attempts = max_attempts
         self._sleep = sleep
+        self._on_retry = on_retry
         self._insert = dialect_insert(engine)
 
-    def write(self, records: Sequence[ScoredTweet]) -> int:
-        """Insert records not already stored; returns how many rows were new."""
+    def write(self, records: Sequence[ScoredTweet]) -> WriteResult:
+        """Insert records not already stored; report the new rows, refused rows and conflicting duplicates."""
+        result = WriteResult()
+        first: dict[str, ScoredTweet] = {}
+        for r in records:  # one id twice in a batch: the first is kept, a different text is a conflict
+            kept = first.setdefault(r.tweet.id, r)
+            if kept is not r and kept.tweet.text != r.tweet.text:
+                result.conflicting.append(r)
+        self._write_part(list(first.values()), result)
+        return result
+
+    def _write_part(self, records: Sequence[ScoredTweet], result: WriteResult) -> None:
+        if not records:
+            return
+        try:
+            self._retrying(records, result)
+        except (DBAPIError, StatementError) as exc:
+            if _transient(exc):
+                raise
+            if len(records) == 1:
+                result.rejected.append((records[0], _reason(exc)))
+                return
+            mid = len(records) // 2
+            self._write_part(records[:mid], result)
+            self._write_part(records[mid:], result)
+
+    def _retrying(self, records: Sequence[ScoredTweet], result: WriteResult) -> None:
         rows = [_row(r) for r in records]
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return self._write_rows(rows)
-            except OperationalError as exc:
+                inserted, conflicting_ids = self._write_rows(rows)
+                result.inserted += inserted
+                result.conflicting.extend(r for r in records if r.tweet.id in conflicting_ids)
+                return
+            except (DBAPIError, StatementError) as exc:
+                if not _transient(exc):
+                    raise
+                self._on_retry(exc)
                 if attempt == self.max_attempts:
-                    raise StoreUnavailable(f"store unreachable after {attempt} attempts: {exc.orig}") from exc
+                    raise StoreUnavailable(f"store unreachable after {attempt} attempts: {_reason(exc)}") from exc
                 delay = min(30.0, 0.5 * 2 ** (attempt - 1))
-                log.error("store write failed (%s); retry %d in %.1fs", exc.orig, attempt, delay)
+                log.error("store write failed (%s); retry %d in %.1fs", _reason(exc), attempt, delay)
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
-    def _write_rows(self, rows: list[dict[str, Any]]) -> int:
+    def _write_rows(self, rows: list[dict[str, Any]]) -> tuple[int, set[str]]:
         """Insert new tweets; for exactly those, add topic memberships and minute counts, all in one transaction.
 
         Counting only the rows this statement inserted is what keeps rollups exact when a batch is replayed
-        after a crash, or when two replicas race on the same tweet.
+        after a crash, or when two replicas race on the same tweet. Rows whose id was already stored with
+        another text are returned as conflicting: same id, different tweet, cannot both be kept.
         """
         table = ScoredTweetRow.__table__
         by_id = {r["tweet_id"]: r for r in rows}
@@ -111,7 +149,11 @@ class ScoreStore:
                 new_ids.extend(r[0] for r in conn.execute(stmt))
             if new_ids:
                 self._add_topics(conn, [by_id[i] for i in new_ids])
-        return len(new_ids)
+            conflicting: set[str] = set()
+            if old := set(by_id) - set(new_ids):
+                stored = conn.execute(select(table.c.tweet_id, table.c.text).where(table.c.tweet_id.in_(old)))
+                conflicting = {tid for tid, text in stored if text != by_id[tid]["text"]}
+        return len(new_ids), conflicting
 
     def _add_topics(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         memberships = [{"tweet_id": r["tweet_id"], "topic": t} for r in rows for t in r["topics"]]
@@ -173,3 +215,16 @@ def _row(r: ScoredTweet) -> dict[str, Any]:
         "source_partition": r.origin.partition if r.origin else None,
         "source_offset": r.origin.offset if r.origin else None,
     }
+
+
+def _transient(exc: BaseException) -> bool:
+    """Errors a retry can fix: the connection, the server, a deadlock or a timeout, not the data."""
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc, OperationalError | InterfaceError)
+    return False
+
+
+def _reason(exc: BaseException) -> str:
+    """The database's own words, without the statement and its parameters (they may hold the whole batch)."""
+    orig = getattr(exc, "orig", None) or exc.__cause__ or exc
+    return f"{type(orig).__name__}: {str(orig).splitlines()[0] if str(orig) else ''}"[:300]

@@ -11,6 +11,16 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from badbuzz.stream.limits import (
+    ALERT_ID_MAX_CHARS,
+    LABEL_MAX_CHARS,
+    LANG_MAX_CHARS,
+    MODEL_VERSION_MAX_CHARS,
+    TOPIC_MAX_CHARS,
+    TWEET_ID_MAX_CHARS,
+    USER_MAX_CHARS,
+)
+
 
 class Base(DeclarativeBase):
     pass
@@ -19,16 +29,16 @@ class Base(DeclarativeBase):
 class ScoredTweetRow(Base):
     __tablename__ = "scored_tweets"
 
-    tweet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tweet_id: Mapped[str] = mapped_column(String(TWEET_ID_MAX_CHARS), primary_key=True)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    user: Mapped[str | None] = mapped_column(String(256))
-    lang: Mapped[str | None] = mapped_column(String(16))
+    user: Mapped[str | None] = mapped_column(String(USER_MAX_CHARS))
+    lang: Mapped[str | None] = mapped_column(String(LANG_MAX_CHARS))
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
-    label: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(LABEL_MAX_CHARS))
     p_negative: Mapped[float] = mapped_column(Float)
     probabilities: Mapped[dict[str, float]] = mapped_column(JSON)
-    model_version: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(MODEL_VERSION_MAX_CHARS))
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     source_partition: Mapped[int | None] = mapped_column(Integer)
     source_offset: Mapped[int | None] = mapped_column(BigInteger)
@@ -39,8 +49,8 @@ class TweetTopicRow(Base):
 
     __tablename__ = "tweet_topics"
 
-    tweet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    topic: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    tweet_id: Mapped[str] = mapped_column(String(TWEET_ID_MAX_CHARS), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(TOPIC_MAX_CHARS), primary_key=True, index=True)
 
 
 class TopicMinuteRow(Base):
@@ -48,7 +58,7 @@ class TopicMinuteRow(Base):
 
     __tablename__ = "topic_minute_rollups"
 
-    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(TOPIC_MAX_CHARS), primary_key=True)
     minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
     n_negative: Mapped[int] = mapped_column(Integer)
@@ -57,7 +67,7 @@ class TopicMinuteRow(Base):
 class ModelVersionRow(Base):
     __tablename__ = "model_versions"
 
-    version: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(MODEL_VERSION_MAX_CHARS), primary_key=True)
     labels: Mapped[list[str]] = mapped_column(JSON)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -78,8 +88,8 @@ class AlertRow(Base):
 
     __tablename__ = "alerts"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    topic: Mapped[str] = mapped_column(String(64), index=True)
+    id: Mapped[str] = mapped_column(String(ALERT_ID_MAX_CHARS), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(TOPIC_MAX_CHARS), index=True)
     state: Mapped[str] = mapped_column(String(16))
     fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -99,7 +109,7 @@ class DetectorStateRow(Base):
 
     __tablename__ = "detector_state"
 
-    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(TOPIC_MAX_CHARS), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

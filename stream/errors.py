@@ -19,3 +19,8 @@ class InvalidMessage(BadBuzzError):
 
 class StoreUnavailable(BadBuzzError):
     """The durable store refused a batch after retries: backpressure, offsets must not be committed."""
+
+
+class SinkError(BadBuzzError):
+    """A sink could not make its records durable (e.g. the broker did not acknowledge a send): the batch
+    is not done, offsets must not be committed, and the batch's delivery is retried."""

@@ -2,8 +2,9 @@
 
 ``stream.take_events(max, within)`` builds the micro-batches; faust acknowledges a batch's events only
 after the agent body returns, and commits only acknowledged offsets. The body runs the (blocking)
-:class:`ScoringPipeline` in a worker thread, and returns only once scores are in the store and outputs are
-flushed, so a crash replays at most the uncommitted batch, which the idempotent store absorbs.
+:class:`ScoringPipeline` in a worker thread, and returns only once scores are in the store and every output
+record is acknowledged by the broker, so a crash replays at most the uncommitted batch, which the idempotent
+store absorbs. Consumer lag is measured apart, by :class:`LagMonitor`, so a stuck agent shows rising lag.
 
 The app is built by :func:`build_app` at run time, never at import time.
 """
@@ -19,9 +20,10 @@ from typing import Any
 import faust
 
 from badbuzz.stream.contracts import IncomingMessage, Origin
-from badbuzz.stream.errors import StoreUnavailable
+from badbuzz.stream.errors import SinkError, StoreUnavailable
+from badbuzz.stream.lag import LagMonitor
 from badbuzz.stream.metrics import ScorerMetrics
-from badbuzz.stream.pipeline import ScoringPipeline
+from badbuzz.stream.pipeline import PreparedBatch, ScoringPipeline
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ def build_app(
     batch_max_wait_s: float,
     max_fetch_bytes: int,
     session_timeout_s: float = 10.0,
+    lag: LagMonitor | None = None,
 ) -> faust.App:
     app = faust.App(
         app_id,
@@ -61,16 +64,24 @@ def build_app(
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         mine = [tp for tp in assigned if tp.topic == topic]
         metrics.assigned_partitions.labels(topic=topic).set(len(mine))
+        if lag is not None:
+            lag.assign((tp.topic, tp.partition) for tp in mine)
         log.info("assigned %d partition(s) of %s", len(mine), topic)
 
     app.on_partitions_assigned.connect(on_assigned)
+
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        if lag is not None:
+            lag.assign(set())  # until the next assignment: another replica may own them now
+
+    app.on_partitions_revoked.connect(on_revoked)
 
     @app.agent(raw)  # type: ignore[untyped-decorator]  # faust is not analysed (see pyproject)
     async def score(stream: Any) -> AsyncIterator[None]:
         async for events in stream.take_events(batch_max_size, within=batch_max_wait_s):
             batch = [_incoming(e.message) for e in events]
-            await _process_until_durable(pipeline, batch)
-            _observe_lag(app, metrics, events)
+            prepared = await asyncio.to_thread(pipeline.prepare, batch)
+            await _deliver_until_durable(pipeline, prepared, metrics)
             yield None
 
     return app
@@ -86,31 +97,27 @@ def _incoming(message: Any) -> IncomingMessage:
     )
 
 
-async def _process_until_durable(pipeline: ScoringPipeline, batch: list[IncomingMessage]) -> None:
-    """Never let a batch through unstored: faust would acknowledge it on the way out of the loop.
+async def _deliver_until_durable(pipeline: ScoringPipeline, batch: PreparedBatch, metrics: ScorerMetrics) -> None:
+    """Never let a batch through undelivered: faust would acknowledge it on the way out of the loop.
 
-    A store outage is backpressure: the agent waits (retrying) instead of consuming further.
+    An outage (store, broker) is backpressure: the agent waits, retrying only what is not durable yet,
+    instead of consuming further. Any other error is retried the same way, loudly: input can no longer
+    cause it (the batch's content was dealt with in ``prepare``), so it is the environment or a bug.
     """
-    delay = 1.0
+    delay = 0.5
     while True:
         try:
-            await asyncio.to_thread(pipeline.process, batch)
+            await asyncio.to_thread(pipeline.deliver, batch)
+            metrics.ready.set(1)
+            metrics.last_delivery.set_to_current_time()
             return
-        except StoreUnavailable as exc:
-            log.error("%s; holding the batch of %d and retrying in %.0fs", exc, len(batch), delay)
-            await asyncio.sleep(delay)
-            delay = min(60.0, delay * 2)
-
-
-def _observe_lag(app: faust.App, metrics: ScorerMetrics, events: list[Any]) -> None:
-    last: dict[tuple[str, int], int] = {}
-    for e in events:
-        m = e.message
-        last[(m.topic, m.partition)] = max(last.get((m.topic, m.partition), -1), m.offset)
-    for (topic, partition), offset in last.items():
-        try:
-            high = app.consumer.highwater(faust.types.TP(topic, partition))
-        except Exception:  # the consumer may be rebalancing; lag is best-effort
-            continue
-        if high is not None:
-            metrics.consumer_lag.labels(topic=topic, partition=str(partition)).set(max(0, high - offset - 1))
+        except (StoreUnavailable, SinkError) as exc:
+            stage = "store" if isinstance(exc, StoreUnavailable) else "publish"
+            log.error("%s; holding the batch of %d and retrying in %.1fs", exc, batch.size, delay)
+        except Exception:
+            stage = "other"
+            log.exception("delivering a batch of %d failed; retrying in %.1fs", batch.size, delay)
+        metrics.ready.set(0)
+        metrics.delivery_retries.labels(stage=stage).inc()
+        await asyncio.sleep(delay)
+        delay = min(30.0, delay * 2)

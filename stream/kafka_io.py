@@ -12,10 +12,11 @@ from collections.abc import Iterable
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.producer.future import FutureRecordMetadata
 
 from badbuzz.stream.contracts import DeadLetter, ScoredTweet
-from badbuzz.stream.errors import BadBuzzError
+from badbuzz.stream.errors import BadBuzzError, SinkError
 from badbuzz.stream.replay import ReplayTweet
 from badbuzz.stream.sinks import Sink
 
@@ -58,7 +59,9 @@ def make_producer(bootstrap: str, max_request_bytes: int) -> KafkaProducer:
             linger_ms=10,
             batch_size=256 * 1024,
             max_request_size=max_request_bytes,
-            retries=5,
+            enable_idempotence=True,  # a retried send is not written twice
+            delivery_timeout_ms=30_000,  # a send fails (and the batch is retried) rather than hanging
+            request_timeout_ms=10_000,
             client_id="badbuzz",
         )
     except _UNREACHABLE:
@@ -73,28 +76,48 @@ def replay_record(tw: ReplayTweet) -> bytes:
     ).encode("utf-8")
 
 
-class KafkaScoredSink(Sink[ScoredTweet]):
-    def __init__(self, producer: KafkaProducer, topic: str) -> None:
+class _AcknowledgedSink:
+    """Keeps every send's future and checks each one on ``flush()``: kafka-python's own ``flush()`` returns
+    even when records failed, so without this a batch could be committed with its outputs lost."""
+
+    def __init__(self, producer: KafkaProducer, topic: str, timeout_s: float) -> None:
         self.producer = producer
         self.topic = topic
+        self.timeout_s = timeout_s
+        self._pending: list[FutureRecordMetadata] = []
+
+    def _send(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
+        try:
+            self._pending.append(self.producer.send(self.topic, key=key, value=value, headers=headers))
+        except KafkaError as exc:  # e.g. the record is larger than the producer allows, or no metadata
+            self._pending.clear()
+            raise SinkError(f"could not send to {self.topic}: {exc}") from exc
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        try:
+            self.producer.flush(timeout=self.timeout_s)
+        except KafkaTimeoutError as exc:
+            raise SinkError(f"{self.topic}: the broker did not acknowledge within {self.timeout_s:.0f}s") from exc
+        failed = [f for f in pending if not f.is_done or f.failed()]
+        if failed:
+            first = failed[0].exception if failed[0].is_done else "no acknowledgement"
+            raise SinkError(f"{len(failed)} of {len(pending)} records to {self.topic} not acknowledged: {first}")
+
+
+class KafkaScoredSink(_AcknowledgedSink, Sink[ScoredTweet]):
+    def __init__(self, producer: KafkaProducer, topic: str, timeout_s: float = 60.0) -> None:
+        super().__init__(producer, topic, timeout_s)
 
     def add(self, item: ScoredTweet) -> None:
-        self.producer.send(self.topic, key=item.tweet.id.encode(), value=item.encode())
-
-    def flush(self) -> None:
-        self.producer.flush()
+        self._send(item.tweet.id.encode(), item.encode())
 
 
-class KafkaDeadLetterSink(Sink[DeadLetter]):
+class KafkaDeadLetterSink(_AcknowledgedSink, Sink[DeadLetter]):
     """Original bytes as the value, error and origin in headers (the Kafka Connect DLQ convention)."""
 
-    def __init__(self, producer: KafkaProducer, topic: str) -> None:
-        self.producer = producer
-        self.topic = topic
+    def __init__(self, producer: KafkaProducer, topic: str, timeout_s: float = 60.0) -> None:
+        super().__init__(producer, topic, timeout_s)
 
     def add(self, item: DeadLetter) -> None:
-        self.producer.send(self.topic, key=item.message.key, value=item.message.value or b"",
-                           headers=item.headers())
-
-    def flush(self) -> None:
-        self.producer.flush()
+        self._send(item.message.key, item.message.value or b"", item.headers())

@@ -43,6 +43,27 @@ class ScorerMetrics:
             "badbuzz_assigned_partitions", "Partitions of the input topic this replica owns", ["topic"],
             registry=registry,
         )
+        self.store_retries = Counter(
+            "badbuzz_store_retries", "Store writes that failed transiently (connection lost) and were retried",
+            registry=registry,
+        )
+        self.delivery_retries = Counter(
+            "badbuzz_delivery_retries", "Batches whose store write or output acknowledgement failed and was retried",
+            ["stage"], registry=registry,
+        )
+        self.ready = Gauge(
+            "badbuzz_scorer_ready", "1 while the last batch was delivered; 0 while an outage holds a batch back",
+            registry=registry,
+        )
+        self.last_delivery = Gauge(
+            "badbuzz_last_delivery_seconds", "When this replica last delivered a batch (unix seconds; start time "
+            "before the first)", registry=registry,
+        )
+        self.last_delivery.set_to_current_time()
+        self.lag_checked = Gauge(
+            "badbuzz_consumer_lag_checked_seconds", "When the consumer lag was last measured (unix seconds)",
+            registry=registry,
+        )
         self.model_info = Gauge(
             "badbuzz_model_info", "The model being served (value 1)", ["version", "providers"], registry=registry
         )

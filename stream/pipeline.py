@@ -2,7 +2,9 @@
 
 Order inside a batch is what makes "nothing lost, nothing doubled" hold: dead letters and scores are made
 durable (store write, then sink flushes) *before* the caller acknowledges the batch's offsets. The store
-write is idempotent, so a batch replayed after a crash changes nothing.
+write is idempotent, so a batch replayed after a crash changes nothing. Conservation: every message of a
+batch ends as one stored row or one dead letter, whatever it holds; a row the store refuses becomes a dead
+letter (``store_rejected``) without holding back the rows beside it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -22,7 +24,7 @@ from badbuzz.stream.errors import InvalidMessage
 from badbuzz.stream.metrics import ScorerMetrics
 from badbuzz.stream.sinks import Sink
 from badbuzz.stream.topics import TopicMatcher
-from badbuzz.stream.validation import ValidationLimits, decode_tweet
+from badbuzz.stream.validation import ValidationLimits, check_event_time, decode_tweet
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,16 @@ class SentimentModel(Protocol):
 
 
 class Store(Protocol):
-    def write(self, records: Sequence[ScoredTweet]) -> int: ...
+    def write(self, records: Sequence[ScoredTweet]) -> WriteResult: ...
+
+
+@dataclass
+class WriteResult:
+    """What a store did with a batch: rows new to it, rows it refused (with its reason), conflicting ids."""
+
+    inserted: int = 0
+    rejected: list[tuple[ScoredTweet, str]] = field(default_factory=list)
+    conflicting: list[ScoredTweet] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,20 @@ class BatchResult:
     scored: int
     inserted: int
     dead: int
+
+
+@dataclass
+class PreparedBatch:
+    """A batch between scoring and delivery. It remembers which outputs are already durable, so a retry
+    after an outage redoes only what is missing (dead letters are not sent again on every store retry)."""
+
+    size: int
+    scored: list[tuple[ScoredTweet, IncomingMessage]]
+    dead: list[DeadLetter]
+    stored: bool = False
+    dead_published: bool = False
+    scored_published: bool = False
+    inserted: int = 0
 
 
 class ScoringPipeline:
@@ -79,37 +104,82 @@ class ScoringPipeline:
 
     def process(self, batch: Sequence[IncomingMessage]) -> BatchResult:
         """Validate, score, store, publish. Returns only when all of it is durable."""
-        if not batch:
-            return BatchResult(0, 0, 0)
+        return self.deliver(self.prepare(batch))
+
+    def prepare(self, batch: Sequence[IncomingMessage]) -> PreparedBatch:
+        """Decode, validate and score; nothing leaves the process yet. Never raises for a message's content."""
         self.metrics.batch_size.observe(len(batch))
+        now = datetime.fromtimestamp(self._now(), tz=UTC)
         tweets: list[tuple[RawTweet, IncomingMessage]] = []
         dead: list[DeadLetter] = []
         for msg in batch:
             try:
                 tweet = decode_tweet(msg.value, self.limits)
+                check_event_time(tweet, now, self.limits)
                 tweets.append((replace(tweet, topics=self.topics.assign(tweet.text, tweet.topics)), msg))
             except InvalidMessage as exc:
                 dead.append(DeadLetter(msg, exc.kind, exc.reason))
-        for d in dead:
-            self.metrics.dlq.labels(kind=d.kind).inc()
-            log.warning("dead letter %s[%d]@%d: %s", d.message.origin.topic, d.message.origin.partition,
-                        d.message.origin.offset, d.reason)
-        self.dlq_sink.add_many(dead)
-        scored = self._score(tweets)
-        inserted = 0
-        if scored:
-            started = time.perf_counter()
-            inserted = self.store.write(scored)
-            self.metrics.store_seconds.observe(time.perf_counter() - started)
-            self.scored_sink.add_many(scored)
-        self.dlq_sink.flush()
-        self.scored_sink.flush()
-        self._observe(scored, inserted)
-        return BatchResult(len(scored), inserted, len(dead))
+            except Exception as exc:  # a bug must cost one message, not the stream
+                log.exception("unexpected error validating %s", msg.origin)
+                dead.append(DeadLetter(msg, "unreadable", f"{type(exc).__name__}: {exc}"[:300]))
+        scored, failed = self._score(tweets)
+        dead.extend(failed)
+        return PreparedBatch(len(batch), scored, dead)
 
-    def _score(self, tweets: list[tuple[RawTweet, IncomingMessage]]) -> list[ScoredTweet]:
+    def deliver(self, batch: PreparedBatch) -> BatchResult:
+        """Store, then publish scores and dead letters; raises (StoreUnavailable, SinkError) while any of it is
+        not durable, and may be called again with the same batch until it returns."""
+        if not batch.stored:
+            self._store(batch)
+        if not batch.dead_published:
+            self.dlq_sink.add_many(batch.dead)
+            self.dlq_sink.flush()
+            batch.dead_published = True
+            for d in batch.dead:
+                self.metrics.dlq.labels(kind=d.kind).inc()
+                o = d.message.origin
+                log.warning("dead letter %s[%d]@%d (%s): %s", o.topic, o.partition, o.offset, d.kind, d.reason)
+        scored = [s for s, _ in batch.scored]
+        if not batch.scored_published:
+            self.scored_sink.add_many(scored)
+            self.scored_sink.flush()
+            batch.scored_published = True
+            self._observe(scored, batch.inserted)
+        return BatchResult(len(scored), batch.inserted, len(batch.dead))
+
+    def _store(self, batch: PreparedBatch) -> None:
+        started = time.perf_counter()
+        result = self.store.write([s for s, _ in batch.scored])
+        self.metrics.store_seconds.observe(time.perf_counter() - started)
+        refused: dict[int, tuple[str, str]] = {id(s): ("store_rejected", why) for s, why in result.rejected}
+        for s in result.conflicting:
+            refused[id(s)] = ("duplicate_id", f"tweet id {s.tweet.id!r} is already stored with a different text")
+        if refused:
+            batch.dead.extend(DeadLetter(m, *refused[id(s)]) for s, m in batch.scored if id(s) in refused)
+            batch.scored = [(s, m) for s, m in batch.scored if id(s) not in refused]
+        batch.inserted = result.inserted
+        batch.stored = True
+
+    def _score(self, tweets: list[tuple[RawTweet, IncomingMessage]]
+               ) -> tuple[list[tuple[ScoredTweet, IncomingMessage]], list[DeadLetter]]:
+        """Score the batch at once; if the model fails on it, score one by one so only the culprit is lost."""
         if not tweets:
-            return []
+            return [], []
+        try:
+            return self._score_all(tweets), []
+        except Exception:
+            if len(tweets) == 1:
+                log.exception("the model failed on %s", tweets[0][1].origin)
+                return [], [DeadLetter(tweets[0][1], "score_failed", "the model could not score this text")]
+        scored: list[tuple[ScoredTweet, IncomingMessage]] = []
+        dead: list[DeadLetter] = []
+        for one in tweets:
+            ok, bad = self._score([one])
+            scored.extend(ok)
+            dead.extend(bad)
+        return scored, dead
+
+    def _score_all(self, tweets: list[tuple[RawTweet, IncomingMessage]]) -> list[tuple[ScoredTweet, IncomingMessage]]:
         started = time.perf_counter()
         pred = self.model.predict([t.text for t, _ in tweets])
         self.metrics.inference_seconds.observe(time.perf_counter() - started)
@@ -119,7 +189,7 @@ class ScoringPipeline:
         decided = pred.decided_labels()
         for (tweet, msg), probs, label in zip(tweets, pred.probabilities, decided, strict=True):
             as_dict = {name: float(p) for name, p in zip(pred.labels, probs, strict=True)}
-            out.append(ScoredTweet(tweet, label, as_dict, version, scored_at, msg.origin))
+            out.append((ScoredTweet(tweet, label, as_dict, version, scored_at, msg.origin), msg))
         return out
 
     def _observe(self, scored: list[ScoredTweet], inserted: int) -> None:

@@ -17,8 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from badbuzz.stream.limits import TOPIC_NAME
+
 ALL = "all"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 def fold(text: str) -> str:
@@ -39,7 +40,7 @@ class TopicRule:
     @classmethod
     def build(cls, name: str, *, keywords: Iterable[str] = (), mentions: Iterable[str] = (),
               hashtags: Iterable[str] = (), regexes: Iterable[str] = ()) -> TopicRule:
-        if not _NAME.match(name) or name == ALL:
+        if not TOPIC_NAME.match(name) or name == ALL:
             raise ValueError(f"invalid topic name {name!r}: lower-case letters, digits, '-', '_', '.'; not 'all'")
         parts = [r"(?<!\w)" + r"\s+".join(map(re.escape, fold(k).split())) + r"(?!\w)" for k in keywords if k.strip()]
         parts += [r"(?<![\w@])@" + re.escape(fold(m).lstrip("@")) + r"(?!\w)" for m in mentions if m.strip()]

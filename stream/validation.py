@@ -2,20 +2,34 @@
 
 Everything that can be wrong with a message from an arbitrary producer is caught here and turned into an
 :class:`InvalidMessage` with a stable ``kind`` and a human reason, so the scorer dead-letters it instead of
-crashing (and then crash-looping on the same offset).
+crashing (and then crash-looping on the same offset). Every bound comes from :mod:`badbuzz.stream.limits`,
+which the storage schema is declared with: what passes here can be stored.
+
+Two steps: :func:`decode_tweet` needs only the bytes; :func:`check_event_time` needs the clock, because a
+tweet dated far in the future (or decades ago) must never move the stream's event-time watermark.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from badbuzz.stream.contracts import RawTweet
 from badbuzz.stream.errors import InvalidMessage
+from badbuzz.stream.limits import (
+    LANG_MAX_CHARS,
+    LANG_TAG,
+    TOPIC_MAX_CHARS,
+    TOPIC_NAME,
+    TOPICS_MAX_COUNT,
+    TWEET_ID_MAX_CHARS,
+    USER_MAX_CHARS,
+    bad_character,
+)
 
-MAX_ID_CHARS = 64
+MAX_ID_CHARS = TWEET_ID_MAX_CHARS
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +37,14 @@ class ValidationLimits:
     """Limits that protect the scorer. Tweets are at most 280 characters; anything far longer is not a tweet.
 
     ``max_message_bytes`` is checked before parsing so a huge payload costs nothing to reject.
+    ``max_future_skew`` tolerates producers whose clocks run a little ahead; ``max_age`` keeps tweets
+    older than the store's retention (or with a broken clock, 1970) out of the live stream.
     """
 
     max_text_chars: int = 2_000
     max_message_bytes: int = 64 * 1024
+    max_future_skew: timedelta = timedelta(minutes=10)
+    max_age: timedelta = timedelta(days=30)
 
 
 def decode_tweet(value: bytes | None, limits: ValidationLimits) -> RawTweet:
@@ -43,16 +61,51 @@ def decode_tweet(value: bytes | None, limits: ValidationLimits) -> RawTweet:
         raise InvalidMessage("decode", f"value is not UTF-8: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InvalidMessage("decode", f"value is not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidMessage("decode", "value is JSON nested too deeply to be a tweet") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise InvalidMessage("decode", f"value is not usable JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise InvalidMessage("schema", f"value must be a JSON object, got {type(doc).__name__}")
     return RawTweet(
         id=_tweet_id(doc.get("id")),
         text=_text(doc.get("text"), limits),
         created_at=parse_timestamp(doc.get("created_at")),
-        user=_optional_str(doc, "user"),
-        lang=_optional_str(doc, "lang"),
+        user=_short_str(doc, "user", USER_MAX_CHARS),
+        lang=_lang(doc),
         topics=_topics(doc.get("topics")),
     )
+
+
+def check_event_time(tweet: RawTweet, now: datetime, limits: ValidationLimits) -> None:
+    """Refuse event times the stream cannot use: too far ahead of ``now`` or older than ``max_age``.
+
+    Not clamped: a clamped time would be a made-up time, and one 2099 tweet would close every minute
+    until 2099 for the alerter.
+    """
+    ahead = tweet.created_at - now
+    if ahead > limits.max_future_skew:
+        raise InvalidMessage(
+            "future_event_time",
+            f"field 'created_at' {tweet.created_at.isoformat()} is {_span(ahead)} ahead of the scorer's clock; "
+            f"the tolerance is {_span(limits.max_future_skew)}",
+        )
+    age = now - tweet.created_at
+    if age > limits.max_age:
+        raise InvalidMessage(
+            "stale_event_time",
+            f"field 'created_at' {tweet.created_at.isoformat()} is {_span(age)} old; "
+            f"the limit is {_span(limits.max_age)}",
+        )
+
+
+def _span(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds >= 2 * 86_400:
+        return f"{seconds / 86_400:,.0f} days"
+    if seconds >= 2 * 3_600:
+        return f"{seconds / 3_600:.0f} hours"
+    return f"{seconds / 60:.0f} minutes"
 
 
 def _tweet_id(raw: Any) -> str:
@@ -60,11 +113,12 @@ def _tweet_id(raw: Any) -> str:
         raise InvalidMessage("schema", "field 'id' is missing")
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise InvalidMessage("schema", f"field 'id' must be a string or an integer, got {type(raw).__name__}")
-    tid = str(raw).strip()
+    tid = str(raw).strip() if isinstance(raw, str) else str(raw) if abs(raw) < 10**TWEET_ID_MAX_CHARS else ""
     if not tid:
-        raise InvalidMessage("schema", "field 'id' is empty")
-    if len(tid) > MAX_ID_CHARS:
-        raise InvalidMessage("schema", f"field 'id' is {len(tid)} characters; the limit is {MAX_ID_CHARS}")
+        raise InvalidMessage("schema", "field 'id' is empty or out of range")
+    if len(tid) > TWEET_ID_MAX_CHARS:
+        raise InvalidMessage("schema", f"field 'id' is {len(tid)} characters; the limit is {TWEET_ID_MAX_CHARS}")
+    _chars("id", tid, multiline=False)
     return tid
 
 
@@ -79,7 +133,14 @@ def _text(raw: Any, limits: ValidationLimits) -> str:
         raise InvalidMessage(
             "too_large", f"field 'text' is {len(raw)} characters; the limit is {limits.max_text_chars}"
         )
+    _chars("text", raw, multiline=True)
     return raw
+
+
+def _chars(name: str, value: str, *, multiline: bool) -> None:
+    problem = bad_character(value, multiline=multiline)
+    if problem:
+        raise InvalidMessage("bad_characters", f"field '{name}' holds {problem}")
 
 
 def parse_timestamp(raw: Any) -> datetime:
@@ -92,23 +153,33 @@ def parse_timestamp(raw: Any) -> datetime:
         try:
             return datetime.fromtimestamp(float(raw), tz=UTC)
         except (OverflowError, OSError, ValueError):
-            raise InvalidMessage("schema", f"field 'created_at' is out of range: {raw!r}") from None
+            raise InvalidMessage("schema", f"field 'created_at' is out of range: {str(raw)[:40]}") from None
     if not isinstance(raw, str):
         raise InvalidMessage("schema", f"field 'created_at' must be a string, got {type(raw).__name__}")
     try:
         ts = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidMessage("schema", f"field 'created_at' is not ISO 8601: {raw[:40]!r}") from None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
-def _optional_str(doc: dict[str, Any], key: str) -> str | None:
+def _short_str(doc: dict[str, Any], key: str, max_chars: int) -> str | None:
     raw = doc.get(key)
     if raw is None:
         return None
     if not isinstance(raw, str):
         raise InvalidMessage("schema", f"field '{key}' must be a string, got {type(raw).__name__}")
-    return raw[:256]
+    if len(raw) > max_chars:
+        raise InvalidMessage("schema", f"field '{key}' is {len(raw)} characters; the limit is {max_chars}")
+    _chars(key, raw, multiline=False)
+    return raw
+
+
+def _lang(doc: dict[str, Any]) -> str | None:
+    lang = _short_str(doc, "lang", LANG_MAX_CHARS)
+    if lang is not None and not LANG_TAG.match(lang):
+        raise InvalidMessage("schema", f"field 'lang' is not a language tag such as 'en' or 'pt-BR': {lang!r}")
+    return lang
 
 
 def _topics(raw: Any) -> tuple[str, ...]:
@@ -116,4 +187,12 @@ def _topics(raw: Any) -> tuple[str, ...]:
         return ()
     if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
         raise InvalidMessage("schema", "field 'topics' must be a list of strings")
-    return tuple(dict.fromkeys(t for t in raw if t))
+    names = tuple(dict.fromkeys(t for t in raw if t))
+    if len(names) > TOPICS_MAX_COUNT:
+        raise InvalidMessage("schema", f"field 'topics' lists {len(names)} topics; the limit is {TOPICS_MAX_COUNT}")
+    for name in names:
+        if len(name) > TOPIC_MAX_CHARS:
+            raise InvalidMessage("schema", f"topic name is {len(name)} characters; the limit is {TOPIC_MAX_CHARS}")
+        if not TOPIC_NAME.match(name):
+            raise InvalidMessage("schema", f"topic name {name[:40]!r} must match {TOPIC_NAME.pattern}")
+    return names

@@ -18,6 +18,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -164,10 +165,13 @@ def scorer_factory(stack: Stack, topics: Topics, database: str, tiny_model_dir: 
         p.stop()
 
 
+RUN_STARTED = datetime.now(UTC).replace(second=0, microsecond=0)  # inside the scorer's event-time window
+
+
 def tweet(i: int, prefix: str) -> tuple[bytes, bytes]:
     tid = f"{prefix}{i}"
     value = json.dumps({"id": tid, "text": f"flight {i}: " + ("so late, awful" if i % 3 else "great crew, thanks"),
-                        "created_at": "2026-11-22T10:00:00Z"}).encode()
+                        "created_at": RUN_STARTED.isoformat()}).encode()
     return tid.encode(), value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,12 @@ def parts(tiny_model_dir: Path, tmp_path: Path) -> tuple[ScoringPipeline, ScoreS
     model = OnnxSentimentModel(tiny_model_dir, device="cpu")
     topics = TopicMatcher.from_config({"topics": [{"name": "delays", "keywords": ["late"]}]})
     pipeline = ScoringPipeline(model, store, ListSink[ScoredTweet](), ListSink[DeadLetter](),
-                               ScorerMetrics(registry), limits=ValidationLimits(max_text_chars=300), topics=topics)
+                               ScorerMetrics(registry), limits=ValidationLimits(max_text_chars=300), topics=topics,
+                               wall_clock=lambda: EVENT_TIME.timestamp() + 300)
     return pipeline, store, registry
+
+
+EVENT_TIME = datetime(2026, 1, 1, tzinfo=UTC)  # the pipeline's clock is injected: five minutes later
 
 
 def msg(offset: int, value: bytes) -> IncomingMessage:
@@ -39,7 +44,7 @@ def msg(offset: int, value: bytes) -> IncomingMessage:
 
 
 def good(i: int) -> bytes:
-    return json.dumps({"id": f"g{i}", "text": f"my flight {i} was late", "created_at": "2026-01-01T00:00:00Z"}).encode()
+    return json.dumps({"id": f"g{i}", "text": f"my flight {i} was late", "created_at": EVENT_TIME.isoformat()}).encode()
 
 
 def test_batch_is_stored_once_even_when_replayed(parts: tuple[ScoringPipeline, ScoreStore, CollectorRegistry]) -> None:
