@@ -243,3 +243,79 @@ def prometheus_query(stack: Stack, promql: str) -> float | None:
     doc = json.loads(urllib.request.urlopen(url, timeout=5).read())
     result = doc["data"]["result"]
     return float(result[0]["value"][1]) if result else None
+
+
+Offset = tuple[int, int]  # (partition, offset) of a message in the input topic
+
+
+def produce_tracked(bootstrap: str, topic: str, values: list[bytes]) -> list[Offset]:
+    """Produce and return each message's (partition, offset), in order, as the broker acknowledged it."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=8 * 1024 * 1024,
+                             linger_ms=5)
+    try:
+        futures = [producer.send(topic, value=v) for v in values]
+        producer.flush()
+        return [(m.partition, m.offset) for m in (f.get(timeout=30) for f in futures)]
+    finally:
+        producer.close()
+
+
+def stored_offsets(database_url: str) -> list[Offset]:
+    """(source partition, source offset) of every stored row (duplicates kept, so doubles can be counted)."""
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        exists = conn.execute("SELECT to_regclass('scored_tweets') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return []
+        rows = conn.execute("SELECT source_partition, source_offset FROM scored_tweets").fetchall()
+    return [(int(p), int(o)) for p, o in rows]
+
+
+def dead_letters(bootstrap: str, topic: str, expected: int, timeout_s: float = 30) -> dict[Offset, list[str]]:
+    """Dead letters by their source (partition, offset): the kinds recorded for each (more than one = doubled)."""
+    found: dict[Offset, list[str]] = {}
+    for r in consume_all(bootstrap, topic, expected, timeout_s):
+        h = dict(r.headers)
+        key = (int(h["badbuzz.source.partition"]), int(h["badbuzz.source.offset"]))
+        found.setdefault(key, []).append(h["badbuzz.error.kind"].decode())
+    return found
+
+
+@dataclass(frozen=True)
+class Conservation:
+    produced: int
+    stored: int
+    dead: int
+    lost: list[Offset]
+    doubled: list[Offset]
+
+    def line(self, what: str) -> str:
+        return (f"[measure] {what}: produced {self.produced} / stored {self.stored} / DLQ {self.dead} / "
+                f"lost {len(self.lost)} / doubled {len(self.doubled)}")
+
+
+def conservation(produced: list[Offset], stored: list[Offset], dead: dict[Offset, list[str]]) -> Conservation:
+    """Every produced message must end as exactly one stored row or exactly one dead letter."""
+    from collections import Counter
+
+    ends = Counter(stored) + Counter({k: len(v) for k, v in dead.items()})
+    lost = [o for o in produced if ends[o] == 0]
+    doubled = [o for o in produced if ends[o] > 1]
+    return Conservation(len(produced), len(set(stored) & set(produced)), len(set(dead) & set(produced)), lost, doubled)
+
+
+def wait_for_ends(stack: Stack, topics: Topics, database: str, produced: list[Offset], scorer: ScorerProcess,
+                  timeout_s: float = 180) -> Conservation:
+    """Wait until every produced message is stored or dead-lettered; return the final count."""
+    want = set(produced)
+    result: list[Conservation] = []
+
+    def done() -> bool:
+        dead = dead_letters(stack.kafka, topics.dlq, len(produced), timeout_s=3)
+        c = conservation(produced, stored_offsets(database), dead)
+        result[:] = [c]
+        return not c.lost and len(want) == c.stored + c.dead
+
+    wait_until(done, timeout_s, "every message stored or dead-lettered",
+               lambda: (result[0].line("so far") if result else "") + "\n" + scorer.tail())
+    return result[0]
