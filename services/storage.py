@@ -123,7 +123,7 @@ class ScoreStore:
                 self._on_retry(exc)
                 if attempt == self.max_attempts:
                     raise StoreUnavailable(f"store unreachable after {attempt} attempts: {_reason(exc)}") from exc
-                delay = min(30.0, 0.5 * 2 ** (attempt - 1))
+                delay = min(5.0, 0.5 * 2 ** (attempt - 1))  # short: a recovered store is used within seconds
                 log.error("store write failed (%s); retry %d in %.1fs", _reason(exc), attempt, delay)
                 self._sleep(delay)
         raise AssertionError("unreachable")

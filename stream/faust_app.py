@@ -120,4 +120,4 @@ async def _deliver_until_durable(pipeline: ScoringPipeline, batch: PreparedBatch
         metrics.ready.set(0)
         metrics.delivery_retries.labels(stage=stage).inc()
         await asyncio.sleep(delay)
-        delay = min(30.0, delay * 2)
+        delay = min(5.0, delay * 2)

@@ -56,7 +56,7 @@ class LagMonitor:
         tps = [TopicPartition(t, p) for t, p in sorted(owned)]
         ends = self._consumer.end_offsets(tps)
         starts = self._consumer.beginning_offsets(tps)
-        committed = self._admin.list_consumer_group_offsets(self.group, partitions=tps)
+        committed = self._admin.list_group_offsets({self.group: tps}).get(self.group, {})
         lags: dict[tuple[str, int], int] = {}
         for tp in tps:
             meta = committed.get(tp)

@@ -1,0 +1,167 @@
+"""Outages on the real servers: each one is waited out with 0 messages lost and 0 doubled, recovery timed.
+
+These tests stop and restart the shared servers (``deploy/stack.sh stop|start``), so they restore them in
+``finally`` whatever happens. Conservation is counted by source offset: produced = stored + dead-lettered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import (
+    ScorerProcess,
+    Stack,
+    Topics,
+    committed_offsets,
+    produce_tracked,
+    prometheus_query,
+    stored_offsets,
+    wait_for_ends,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+STACK_SH = Path(__file__).resolve().parents[2] / "deploy" / "stack.sh"
+
+
+def stack_ctl(action: str, service: str) -> None:
+    subprocess.run(["bash", str(STACK_SH), action, service], check=True, capture_output=True, timeout=180)
+
+
+@contextmanager
+def stopped(service: str) -> Iterator[None]:
+    stack_ctl("stop", service)
+    try:
+        yield
+    finally:
+        stack_ctl("start", service)
+
+
+def good_tweets(prefix: str, n: int) -> list[bytes]:
+    now = datetime.now(UTC).isoformat()
+    return [json.dumps({"id": f"{prefix}{i}", "text": f"flight {i}: " + ("late again" if i % 3 else "lovely crew"),
+                        "created_at": now}).encode() for i in range(n)]
+
+
+@contextmanager
+def scraped(stack: Stack, topics: Topics, scorer: ScorerProcess) -> Iterator[None]:
+    target = stack.prometheus_targets / f"{topics.group}.json"
+    target.write_text(json.dumps([{"targets": [f"127.0.0.1:{scorer.metrics_port}"],
+                                   "labels": {"test_run": topics.group}}]))
+    try:
+        yield
+    finally:
+        target.unlink()
+
+
+def test_postgres_down_for_a_minute_is_waited_out(
+    stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
+) -> None:
+    scorer = scorer_factory(BADBUZZ_BATCH_MAX_SIZE="32")
+    with scraped(stack, topics, scorer):
+        produced = produce_tracked(stack.kafka, topics.raw, good_tweets("pg-a", 500))
+        wait_until(lambda: len(stored_offsets(database)) >= 500, 120, "the first 500 rows", scorer.tail)
+        stalled = f'ALERTS{{alertname="BadBuzzScorerStalled", alertstate="firing", test_run="{topics.group}"}}'
+        with stopped("postgres"):
+            down_at = time.monotonic()
+            produced += produce_tracked(stack.kafka, topics.raw, good_tweets("pg-b", 1000))
+            wait_until(lambda: scorer.metric("badbuzz_store_retries_total") > 0, 30, "a store retry")
+            wait_until(lambda: prometheus_query(stack, stalled) == 1, 120, "the stalled-scorer alert in Prometheus",
+                       lambda: f"lag {scorer.metric('badbuzz_consumer_lag')}, last delivery "
+                               f"{time.time() - scorer.metric('badbuzz_last_delivery_seconds'):.0f} s ago\n"
+                               + scorer.tail())
+            alert_after = time.monotonic() - down_at
+            assert scorer.metric("badbuzz_scorer_ready") == 0
+            while time.monotonic() - down_at < 60:
+                time.sleep(1)
+            outage = time.monotonic() - down_at
+        up_at = time.monotonic()
+        result = wait_for_ends(stack, topics, database, produced, scorer)
+        recovery = time.monotonic() - up_at
+    retries = scorer.metric("badbuzz_store_retries_total")
+    print(result.line(f"PostgreSQL down {outage:.0f} s") + f"; stalled alert after {alert_after:.0f} s; "
+          f"all stored {recovery:.1f} s after restart; store retries {retries:.0f}")
+    assert not result.lost and not result.doubled and result.stored == 1500
+    assert scorer.metric("badbuzz_scorer_ready") == 1
+    assert scorer.proc is not None and scorer.proc.poll() is None
+
+
+def test_kafka_broker_restart_mid_stream(
+    stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
+) -> None:
+    scorer = scorer_factory(BADBUZZ_BATCH_MAX_SIZE="16")
+    produced = produce_tracked(stack.kafka, topics.raw, good_tweets("kb-a", 1500))
+    wait_until(lambda: len(stored_offsets(database)) >= 200, 120, "the first 200 rows", scorer.tail)
+    with stopped("kafka"):
+        down_at = time.monotonic()
+        at_stop = len(stored_offsets(database))
+        time.sleep(15)
+    up_at = time.monotonic()
+    produced += produce_tracked(stack.kafka, topics.raw, good_tweets("kb-b", 500))
+    result = wait_for_ends(stack, topics, database, produced, scorer, timeout_s=240)
+    recovery = time.monotonic() - up_at
+    print(result.line(f"Kafka broker down {up_at - down_at:.0f} s ({at_stop} stored when stopped)")
+          + f"; all stored {recovery:.1f} s after the broker came back")
+    assert 0 < at_stop < 1500, "the broker must go down mid-stream"
+    assert not result.lost and not result.doubled and result.stored == 2000
+    assert scorer.proc is not None and scorer.proc.poll() is None
+
+
+@pytest.mark.slow
+def test_twenty_sigkills_at_random_points(
+    stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
+) -> None:
+    rng = random.Random(13)
+    produced = produce_tracked(stack.kafka, topics.raw, good_tweets("kill-", 3000))
+    kills: list[int] = []
+    started = time.monotonic()
+    for _ in range(20):
+        scorer = scorer_factory(BADBUZZ_BATCH_MAX_SIZE=str(rng.choice([4, 16, 64])),
+                                BADBUZZ_KAFKA_SESSION_TIMEOUT_S="6")
+        before = len(stored_offsets(database))
+        if before >= len(produced):
+            break
+
+        def progressed(before: int = before, scorer: ScorerProcess = scorer) -> bool:
+            return len(stored_offsets(database)) > before or scorer.proc is None or scorer.proc.poll() is not None
+
+        wait_until(progressed, 120, "progress", scorer.tail)
+        time.sleep(rng.uniform(0.0, 1.5))
+        scorer.kill9()
+        kills.append(len(stored_offsets(database)))
+    final = scorer_factory(BADBUZZ_KAFKA_SESSION_TIMEOUT_S="6")
+    killed_at = time.monotonic()
+    result = wait_for_ends(stack, topics, database, produced, final, timeout_s=240)
+    print(result.line(f"{len(kills)} SIGKILLs at rows {kills}") + f"; last restart to all stored "
+          f"{time.monotonic() - killed_at:.1f} s; whole run {time.monotonic() - started:.0f} s")
+    assert len(kills) >= 20 and len(set(kills)) >= 10, "kills must land at many different points"
+    assert not result.lost and not result.doubled and result.stored == 3000
+
+
+def test_sigterm_shuts_down_cleanly_with_offsets_committed(
+    stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
+) -> None:
+    scorer = scorer_factory()
+    produced = produce_tracked(stack.kafka, topics.raw, good_tweets("term-", 800))
+    result = wait_for_ends(stack, topics, database, produced, scorer)
+    assert scorer.proc is not None
+    sent_at = time.monotonic()
+    os.killpg(scorer.proc.pid, signal.SIGTERM)
+    scorer.proc.wait(30)
+    took = time.monotonic() - sent_at
+    committed = committed_offsets(stack.kafka, topics.group)
+    print(result.line("SIGTERM after the stream was stored") + f"; exited in {took:.1f} s with code "
+          f"{scorer.proc.returncode}; committed offsets {committed} of {len(produced)}")
+    assert took <= 10
+    assert committed == len(produced)
