@@ -9,7 +9,12 @@ from prometheus_client import CollectorRegistry
 from badbuzz.models.inference import OnnxSentimentModel
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine
-from badbuzz.stream.kafka_io import KafkaDeadLetterSink, KafkaScoredSink, ensure_topics, make_producer
+from badbuzz.stream.kafka_io import (
+    KafkaDeadLetterSink,
+    KafkaScoredSink,
+    RenewableProducer,
+    ensure_topics,
+)
 from badbuzz.stream.lag import LagMonitor
 from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
 from badbuzz.stream.pipeline import ScoringPipeline
@@ -45,7 +50,7 @@ def run_scorer(settings: Settings) -> None:
     store.register_model(model.version, model.labels, {"dir": str(settings.resolved_model_dir)})
     ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
                   settings.partitions, settings.kafka_max_request_bytes)
-    producer = make_producer(settings.kafka_bootstrap, settings.kafka_max_request_bytes)
+    producer = RenewableProducer(settings.kafka_bootstrap, settings.kafka_max_request_bytes)
     pipeline = ScoringPipeline(
         model, store, KafkaScoredSink(producer, settings.topic_scored),
         KafkaDeadLetterSink(producer, settings.topic_dlq), metrics, limits=settings.limits,

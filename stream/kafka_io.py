@@ -76,11 +76,42 @@ def replay_record(tw: ReplayTweet) -> bytes:
     ).encode("utf-8")
 
 
+class RenewableProducer:
+    """A producer that can be replaced after a failure, shared by the scorer's output sinks.
+
+    After a broker restart kafka-python's producer can stay wedged (its idempotent producer id lost, every
+    send expiring); a failed batch therefore renews it before the retry, instead of hoping it heals.
+    """
+
+    def __init__(self, bootstrap: str, max_request_bytes: int) -> None:
+        self.bootstrap = bootstrap
+        self.max_request_bytes = max_request_bytes
+        self._producer: KafkaProducer | None = None
+
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = make_producer(self.bootstrap, self.max_request_bytes)
+        return self._producer
+
+    def renew(self) -> None:
+        old, self._producer = self._producer, None
+        if old is not None:
+            try:
+                old.close(timeout=1)
+            except Exception as exc:  # closing a wedged client may fail too; it is dropped either way
+                log.warning("closing the old producer: %s", exc)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+
+
 class _AcknowledgedSink:
     """Keeps every send's future and checks each one on ``flush()``: kafka-python's own ``flush()`` returns
     even when records failed, so without this a batch could be committed with its outputs lost."""
 
-    def __init__(self, producer: KafkaProducer, topic: str, timeout_s: float) -> None:
+    def __init__(self, producer: RenewableProducer, topic: str, timeout_s: float) -> None:
         self.producer = producer
         self.topic = topic
         self.timeout_s = timeout_s
@@ -88,25 +119,32 @@ class _AcknowledgedSink:
 
     def _send(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
         try:
-            self._pending.append(self.producer.send(self.topic, key=key, value=value, headers=headers))
-        except KafkaError as exc:  # e.g. the record is larger than the producer allows, or no metadata
-            self._pending.clear()
+            self._pending.append(self.producer.producer.send(self.topic, key=key, value=value, headers=headers))
+        except (KafkaError, KafkaUnavailable) as exc:  # e.g. no metadata while the broker is down
+            self._fail()
             raise SinkError(f"could not send to {self.topic}: {exc}") from exc
 
     def flush(self) -> None:
-        pending, self._pending = self._pending, []
+        pending = self._pending
         try:
-            self.producer.flush(timeout=self.timeout_s)
-        except KafkaTimeoutError as exc:
+            self.producer.producer.flush(timeout=self.timeout_s)
+        except (KafkaError, KafkaUnavailable) as exc:
+            self._fail()
             raise SinkError(f"{self.topic}: the broker did not acknowledge within {self.timeout_s:.0f}s") from exc
         failed = [f for f in pending if not f.is_done or f.failed()]
+        self._pending = []
         if failed:
             first = failed[0].exception if failed[0].is_done else "no acknowledgement"
+            self._fail()
             raise SinkError(f"{len(failed)} of {len(pending)} records to {self.topic} not acknowledged: {first}")
+
+    def _fail(self) -> None:
+        self._pending = []
+        self.producer.renew()
 
 
 class KafkaScoredSink(_AcknowledgedSink, Sink[ScoredTweet]):
-    def __init__(self, producer: KafkaProducer, topic: str, timeout_s: float = 60.0) -> None:
+    def __init__(self, producer: RenewableProducer, topic: str, timeout_s: float = 40.0) -> None:
         super().__init__(producer, topic, timeout_s)
 
     def add(self, item: ScoredTweet) -> None:
@@ -116,7 +154,7 @@ class KafkaScoredSink(_AcknowledgedSink, Sink[ScoredTweet]):
 class KafkaDeadLetterSink(_AcknowledgedSink, Sink[DeadLetter]):
     """Original bytes as the value, error and origin in headers (the Kafka Connect DLQ convention)."""
 
-    def __init__(self, producer: KafkaProducer, topic: str, timeout_s: float = 60.0) -> None:
+    def __init__(self, producer: RenewableProducer, topic: str, timeout_s: float = 40.0) -> None:
         super().__init__(producer, topic, timeout_s)
 
     def add(self, item: DeadLetter) -> None:
