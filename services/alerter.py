@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -20,11 +19,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from badbuzz.services.alert_store import AlertStore, as_utc
 from badbuzz.stream.aggregation import MINUTE, Watermark
 from badbuzz.stream.alerts import AlertEvent
-from badbuzz.stream.detection import Detector, DetectorConfig, Evaluation, log10_significance
+from badbuzz.stream.detection import Detector, DetectorConfig, Evaluation, TopicState, log10_significance
 from badbuzz.stream.explain import top_terms
 
 log = logging.getLogger(__name__)
 BASELINE_SPAN = timedelta(hours=2)
+
+
+def alert_id_for(topic: str, fired_at: datetime) -> str:
+    return f"{topic}-{fired_at:%Y%m%dT%H%M}"
 
 
 class AlertSink(Protocol):
@@ -83,6 +86,8 @@ class AlertService:
         closed_before = self.watermark.closed_before(newest)
         if closed_before is None:
             return []
+        # Event times ahead of the clock are refused by the scorer; this also guards rows written before that.
+        closed_before = min(closed_before, self.watermark.closed_before(self._now()) or closed_before)
         self.metrics.watermark.set(closed_before.timestamp())
         produced: list[AlertEvent] = []
         for topic in self.store.topics():
@@ -91,9 +96,11 @@ class AlertService:
         return produced
 
     def _advance(self, topic: str, closed_before: datetime) -> list[AlertEvent]:
-        det = self.detectors.get(topic)
-        if det is None:
-            det = self.detectors[topic] = Detector(topic, self.config)
+        """Step one topic to ``closed_before`` on a *copy* of its detector; the copy replaces the live detector
+        only once its state and the alert transitions it produced are committed together. A failed save thus
+        changes nothing: the next iteration redoes the same minutes and produces the same transitions."""
+        live = self.detectors.get(topic)
+        det = Detector(topic, self.config, TopicState.from_json(live.state.to_json()) if live else None)
         start = det.next_minute() or self.store.first_minute(topic)
         if start is None:
             return []
@@ -102,15 +109,26 @@ class AlertService:
             return []
         counts = self.store.rollups(topic, start, closed_before)
         events: list[AlertEvent] = []
+        evaluations: list[Evaluation] = []
+        opened = self.open_alerts.get(topic)
         minute = start
         while minute < closed_before:
             n, k = counts.get(minute, (0, 0))
             ev = det.observe(minute, n, k)
-            self.metrics.observe(ev)
+            evaluations.append(ev)
             if ev.transition:
-                events.append(self._event(ev))
+                event = self._event(ev, opened)
+                opened = event if event.state == "firing" else None
+                events.append(event)
             minute += MINUTE
         self.store.save_state(topic, det.state, self._now(), events, self.webhook_urls)
+        self.detectors[topic] = det
+        if opened is None:
+            self.open_alerts.pop(topic, None)
+        else:
+            self.open_alerts[topic] = opened
+        for ev in evaluations:
+            self.metrics.observe(ev)
         for e in events:
             self.metrics.alerts.labels(topic=topic, state=e.state).inc()
             log.info("%s", e.summary())
@@ -122,27 +140,26 @@ class AlertService:
                     log.error("alert sink %s failed: %s", type(sink).__name__, exc)
         return events
 
-    def _event(self, ev: Evaluation) -> AlertEvent:
+    def _event(self, ev: Evaluation, opened: AlertEvent | None) -> AlertEvent:
+        """The alert event of a transition. Its id is derived from the topic and the minute it fired, so two
+        alerters (or one that restarted) reaching the same transition write the same alert, not a second one."""
         w = ev.strongest
         window_end = ev.minute + MINUTE
         window_start = window_end - w.minutes * MINUTE
         baseline = ev.baseline if ev.baseline is not None else 0.0
         if ev.transition == "resolved":
-            opened = self.open_alerts.pop(ev.topic, None)
             known = (opened.alert_id, opened.fired_at) if opened else self.store.open_alert(ev.topic)
-            alert_id, fired_at = known or (f"{ev.topic}-unknown-{uuid.uuid4().hex[:6]}", window_start)
+            alert_id, fired_at = known or (alert_id_for(ev.topic, window_start), window_start)
             return AlertEvent(alert_id, ev.topic, "resolved", fired_at, window_start, window_end, w.rate, baseline,
                               w.n, w.p_value, resolved_at=window_end)
         negatives = self.store.texts(ev.topic, window_start, window_end, negative_only=True)
         history = self.store.texts(ev.topic, window_start - BASELINE_SPAN, window_start, negative_only=False)
-        alert_id = f"{ev.topic}-{window_end:%Y%m%dT%H%M}-{uuid.uuid4().hex[:6]}"
-        event = AlertEvent(
-            alert_id, ev.topic, "firing", window_end, window_start, window_end, w.rate, baseline, w.n, w.p_value,
+        return AlertEvent(
+            alert_id_for(ev.topic, window_end), ev.topic, "firing", window_end, window_start, window_end, w.rate,
+            baseline, w.n, w.p_value,
             top_terms=top_terms([t for _, t, _ in negatives], [t for _, t, _ in history]),
             examples=[{"id": i, "text": t} for i, t, _ in negatives[:5]],
         )
-        self.open_alerts[ev.topic] = event
-        return event
 
     def run_forever(self, poll_s: float, stop: Callable[[], bool] = lambda: False) -> None:
         while not stop():

@@ -52,7 +52,7 @@ def service(store: AlertStore, sink: ListAlertSink, registry: CollectorRegistry)
     # A strict alpha: these tests are about plumbing and lifecycle; false-alarm rates are measured by eval-alerts.
     return AlertService(store, DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30), sinks=[sink],
                         metrics=AlertMetrics(registry), webhook_urls=["http://127.0.0.1:9/hook"],
-                        wall_clock=lambda: T0)
+                        wall_clock=lambda: T0 + timedelta(days=1))
 
 
 def test_one_episode_gives_one_explained_alert_that_resolves(parts: tuple[ScoreStore, AlertStore, str]) -> None:
@@ -85,7 +85,7 @@ def test_only_watched_topics_alert(parts: tuple[ScoreStore, AlertStore, str]) ->
     rng = random.Random(4)
     svc = AlertService(store, DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30),
                        sinks=[ListAlertSink()], metrics=AlertMetrics(CollectorRegistry()), watched={"baggage"},
-                       wall_clock=lambda: T0)
+                       wall_clock=lambda: T0 + timedelta(days=1))
     stream(scores, range(0, 90), 0.2, rng)
     stream(scores, range(90, 100), 0.7, rng)
     assert [(e.topic, e.state) for e in svc.run_once()] == [("baggage", "firing")]
@@ -110,3 +110,36 @@ def test_restarted_service_continues_from_saved_state(parts: tuple[ScoreStore, A
     assert resolved["baggage"].state == "resolved"
     assert resolved["baggage"].alert_id == opened["baggage"].alert_id  # the same alert, found in the store
     assert resolved["baggage"].fired_at == opened["baggage"].fired_at
+
+
+class FailingSaves(AlertStore):
+    """The real store, whose next ``failures`` saves fail (as when the database goes away mid-iteration)."""
+
+    failures = 0
+
+    def save_state(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+        if self.failures > 0:
+            self.failures -= 1
+            raise OSError("database went away")
+        super().save_state(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_failed_save_loses_no_transition(parts: tuple[ScoreStore, AlertStore, str]) -> None:
+    scores, _, url = parts
+    store = FailingSaves(make_engine(url))
+    rng = random.Random(4)
+    sink = ListAlertSink()
+    svc = AlertService(store, DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30), sinks=[sink],
+                       metrics=AlertMetrics(CollectorRegistry()), watched={"baggage"},
+                       wall_clock=lambda: T0 + timedelta(days=1))
+    stream(scores, range(0, 90), 0.2, rng)
+    svc.run_once()
+    stream(scores, range(90, 100), 0.7, rng)
+    store.failures = 1
+    with pytest.raises(OSError):
+        svc.run_once()  # the firing transition was computed, but not committed: nothing may be remembered
+    assert sink.events == [] and store.alerts() == []
+    fired = svc.run_once()
+    assert [(e.topic, e.state) for e in fired] == [("baggage", "firing")]
+    assert [a.id for a in store.alerts()] == [fired[0].alert_id]
+    assert svc.run_once() == []
