@@ -1,7 +1,7 @@
 """Reads and writes for the alerter: rollups in, detector state and alert lifecycle out, webhook outbox.
 
-An alert's row, its detector state and its webhook deliveries are written in one transaction, so a crash
-can neither lose a delivery nor send one for an alert that was never recorded.
+An alert's row, its detector state and its deliveries (webhooks, Redis) are written in one transaction, so a
+crash can neither lose a delivery nor send one for an alert that was never recorded.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from badbuzz.services.tables import (
 )
 from badbuzz.stream.alerts import AlertEvent, slack_payload
 from badbuzz.stream.detection import TopicState
+
+#: The outbox destination of Redis publications: written with the alert like a webhook delivery, so an
+#: alert that fires while Redis is down reaches it once Redis is back, exactly once (see redis_alerts.py).
+REDIS_DESTINATION = "redis:alerts"
 
 
 class AlertStore:
@@ -96,10 +100,10 @@ class AlertStore:
             for ev in events:
                 conn.execute(self._alert_upsert(ev, now))
                 for url in webhook_urls:
+                    payload = ev.encode() if url == REDIS_DESTINATION else _json(slack_payload(ev))
                     outbox = self._insert(WebhookOutboxRow.__table__).values(
                         idempotency_key=f"{ev.idempotency_key}:{uuid.uuid5(uuid.NAMESPACE_URL, url)}",
-                        url=url, payload=_json(slack_payload(ev)), attempts=0, next_attempt_at=now,
-                        created_at=now,
+                        url=url, payload=payload, attempts=0, next_attempt_at=now, created_at=now,
                     )
                     conn.execute(outbox.on_conflict_do_nothing(index_elements=["idempotency_key"]))
 
@@ -127,11 +131,14 @@ class AlertStore:
             return list(session.scalars(select(AlertRow).order_by(AlertRow.fired_at)))
 
     # ------------------------------------------------------------------ webhook outbox
-    def due_deliveries(self, now: datetime, limit: int = 50) -> list[tuple[int, str, str, str, int]]:
-        """(id, url, payload, idempotency key, attempts) of undelivered webhooks whose time has come."""
+    def due_deliveries(self, now: datetime, limit: int = 50, *, redis: bool = False
+                       ) -> list[tuple[int, str, str, str, int]]:
+        """(id, url, payload, idempotency key, attempts) of undelivered webhooks (or, with ``redis``, Redis
+        publications) whose time has come."""
         o = WebhookOutboxRow
+        which = o.url == REDIS_DESTINATION if redis else o.url != REDIS_DESTINATION
         stmt = (select(o.id, o.url, o.payload, o.idempotency_key, o.attempts)
-                .where(o.delivered_at.is_(None), o.next_attempt_at <= now).order_by(o.id).limit(limit))
+                .where(o.delivered_at.is_(None), o.next_attempt_at <= now, which).order_by(o.id).limit(limit))
         with self.engine.connect() as conn:
             return [(int(a), str(b), str(c), str(d), int(e)) for a, b, c, d, e in conn.execute(stmt)]
 

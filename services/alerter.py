@@ -17,6 +17,7 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from badbuzz.services.alert_store import AlertStore, as_utc
+from badbuzz.services.leadership import Leadership
 from badbuzz.stream.aggregation import MINUTE, Watermark
 from badbuzz.stream.alerts import AlertEvent
 from badbuzz.stream.detection import Detector, DetectorConfig, Evaluation, TopicState, log10_significance
@@ -48,6 +49,8 @@ class AlertMetrics:
         self.active = Gauge("badbuzz_alert_active", "1 while a bad-buzz alert is firing on the topic", ["topic"],
                             registry=registry)
         self.alerts = Counter("badbuzz_alerts", "Alert transitions", ["topic", "state"], registry=registry)
+        self.leader = Gauge("badbuzz_alerter_leader", "1 on the alerter that holds the lock and decides",
+                            registry=registry)
         self.watermark = Gauge("badbuzz_alerter_watermark_seconds", "Event-time watermark (unix seconds)",
                                registry=registry)
 
@@ -161,10 +164,25 @@ class AlertService:
             examples=[{"id": i, "text": t} for i, t, _ in negatives[:5]],
         )
 
-    def run_forever(self, poll_s: float, stop: Callable[[], bool] = lambda: False) -> None:
+    def reload(self) -> None:
+        """Forget what is in memory and continue from the store (a standby that has just taken over)."""
+        self.detectors = {t: Detector(t, self.config, s) for t, s in self.store.load_states().items()}
+        self.open_alerts.clear()
+
+    def run_forever(self, poll_s: float, stop: Callable[[], bool] = lambda: False,
+                    leadership: Leadership | None = None) -> None:
+        """Detect while this process leads (always, without ``leadership``); stand by otherwise."""
+        leading = False
         while not stop():
             try:
-                self.run_once()
+                if leadership is None or leadership.hold():
+                    if not leading:
+                        self.reload()
+                        leading = True
+                    self.run_once()
+                else:
+                    leading = False
             except Exception as exc:
                 log.error("alerter iteration failed (will retry): %s", exc)
+            self.metrics.leader.set(1.0 if leading else 0.0)
             time.sleep(poll_s)

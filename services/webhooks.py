@@ -4,7 +4,8 @@ Each POST carries
   ``X-BadBuzz-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``
   ``Idempotency-Key: <alert id>:<state>:<endpoint>`` (receivers drop repeats),
 so a receiver can verify origin and freshness with :func:`verify_signature`. A failed delivery stays in
-the outbox and is retried after 2, 4, 8, … seconds (capped at an hour), forever: nothing is dropped.
+the outbox and is retried after 2, 4, 8, … seconds (capped at a minute, so a recovered endpoint gets its
+alerts within a minute), forever: nothing is dropped.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def verify_signature(secret: bytes, header: str, body: bytes, *, now: float | No
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-def backoff(attempts: int, base_s: float = 2.0, cap_s: float = 3600.0) -> timedelta:
+def backoff(attempts: int, base_s: float = 2.0, cap_s: float = 60.0) -> timedelta:
     return timedelta(seconds=min(cap_s, base_s * 2 ** max(0, attempts)))
 
 
@@ -84,13 +85,15 @@ class WebhookDispatcher:
                 log.warning("webhook %s answered %d (attempt %d)", url, status, attempts + 1)
         return ok
 
-    def start(self, poll_s: float = 1.0) -> threading.Thread:
-        """Deliver in a daemon thread: detection never waits for an endpoint."""
+    def start(self, poll_s: float = 1.0, active: Callable[[], bool] = lambda: True) -> threading.Thread:
+        """Deliver in a daemon thread while ``active()`` (this alerter leads): detection never waits for an
+        endpoint, and a standby alerter never delivers."""
 
         def loop() -> None:
             while True:
                 try:
-                    self.deliver_due()
+                    if active():
+                        self.deliver_due()
                 except Exception as exc:
                     log.error("webhook dispatcher iteration failed (will retry): %s", exc)
                 time.sleep(poll_s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -12,12 +13,17 @@ class Receiver:
     def __init__(self) -> None:
         self.posts: list[tuple[Any, bytes]] = []  # (headers, case-insensitive like HTTP; body)
         self.fail_next = 0
+        self.fail_until = 0.0  # time.monotonic() before which every POST is answered 500 (an endpoint outage)
+        self.refused = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                if outer.fail_next:
+                if time.monotonic() < outer.fail_until:
+                    outer.refused += 1
+                    self.send_response(500)
+                elif outer.fail_next:
                     outer.fail_next -= 1
                     self.send_response(503)
                 else:

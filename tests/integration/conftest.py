@@ -26,6 +26,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from badbuzz.stream.kafka_io import ensure_topics
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -84,6 +85,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def scrape_metric(port: int, name: str, labels: dict[str, str] | None = None) -> float:
+    """Sum of a metric's samples on a process's /metrics (0 when absent or not up yet)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return 0.0
+    total = 0.0
+    for fam in text_string_to_metric_families(body):
+        for s in fam.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in (labels or {}).items()):
+                total += s.value
+    return total
+
+
 class ScorerProcess:
     """One ``badbuzz services scorer`` replica as a real OS process."""
 
@@ -114,19 +131,7 @@ class ScorerProcess:
                 self.proc.wait(10)
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
-        """Sum of a metric's samples on this replica's /metrics (0 when absent or not up yet)."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        try:
-            body = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).read().decode()
-        except OSError:
-            return 0.0
-        total = 0.0
-        for fam in text_string_to_metric_families(body):
-            for s in fam.samples:
-                if s.name == name and all(s.labels.get(k) == v for k, v in (labels or {}).items()):
-                    total += s.value
-        return total
+        return scrape_metric(self.metrics_port, name, labels)
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
@@ -319,3 +324,66 @@ def wait_for_ends(stack: Stack, topics: Topics, database: str, produced: list[Of
     wait_until(done, timeout_s, "every message stored or dead-lettered",
                lambda: (result[0].line("so far") if result else "") + "\n" + scorer.tail())
     return result[0]
+
+
+ALERTER_SECRET = "integration-test-secret-0123456789"
+
+
+class AlerterProcess:
+    """One ``badbuzz services alerter`` as a real OS process, scraped by Prometheus under the test's label."""
+
+    def __init__(self, stack: Stack, topics: Topics, database: str, webhook_url: str, log: Path,
+                 **overrides: str) -> None:
+        self.stack = stack
+        self.log = log
+        self.metrics_port = free_port()
+        self.prefix = f"{topics.group}:"
+        self.target = stack.prometheus_targets / f"{topics.group}-alerter-{self.metrics_port}.json"
+        self.target_labels = {"test_run": topics.group}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BADBUZZ_")}
+        self.env.update({
+            "BADBUZZ_DATABASE_URL": database, "BADBUZZ_REDIS_URL": os.environ["BADBUZZ_REDIS_URL"],
+            "BADBUZZ_METRICS_PORT": str(self.metrics_port), "BADBUZZ_WEBHOOK_URLS": webhook_url,
+            "BADBUZZ_WEBHOOK_SECRET": ALERTER_SECRET, "BADBUZZ_ALERT_POLL_S": "0.5",
+            # the team pages on its brand topics; 'all' may also move when a large share of traffic is angry
+            "BADBUZZ_ALERT_TOPICS": "air-paradis,baggage",
+            "BADBUZZ_REDIS_PREFIX": self.prefix, "BADBUZZ_HOME": str(log.parent / "alerter"),
+            "PYTHONUNBUFFERED": "1"})
+        self.env.update(overrides)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AlerterProcess:
+        fh = open(self.log, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "alerter"],
+                                     env=self.env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        self.target.write_text(json.dumps([{"targets": [f"127.0.0.1:{self.metrics_port}"],
+                                            "labels": self.target_labels}]))
+        return self
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        self.target.unlink(missing_ok=True)
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def metric(self, name: str) -> float:
+        return scrape_metric(self.metrics_port, name)
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real local webhook endpoint."""
+    r = Receiver()
+    yield r
+    r.close()
