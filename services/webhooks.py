@@ -4,8 +4,8 @@ Each POST carries
   ``X-BadBuzz-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``
   ``Idempotency-Key: <alert id>:<state>:<endpoint>`` (receivers drop repeats),
 so a receiver can verify origin and freshness with :func:`verify_signature`. A failed delivery stays in
-the outbox and is retried after 2, 4, 8, … seconds (capped at a minute, so a recovered endpoint gets its
-alerts within a minute), forever: nothing is dropped.
+the outbox and is retried after 2, 4, 8, … seconds (capped at 30 s, so a recovered endpoint gets its
+alerts within half a minute), forever: nothing is dropped.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def verify_signature(secret: bytes, header: str, body: bytes, *, now: float | No
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-def backoff(attempts: int, base_s: float = 2.0, cap_s: float = 60.0) -> timedelta:
+def backoff(attempts: int, base_s: float = 2.0, cap_s: float = 30.0) -> timedelta:
     return timedelta(seconds=min(cap_s, base_s * 2 ** max(0, attempts)))
 
 

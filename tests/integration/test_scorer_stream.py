@@ -145,6 +145,17 @@ def test_two_replicas_share_partitions_and_store_each_tweet_once(
     assert scored_a > 0 and scored_b > 0
     assert scored_a + scored_b == N
 
+    def lag_series(p: ScorerProcess) -> int:  # one gauge per owned partition; a moved partition's is removed
+        import urllib.request
+
+        body = urllib.request.urlopen(f"http://127.0.0.1:{p.metrics_port}/metrics", timeout=2).read().decode()
+        return sum(1 for line in body.splitlines() if line.startswith("badbuzz_consumer_lag{"))
+
+    wait_until(lambda: lag_series(a) + lag_series(b) == 4 and a.metric("badbuzz_consumer_lag") == 0
+               and b.metric("badbuzz_consumer_lag") == 0, 30, "lag measured once per partition, all caught up")
+    assert lag_series(a) == a.metric("badbuzz_assigned_partitions")
+    assert lag_series(b) == b.metric("badbuzz_assigned_partitions")
+
 
 def test_schema_creation_is_safe_when_replicas_start_together(database: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
