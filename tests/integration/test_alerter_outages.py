@@ -42,6 +42,9 @@ def test_leader_killed_mid_episode_and_redis_down_while_firing(
             produce(stack.kafka, topics.raw, EpisodeStream.records(episode.first))
             wait_until(lambda: ("baggage", "firing") in receiver.states(), 240, "the firing webhook",
                        lambda: scorer.tail() + a.tail())
+            # Mid-episode, once the leader has recorded the delivery. (A leader killed *during* a POST cannot know
+            # whether it landed: the standby repeats it with the same Idempotency-Key, at least once by design.)
+            wait_until(lambda: delivered(database) == 1, 30, "the leader to record the delivery", a.tail)
             a.kill9()
             killed_at = time.monotonic()
             wait_until(lambda: b.metric("badbuzz_alerter_leader") == 1, 30, "alerter B to take over", b.tail)
@@ -65,6 +68,15 @@ def test_leader_killed_mid_episode_and_redis_down_while_firing(
     finally:
         a.stop()
         b.stop()
+
+
+def delivered(database: str) -> int:
+    import psycopg
+
+    with psycopg.connect(database.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        row = conn.execute("SELECT count(*) FROM webhook_outbox WHERE delivered_at IS NOT NULL "
+                           "AND url NOT LIKE 'redis:%'").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _serving(p: AlerterProcess) -> bool:

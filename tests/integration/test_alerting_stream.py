@@ -85,9 +85,12 @@ def test_one_episode_one_alert_everywhere_then_resolved(
     received: list[dict[str, Any]] = []
 
     def listen() -> None:
-        for msg in pubsub.listen():
-            if msg["type"] == "message":
-                received.append(json.loads(msg["data"]))
+        try:
+            for msg in pubsub.listen():
+                if msg["type"] == "message":
+                    received.append(json.loads(msg["data"]))
+        except (ValueError, redis.ConnectionError):  # the subscription is closed when the test ends
+            return
 
     threading.Thread(target=listen, daemon=True).start()
     scorer = scorer_factory(BADBUZZ_BATCH_MAX_SIZE="256")
