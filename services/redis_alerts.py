@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from badbuzz.services.alert_store import AlertStore
+from badbuzz.services.outbox_loop import start_outbox_loop
 from badbuzz.stream.alerts import AlertEvent
 
 log = logging.getLogger(__name__)
@@ -79,20 +79,8 @@ class RedisAlertPublisher:
         return done
 
     def start(self, active: Callable[[], bool], poll_s: float = 0.5) -> threading.Thread:
-        """Publish in a daemon thread while ``active()`` (this alerter leads): detection never waits on Redis."""
-
-        def loop() -> None:
-            while True:
-                try:
-                    if active():
-                        self.publish_due()
-                except Exception as exc:
-                    log.error("Redis publisher iteration failed (will retry): %s", exc)
-                time.sleep(poll_s)
-
-        thread = threading.Thread(target=loop, name="redis-publisher", daemon=True)
-        thread.start()
-        return thread
+        """Publish in the background while ``active()``: detection never waits on Redis."""
+        return start_outbox_loop("redis-publisher", self.publish_due, active, poll_s)
 
 
 class ConsoleAlertSink:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from badbuzz.services.alert_store import AlertStore
+from badbuzz.services.outbox_loop import start_outbox_loop
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-BadBuzz-Signature"
@@ -86,18 +87,5 @@ class WebhookDispatcher:
         return ok
 
     def start(self, poll_s: float = 1.0, active: Callable[[], bool] = lambda: True) -> threading.Thread:
-        """Deliver in a daemon thread while ``active()`` (this alerter leads): detection never waits for an
-        endpoint, and a standby alerter never delivers."""
-
-        def loop() -> None:
-            while True:
-                try:
-                    if active():
-                        self.deliver_due()
-                except Exception as exc:
-                    log.error("webhook dispatcher iteration failed (will retry): %s", exc)
-                time.sleep(poll_s)
-
-        thread = threading.Thread(target=loop, name="webhook-dispatcher", daemon=True)
-        thread.start()
-        return thread
+        """Deliver in the background while ``active()``: detection never waits for an endpoint."""
+        return start_outbox_loop("webhook-dispatcher", self.deliver_due, active, poll_s)

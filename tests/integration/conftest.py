@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 import psycopg
 import pytest
@@ -101,8 +102,10 @@ def scrape_metric(port: int, name: str, labels: dict[str, str] | None = None) ->
     return total
 
 
-class ScorerProcess:
-    """One ``badbuzz services scorer`` replica as a real OS process."""
+class ServiceProcess:
+    """One ``badbuzz services <service>`` as a real OS process in its own process group."""
+
+    service = ""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env = env
@@ -110,9 +113,9 @@ class ScorerProcess:
         self.metrics_port = int(env["BADBUZZ_METRICS_PORT"])
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> ScorerProcess:
+    def start(self) -> Self:
         fh = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "scorer"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", self.service],
                                      env=self.env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
@@ -127,14 +130,17 @@ class ScorerProcess:
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+                self.kill9()
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         return scrape_metric(self.metrics_port, name, labels)
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+class ScorerProcess(ServiceProcess):
+    service = "scorer"
 
 
 @pytest.fixture
@@ -329,56 +335,37 @@ def wait_for_ends(stack: Stack, topics: Topics, database: str, produced: list[Of
 ALERTER_SECRET = "integration-test-secret-0123456789"
 
 
-class AlerterProcess:
-    """One ``badbuzz services alerter`` as a real OS process, scraped by Prometheus under the test's label."""
+class AlerterProcess(ServiceProcess):
+    """One alerter, registered as a Prometheus target under the test's label while it runs."""
+
+    service = "alerter"
 
     def __init__(self, stack: Stack, topics: Topics, database: str, webhook_url: str, log: Path,
                  **overrides: str) -> None:
-        self.stack = stack
-        self.log = log
-        self.metrics_port = free_port()
-        self.prefix = f"{topics.group}:"
-        self.target = stack.prometheus_targets / f"{topics.group}-alerter-{self.metrics_port}.json"
-        self.target_labels = {"test_run": topics.group}
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BADBUZZ_")}
-        self.env.update({
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BADBUZZ_")}
+        env.update({
             "BADBUZZ_DATABASE_URL": database, "BADBUZZ_REDIS_URL": os.environ["BADBUZZ_REDIS_URL"],
-            "BADBUZZ_METRICS_PORT": str(self.metrics_port), "BADBUZZ_WEBHOOK_URLS": webhook_url,
+            "BADBUZZ_METRICS_PORT": str(free_port()), "BADBUZZ_WEBHOOK_URLS": webhook_url,
             "BADBUZZ_WEBHOOK_SECRET": ALERTER_SECRET, "BADBUZZ_ALERT_POLL_S": "0.5",
             # the team pages on its brand topics; 'all' may also move when a large share of traffic is angry
             "BADBUZZ_ALERT_TOPICS": "air-paradis,baggage",
-            "BADBUZZ_REDIS_PREFIX": self.prefix, "BADBUZZ_HOME": str(log.parent / "alerter"),
+            "BADBUZZ_REDIS_PREFIX": f"{topics.group}:", "BADBUZZ_HOME": str(log.parent / "alerter"),
             "PYTHONUNBUFFERED": "1"})
-        self.env.update(overrides)
-        self.proc: subprocess.Popen[bytes] | None = None
+        env.update(overrides)
+        super().__init__(env, log)
+        self.prefix = f"{topics.group}:"
+        self.target = stack.prometheus_targets / f"{topics.group}-alerter-{self.metrics_port}.json"
+        self.target_labels = {"test_run": topics.group}
 
-    def start(self) -> AlerterProcess:
-        fh = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "alerter"],
-                                     env=self.env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    def start(self) -> Self:
+        super().start()
         self.target.write_text(json.dumps([{"targets": [f"127.0.0.1:{self.metrics_port}"],
                                             "labels": self.target_labels}]))
         return self
 
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
     def stop(self) -> None:
         self.target.unlink(missing_ok=True)
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill9()
-
-    def metric(self, name: str) -> float:
-        return scrape_metric(self.metrics_port, name)
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+        super().stop()
 
 
 @pytest.fixture
