@@ -4,14 +4,17 @@ Layout::
 
     model.onnx            fp32 graph (model.fp16.onnx / model.int8.onnx when exported)
     tokenizer.json        fast tokenizer (plus the Hugging Face tokenizer files)
-    badbuzz-model.json    this manifest: labels, max length, preprocessing version, variants, metrics, ...
+    badbuzz-model.json    this manifest: labels, max length, preprocessing version, variants, metrics,
+                          and, for released models, the SHA-256 of every other file
 
-The scorer calls :func:`load_manifest` and refuses anything incomplete with a message that names the
-missing piece, instead of failing later inside ONNX Runtime.
+The scorer calls :func:`load_manifest` and refuses anything incomplete or altered with a message that
+names the missing or damaged piece, instead of failing later inside ONNX Runtime or, worse, serving a
+half-copied model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +29,31 @@ FORMAT = "badbuzz-model/1"
 
 class InvalidModelDir(BadBuzzError):
     """A model directory the scorer cannot serve; the message says what is wrong and how to fix it."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_checksums(model_dir: Path, files: dict[str, str]) -> None:
+    """Every file the manifest lists exists and hashes to its recorded SHA-256 (a git checkout interrupted,
+    an LFS pointer instead of the file, a disk error, a hand-edited graph all end here, at start-up)."""
+    for name, expected in sorted(files.items()):
+        path = model_dir / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise InvalidModelDir(f"{model_dir}: manifest lists {name!r}, which is outside the model directory")
+        if not path.is_file():
+            raise InvalidModelDir(f"{model_dir} lacks {name}, listed with its checksum in {MANIFEST_NAME}")
+        actual = sha256_of(path)
+        if actual != expected:
+            raise InvalidModelDir(
+                f"{path} is damaged or was replaced: SHA-256 {actual[:16]}…, the manifest says {expected[:16]}… "
+                f"({path.stat().st_size:,} bytes). Restore it (e.g. `git checkout -- {model_dir}`) or release "
+                "a new model with `badbuzz release`.")
 
 
 @dataclass
@@ -46,6 +74,9 @@ class ModelManifest:
     parity: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
     format: str = FORMAT
+    weight_storage: str = "fp32"  # "fp16": large weights stored in half precision (export/weight_storage.py)
+    files: dict[str, str] = field(default_factory=dict)  # file name → SHA-256, checked at every load
+    release: dict[str, Any] = field(default_factory=dict)  # task, recipe, source checkpoint (export/release.py)
 
     def write(self, model_dir: Path) -> Path:
         path = model_dir / MANIFEST_NAME
@@ -87,6 +118,9 @@ def load_manifest(model_dir: Path) -> ModelManifest:
     ):
         raise InvalidModelDir(f"{path}: decision_weights must give one positive number per label "
                               f"{manifest.labels}, got {weights}")
+    if not isinstance(manifest.files, dict):
+        raise InvalidModelDir(f"{path}: 'files' must map file names to SHA-256 digests")
+    verify_checksums(model_dir, manifest.files)
     if not manifest.variants:
         raise InvalidModelDir(f"{path} lists no ONNX variants")
     for variant, name in manifest.variants.items():

@@ -59,6 +59,11 @@ class TrainConfig:
     seed: int = 13
     threads: int = 0
     preprocessing: str = CURRENT_VERSION
+    # distillation (models/distill.py): a student with fewer layers learns the teacher's probabilities
+    teacher: str | None = None  # checkpoint whose soft labels the student learns
+    student_layers: int = 0  # > 0: keep this many of the base model's layers, evenly spaced
+    distill_alpha: float = 0.8  # weight of the soft-label loss (1 − alpha: the gold labels)
+    distill_temperature: float = 2.0
 
 
 @dataclass
@@ -169,6 +174,16 @@ def train(cfg: TrainConfig) -> Path:
         optimizer, math.ceil(cfg.max_steps * cfg.warmup_ratio), cfg.max_steps
     )
     use_amp = device.type == "cuda"
+    if cfg.student_layers:
+        from badbuzz.models.distill import keep_layers
+
+        kept = keep_layers(model, cfg.student_layers)
+        print(f"[badbuzz] student: layers {kept} of {cfg.base_model}")
+    teacher = None
+    if cfg.teacher:
+        from badbuzz.models.distill import load_teacher
+
+        teacher = load_teacher(cfg.teacher, cfg.labels, device)
     accepted = model_inputs(model)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -207,7 +222,13 @@ def train(cfg: TrainConfig) -> Path:
         enc = {k: v for k, v in enc.items() if k in accepted}
         labels = torch.tensor([e.label for e in batch], device=device)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = model(**enc, labels=labels).loss
+            if teacher is None:
+                loss = model(**enc, labels=labels).loss
+            else:
+                from badbuzz.models.distill import distillation_loss
+
+                loss = distillation_loss(model(**enc).logits, teacher(**enc).logits, labels,
+                                         alpha=cfg.distill_alpha, temperature=cfg.distill_temperature)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

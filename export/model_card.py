@@ -1,0 +1,128 @@
+"""``docs/model-card.md``, generated from the released manifests so its numbers cannot drift from the files.
+
+Measured facts (data, recipe, metrics with intervals, speed, sizes, checksums) come from each
+``models/released/<task>/badbuzz-model.json``; the judgement parts (intended use, known failure modes,
+languages) are written here once, next to the code that knows what the models were trained on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from badbuzz.export.release import TASKS, describe, released_model_dir
+
+INTENDED_USE = """\
+**Intended use.** Watching the English-language tweet stream about one brand (an airline, here Air Paradis)
+and raising an alert when the share of negative tweets about a watched topic rises well above its usual level.
+The models are scored in aggregate: a per-minute negative share over tens to thousands of tweets, compared with
+the topic's own history. The emotion model says what kind of negative a bad buzz is (anger vs sadness) in each
+alert.
+
+**Not for.** Judging, ranking or moderating individual people or single tweets; any language but English;
+texts that are not short social-media posts (reviews, e-mails, news). A single tweet's label is wrong about one
+time in ten on the tests below, and more often on the failure modes listed next.
+"""
+
+FAILURE_MODES = """\
+**Known failure modes.**
+- *Sarcasm and irony*: "Great, another 3-hour delay. Love it" reads positive word by word. The training sets
+  hold few sarcastic tweets, and most such tweets are scored positive or neutral.
+- *Emoji*: the sentiment model uses tweet-v1 preprocessing, which leaves emoji to a word-piece vocabulary that
+  mostly lacks them ([UNK]); a tweet whose only signal is 😡 or 🙏 tends towards neutral. The emotion model
+  spells emoji out (tweet-v2) and does better with them.
+- *Airline jargon and domain facts*: "bumped", "IRROPS", "misconnect", "tarmac for 2h", "no upgrade" carry
+  negative meaning the general-purpose training data rarely shows; flight numbers, airport codes and times
+  are noise to the model. Complaints phrased as questions ("is anyone at the gate?") are often neutral.
+- *Negation and contrast over long tweets*, *quoted or reported speech* ("they said the crew was rude, not
+  true at all") and *mixed tweets* (praise for the crew, anger at the airline) split between classes.
+- *Neutral vs negative*: Sentiment140's test set has no neutral tweets; on 3-way TweetEval the neutral class
+  is the most confused one. The decision weights favour catching negative tweets.
+- *Drift*: vocabulary moves (new products, events, slang). Re-run the recipe on fresh labelled data and
+  compare on the same test sets before replacing a release.
+"""
+
+LANGUAGES = """\
+**Languages.** English only: every training and test set is English. Tweets in other languages get a score,
+but it means little; filter on the tweet's `lang` field upstream if the feed mixes languages.
+"""
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
+
+
+def _metrics_table(tests: dict[str, Any]) -> list[str]:
+    lines = ["| test set | rows | n | accuracy (95 % CI) | macro recall (95 % CI) | macro F1 (95 % CI) | "
+             "F-beta(2) negative |", "| --- | --- | ---: | --- | --- | --- | ---: |"]
+    for kind, reports in sorted(tests.items()):
+        for name, r in reports.items():
+            ci = r.get("intervals", {})
+
+            def cell(key: str, r: dict[str, Any] = r, ci: dict[str, Any] = ci) -> str:
+                lo, hi = ci.get(key, (None, None))
+                return f"{_fmt(r.get(key))} ({_fmt(lo)}–{_fmt(hi)})"
+
+            lines.append(f"| {kind} | {name.replace('_', ' ')} | {r.get('n')} | {cell('accuracy')} | "
+                         f"{cell('macro_recall')} | {cell('macro_f1')} | {_fmt(r.get('fbeta2_negative'))} |")
+    return lines
+
+
+def section(task: str, doc: dict[str, Any], model_dir: Path) -> list[str]:
+    rel = doc.get("release", {})
+    recipe_path = rel.get("recipe", "")
+    description = ""
+    if recipe_path and Path(recipe_path).is_file():
+        import tomllib
+
+        description = " ".join(tomllib.loads(Path(recipe_path).read_text()).get("description", "").split())
+    recipe_rel = Path(recipe_path).name if recipe_path else ""
+    speed = rel.get("speed", {})
+    parity = doc.get("parity", {}).get("fp32", {})
+    files = doc.get("files", {})
+    sizes = {n: (model_dir / n).stat().st_size for n in files if (model_dir / n).is_file()}
+    lines = [f"## {task}: `{doc['version']}`", "",
+             f"Labels: {', '.join(doc['labels'])}. Base encoder: `{Path(doc.get('base_model', '')).name or '?'}` "
+             f"(MiniLM-L6, 22.7 M parameters). Preprocessing `{doc['preprocessing']}`, max {doc['max_length']} "
+             f"tokens. Released {rel.get('released_at', '?')}.", ""]
+    if description:
+        lines += [f"**Data and recipe.** {description}", ""]
+    lines += [f"Reproduce: `badbuzz recipe run models/recipes/{recipe_rel} --data ../shared/data` "
+              "(resumable; see the recipe file for each step)." if recipe_rel else "", ""]
+    weights = doc.get("decision_weights")
+    if weights:
+        lines += ["**Decision rule.** label = argmax of p × w with w = "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in weights.items())
+                  + f", fitted on {doc.get('metrics', {}).get('decision_dev_rows', '?')} dev tweets.", ""]
+    tests = doc.get("metrics", {}).get("tests", {})
+    if tests:
+        lines += ["**Metrics** (as served, 95 % bootstrap intervals, 1,000 resamples):", "", *_metrics_table(tests), ""]
+    lines += [f"**Speed.** {speed.get('tweets_per_second', '?')} tweets/s inference-only on "
+              f"{speed.get('machine', '?')} ({speed.get('texts', '?')} dev tweets, micro-batches of 64); "
+              "end-to-end figures in `docs/benchmarks.md`.", "",
+              f"**Files** ({sum(sizes.values()) / 1e6:.1f} MB, weights stored in {doc.get('weight_storage')}, "
+              f"computed in fp32; vs the fp32 source: max |Δp| {_fmt(parity.get('max_abs_diff_vs_source'), 6)}, "
+              f"label agreement {_fmt(parity.get('label_agreement_vs_source'), 4)}):", "",
+              "| file | bytes | SHA-256 |", "| --- | ---: | --- |"]
+    lines += [f"| {n} | {sizes.get(n, 0):,} | `{h[:16]}…` |" for n, h in sorted(files.items())]
+    return [*lines, ""]
+
+
+def write_model_card(output: Path) -> Path:
+    lines = ["# Model card: Bad Buzz Watch's released models", "",
+             "Generated by `badbuzz model-card` from `models/released/*/badbuzz-model.json`; edit the "
+             "generator (`export/model_card.py`), not this file.", "",
+             "Every command and service uses these two models unless told otherwise (`--model`, "
+             "`BADBUZZ_MODEL_DIR`, `BADBUZZ_EMOTION_MODEL_DIR`, `BADBUZZ_EMOTIONS=off`). Each file's "
+             "SHA-256 is checked at every load. A new release replaces the old one in place "
+             "(`badbuzz release`, the last step of each recipe); git history keeps one copy per release.", ""]
+    for task in TASKS:
+        model_dir = released_model_dir(task)
+        if not (model_dir / "badbuzz-model.json").is_file():
+            lines += [f"## {task}", "", "Not released yet.", ""]
+            continue
+        lines += section(task, describe(model_dir), model_dir)
+    lines += [INTENDED_USE, FAILURE_MODES, LANGUAGES]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(lines))
+    return output
