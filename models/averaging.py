@@ -59,9 +59,20 @@ def check_compatible(metas: Sequence[dict[str, Any]], paths: Sequence[Path]) -> 
                 raise ValueError(f"cannot average {paths[0]} and {path}: different {key} "
                                  f"({first.get(key)!r} vs {meta.get(key)!r})")
         for key in _SPLIT_KEYS:
-            if meta.get("config", {}).get(key) != first.get("config", {}).get(key):
+            if _split_value(meta.get("config", {}), key) != _split_value(first.get("config", {}), key):
                 raise ValueError(f"cannot average {paths[0]} and {path}: trained on a different split "
                                  f"(config {key} differs), so no dev set is held out from both")
+
+
+def _split_value(config: dict[str, Any], key: str) -> Any:
+    """A config value as it bears on the dev split: data files by kind and file name, not by the path they
+    were given with (a recipe passes absolute paths, a shell history relative ones; the split is the same)."""
+    value = config.get(key)
+    if key == "sources":
+        return sorted((str(kind), Path(path).name) for kind, path in value or [])
+    if key == "data":
+        return Path(value).name if value else value
+    return value
 
 
 def _check_base(first: dict[str, Any], base: dict[str, Any], first_path: Path, base_path: Path) -> None:
@@ -69,9 +80,9 @@ def _check_base(first: dict[str, Any], base: dict[str, Any], first_path: Path, b
         if base.get(key) != first.get(key):
             raise ValueError(f"cannot mix {first_path} with its base {base_path}: different {key}")
     fc, bc = first.get("config", {}), base.get("config", {})
-    if fc.get("dev_percent") != bc.get("dev_percent") or fc.get("data") != bc.get("data"):
+    if fc.get("dev_percent") != bc.get("dev_percent") or _split_value(fc, "data") != _split_value(bc, "data"):
         raise ValueError(f"cannot mix {first_path} with its base {base_path}: different dev share or data file")
-    if not {tuple(s) for s in bc.get("sources", [])} <= {tuple(s) for s in fc.get("sources", [])}:
+    if not set(_split_value(bc, "sources")) <= set(_split_value(fc, "sources")):
         raise ValueError(f"cannot mix {first_path} with its base {base_path}: the base was trained on sources "
                          f"the fine-tuned run does not hold out a dev split of")
 

@@ -35,7 +35,7 @@ def predicted_negatives(settings: Settings, pool: Sequence[PoolTweet], data: Pat
     """Model verdict per pool tweet, cached under HOME/cache keyed by model version and data file."""
     from badbuzz.services.scorer import load_model
 
-    model = load_model(settings)
+    model = load_model(settings.model_copy(update={"emotions": "off"}), warm_up=False)  # sentiment is enough
     ident = f"{model.version}|{model.weights}|{data.resolve()}|{data.stat().st_size}"
     key = hashlib.sha1(ident.encode()).hexdigest()[:16]
     cache = settings.home / "cache" / f"negative-{key}.npy"
@@ -43,7 +43,7 @@ def predicted_negatives(settings: Settings, pool: Sequence[PoolTweet], data: Pat
         flags = np.load(cache)
     else:
         texts = [t.text for t in pool]
-        neg = model.labels.index(model.manifest.negative_label)
+        neg = model.labels.index(model.sentiment.negative_label)
         flags = np.zeros(len(texts), dtype=bool)
         chunk = 1024
         for i in tqdm(range(0, len(texts), chunk), desc="predict pool", unit="chunk"):

@@ -84,6 +84,17 @@ class AlertStore:
         with self.engine.connect() as conn:
             return [(str(a), str(b), float(c)) for a, b, c in conn.execute(stmt)]
 
+    def negative_emotions(self, topic: str, start: datetime, end: datetime,
+                          limit: int = 2000) -> list[dict[str, float]]:
+        """Emotion probabilities of a topic's negative tweets in an event-time range (those that have them)."""
+        t, m = ScoredTweetRow, TweetTopicRow
+        stmt = (select(t.emotions).join(m, m.tweet_id == t.tweet_id)
+                .where(and_(m.topic == topic, t.created_at >= start, t.created_at < end, t.label == "negative",
+                            t.emotions.is_not(None)))
+                .limit(limit))
+        with self.engine.connect() as conn:
+            return [dict(e) for (e,) in conn.execute(stmt) if isinstance(e, dict)]
+
     # ------------------------------------------------------------------ detector state
     def load_states(self) -> dict[str, TopicState]:
         with self.engine.connect() as conn:
@@ -111,7 +122,8 @@ class AlertStore:
         values = dict(id=ev.alert_id, topic=ev.topic, state=ev.state, fired_at=ev.fired_at, resolved_at=ev.resolved_at,
                       window_start=ev.window_start, window_end=ev.window_end, negative_rate=ev.negative_rate,
                       baseline_rate=ev.baseline_rate, volume=ev.volume, p_value=ev.p_value,
-                      top_terms=[list(t) for t in ev.top_terms], examples=ev.examples, updated_at=now)
+                      top_terms=[list(t) for t in ev.top_terms], examples=ev.examples,
+                      emotions=ev.emotions or None, updated_at=now)
         stmt = self._insert(AlertRow.__table__).values(**values)
         if ev.state == "resolved":
             return stmt.on_conflict_do_update(index_elements=["id"], set_={

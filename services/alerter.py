@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from badbuzz.services.alert_store import AlertStore, as_utc
 from badbuzz.services.leadership import Leadership
 from badbuzz.stream.aggregation import MINUTE, Watermark
-from badbuzz.stream.alerts import AlertEvent
+from badbuzz.stream.alerts import AlertEvent, emotion_mix
 from badbuzz.stream.detection import Detector, DetectorConfig, Evaluation, TopicState, log10_significance
 from badbuzz.stream.explain import top_terms
 
@@ -162,6 +162,7 @@ class AlertService:
             baseline, w.n, w.p_value,
             top_terms=top_terms([t for _, t, _ in negatives], [t for _, t, _ in history]),
             examples=[{"id": i, "text": t} for i, t, _ in negatives[:5]],
+            emotions=emotion_mix(self.store.negative_emotions(ev.topic, window_start, window_end)),
         )
 
     def reload(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from badbuzz.models.preprocessing import CURRENT_VERSION, PREPROCESSORS
+from badbuzz.services import model_commands
 from badbuzz.services.settings import Settings
 from badbuzz.stream.errors import BadBuzzError
 
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preprocessing", choices=sorted(PREPROCESSORS), default=CURRENT_VERSION,
                    help="tweet normalisation, recorded in the checkpoint and applied again by every scorer "
                         "(tweet-v2 also spells out emoji, which word-piece vocabularies lack)")
+    t.add_argument("--teacher", help="distil: learn this checkpoint's probabilities (models/distill.py)")
+    t.add_argument("--student-layers", type=int, default=0,
+                   help="distil: keep this many of --base-model's layers, evenly spaced (0: all)")
 
     a = sub.add_parser("average", help="average the weights of same-recipe checkpoints (a model soup) into one")
     a.add_argument("checkpoints", type=Path, nargs="+",
@@ -91,19 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--truth", type=Path, help="ground truth written by `replay --scenario --truth`")
     a.add_argument("--alerts", type=Path, help="alert events as JSON lines (BADBUZZ_ALERTS_FILE)")
 
-    c = sub.add_parser("score", help="score texts with a model directory (arguments, or lines on stdin)")
+    c = sub.add_parser("score", help="score texts (arguments, or lines on stdin): sentiment, and emotion if negative")
     c.add_argument("texts", nargs="*")
-    c.add_argument("--model", type=Path)
+    c.add_argument("--model", type=Path, help="sentiment model directory (default: the released model)")
 
     d = sub.add_parser("demo", help="the main job end to end in embedded mode (no servers needed)")
     d.add_argument("--data", type=Path, help="Sentiment140 CSV or folder (default BADBUZZ_DATA)")
     d.add_argument("--download", action="store_true", help="fetch the official Sentiment140 file if needed")
     d.add_argument("--hours", type=float, default=3.0, help="stream hours to replay (one episode per 3 hours)")
-    d.add_argument("--train-steps", type=int, default=400)
+    d.add_argument("--train", action="store_true",
+                   help="fine-tune a small binary model from scratch into HOME/model instead of the released one")
+    d.add_argument("--train-steps", type=int, default=400, help="with --train: training steps")
     d.add_argument("--seed", type=int, default=7)
 
     v = sub.add_parser("evaluate", help="evaluate a model directory on a labelled test set (JSON + Markdown)")
-    v.add_argument("--model", type=Path, required=True)
+    v.add_argument("--model", type=Path, help="model directory (default: the released sentiment model)")
     v.add_argument("--test", action="append", required=True, metavar="KIND=PATH",
                    help="sentiment140-test, tweeteval-sentiment, tweeteval-emotion (folders), tse or csv; "
                         "repeat for several test sets (one report each)")
@@ -127,13 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("score-file", help="add per-class probabilities to any CSV with a text column")
     f.add_argument("input", type=Path)
     f.add_argument("output", type=Path)
-    f.add_argument("--model", type=Path, required=True)
+    f.add_argument("--model", type=Path, help="model directory (default: the released sentiment model)")
     f.add_argument("--text-column", default="text")
 
     b = sub.add_parser("bench", help="end-to-end Kafka→PostgreSQL tweets/s vs inference-only tweets/s")
     b.add_argument("--tweets", type=int, default=5000)
     b.add_argument("--data", type=Path)
     b.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
+    model_commands.add_parsers(sub)
     return p
 
 
@@ -163,6 +170,8 @@ def _with(settings: Settings, **updates: Any) -> Settings:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     cmd = args.command
+    if cmd in {"recipe", "release", "model-card"}:
+        return model_commands.dispatch(args, settings, run_command=main)
     if cmd == "services":
         if args.service == "topics":
             from badbuzz.stream.kafka_io import ensure_topics
@@ -198,6 +207,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             learning_rate=args.learning_rate, seed=args.seed, eval_every=args.eval_every, patience=args.patience,
             checkpoint_every=args.checkpoint_every, resume=args.resume, dev_percent=args.dev_percent,
             max_dev_rows=args.max_dev_rows, preprocessing=args.preprocessing,
+            teacher=args.teacher, student_layers=args.student_layers,
         ))
         print(f"checkpoint written to {out}")
         return 0
@@ -249,12 +259,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "score":
         from badbuzz.services.scorer import load_model
 
-        model = load_model(_with(settings, model_dir=args.model))
+        model = load_model(_with(settings, model_dir=args.model), warm_up=False)
         texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
         pred = model.predict(texts)
-        for text, probs, decided in zip(texts, pred.probabilities, pred.decided_labels(), strict=True):
-            doc = {"text": text, "label": decided,
-                   "probabilities": {k: round(float(v), 4) for k, v in zip(pred.labels, probs, strict=True)}}
+        emotions = pred.emotions or [None] * len(texts)
+        for text, probs, decided, emo in zip(texts, pred.probabilities, pred.decided_labels(), emotions, strict=True):
+            doc: dict[str, Any] = {"text": text, "label": decided, "probabilities": {
+                k: round(float(v), 4) for k, v in zip(pred.labels, probs, strict=True)}}
+            if emo is not None:
+                doc["emotions"] = {k: round(v, 4) for k, v in emo.items()}
             print(json.dumps(doc, ensure_ascii=False))
         return 0
     if cmd == "demo":
@@ -263,7 +276,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         s = _with(settings, data=args.data)
         if s.data is None and args.download:
             s = _with(s, data=download_sentiment140(s.home / "data", SENTIMENT140_URL))
-        run_demo(s, hours=args.hours, train_steps=args.train_steps, seed=args.seed)
+        run_demo(s, hours=args.hours, train_steps=args.train_steps if args.train else 0, seed=args.seed)
         return 0
     if cmd == "evaluate":
         from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer, write_reports
@@ -271,7 +284,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         tests = [_source_arg(t) for t in args.test]
         if args.output is not None and len(tests) > 1:
             raise SystemExit("evaluate: --output names one report; leave it out to evaluate several --test sets")
-        scorer, labels, model = model_dir_scorer(args.model, args.variant)
+        model_dir = args.model or settings.resolved_model_dir
+        scorer, labels, model = model_dir_scorer(model_dir, args.variant)
         weights = model.weights if args.decision == "model" else None
         rule = ("decision weights " + ", ".join(f"{n} {w:.2f}" for n, w in zip(labels, weights, strict=True))
                 if weights else "argmax")
@@ -279,7 +293,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         for kind, path in tests:
             reports = evaluate_scorer(scorer, labels, load_test(kind, path), neutral_band_width=args.neutral_band,
                                       weights=weights)
-            out = args.output or Path("reports") / f"{args.model.name}-{kind}{suffix}"
+            out = args.output or Path("reports") / f"{model_dir.name}-{kind}{suffix}"
             paths = write_reports(reports, out, f"{model.version} on {kind} ({path.name}), {rule}")
             for name, r in reports.items():
                 print(f"{kind} {name}: accuracy {r.accuracy:.4f}, macro recall {r.macro_recall:.4f}, "
@@ -303,7 +317,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "score-file":
         from badbuzz.services.score_file import score_file
 
-        n = score_file(args.model, args.input, args.output, text_column=args.text_column)
+        n = score_file(args.model or settings.resolved_model_dir, args.input, args.output,
+                       text_column=args.text_column)
         print(f"scored {n} rows → {args.output}")
         return 0
     if cmd == "bench":

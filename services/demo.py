@@ -1,6 +1,7 @@
 """``badbuzz demo``: the main job end to end in embedded mode, on any machine, no servers.
 
-Finds (or downloads) Sentiment140, makes sure a model exists (training a small one if needed), replays a
+Finds (or downloads) Sentiment140, loads the released models (or, with ``--train``, fine-tunes a small binary
+one from scratch), replays a
 few hours of stream — three watched topics with a daily curve and one injected bad-buzz episode — through
 the in-process stream into SQLite, runs the alerter as it goes (alerts on the console and in a JSON-lines
 file), then prints a summary and writes a timeline PNG with the alerts and the true episode marked.
@@ -18,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from tqdm.auto import tqdm
 
+from badbuzz.export.model_dir import MANIFEST_NAME
 from badbuzz.models.data import find_sentiment140
 from badbuzz.services.alert_evaluation import load_pool
 from badbuzz.services.alert_store import AlertStore, as_utc
@@ -40,14 +42,23 @@ from badbuzz.stream.scenario import generate, standard_scenario
 from badbuzz.stream.sinks import NullSink
 from badbuzz.stream.topics import TopicMatcher
 
+DEFAULT_TRAIN_STEPS = 400
+
 
 def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -> dict[str, object]:
     if settings.data is None:
         raise SystemExit("no data: pass --data PATH (a Sentiment140 CSV or a folder holding one) or --download")
     data = find_sentiment140(settings.data)
     settings.home.mkdir(parents=True, exist_ok=True)
-    ensure_model(settings.resolved_model_dir, data, settings.base_model, max_steps=train_steps,
-                 work_dir=settings.home)
+    released_missing = settings.model_dir is None and not (settings.resolved_model_dir / MANIFEST_NAME).is_file()
+    if released_missing and train_steps <= 0:
+        print(f"[badbuzz] no released model in {settings.resolved_model_dir} (restore it with `git checkout -- "
+              f"models/released`): fine-tuning a small one instead, as `badbuzz demo --train` does")
+        train_steps = DEFAULT_TRAIN_STEPS
+    if train_steps > 0:  # `demo --train`: the training path from scratch, into HOME/model
+        settings = settings.model_copy(update={"model_dir": settings.model_dir or settings.home / "model"})
+        ensure_model(settings.resolved_model_dir, data, settings.base_model, max_steps=train_steps,
+                     work_dir=settings.home)
     model = load_model(settings)
     registry = CollectorRegistry()
     serve_metrics(registry, settings.metrics_port, settings.metrics_addr)
@@ -95,6 +106,7 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
     summary: dict[str, object] = {
         "data": str(data),
         "model": model.version,
+        "emotion_model": model.emotion_version,
         "providers": model.providers,
         "stream_hours": hours,
         "tweets_scored": totals.scored,

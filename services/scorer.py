@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from badbuzz.export.model_dir import MANIFEST_NAME
 from badbuzz.models.inference import OnnxSentimentModel
+from badbuzz.models.scoring import SentimentAndEmotion
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.kafka_io import (
@@ -23,14 +26,28 @@ from badbuzz.stream.topics import TopicMatcher
 log = logging.getLogger(__name__)
 
 
-def load_model(settings: Settings) -> OnnxSentimentModel:
-    return OnnxSentimentModel(
-        settings.resolved_model_dir,
-        device=settings.device,
-        variant=settings.onnx_variant,
-        threads=settings.onnx_threads,
-        max_batch=settings.batch_max_size,
-    )
+def load_model(settings: Settings, *, warm_up: bool = True) -> SentimentAndEmotion:
+    """The sentiment model and, unless ``BADBUZZ_EMOTIONS=off``, the emotion model, warmed up."""
+
+    def one(model_dir: Path) -> OnnxSentimentModel:
+        return OnnxSentimentModel(model_dir, device=settings.device, variant=settings.onnx_variant,
+                                  threads=settings.onnx_threads, max_batch=settings.onnx_sub_batch,
+                                  cuda_device_id=settings.cuda_device_id,
+                                  cuda_mem_limit_mb=settings.cuda_mem_limit_mb)
+
+    sentiment = one(settings.resolved_model_dir)
+    emotion = None
+    if settings.emotions != "off":
+        emotion_dir = settings.resolved_emotion_model_dir
+        if settings.emotion_model_dir is None and not (emotion_dir / MANIFEST_NAME).is_file():
+            log.warning("no released emotion model in %s: scoring sentiment only (set BADBUZZ_EMOTION_MODEL_DIR, "
+                        "or BADBUZZ_EMOTIONS=off to silence this)", emotion_dir)
+        else:
+            emotion = one(emotion_dir)
+    model = SentimentAndEmotion(sentiment, emotion, settings.emotions)
+    if warm_up:
+        model.warm_up()
+    return model
 
 
 def run_scorer(settings: Settings) -> None:
@@ -48,6 +65,9 @@ def run_scorer(settings: Settings) -> None:
     store = ScoreStore(make_engine(settings.resolved_database_url),
                        on_retry=lambda exc: metrics.store_retries.inc())
     store.register_model(model.version, model.labels, {"dir": str(settings.resolved_model_dir)})
+    if model.emotion is not None and model.emotion_version is not None:
+        store.register_model(model.emotion_version, model.emotion.labels,
+                             {"dir": str(settings.resolved_emotion_model_dir), "scope": model.scope})
     ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
                   settings.partitions, settings.kafka_max_request_bytes)
     producer = RenewableProducer(settings.kafka_bootstrap, settings.kafka_max_request_bytes)

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from badbuzz.export.release import released_model_dir
 from badbuzz.models.base_models import DEFAULT_BASE_MODEL
 from badbuzz.stream.detection import DetectorConfig
 from badbuzz.stream.validation import ValidationLimits
@@ -23,7 +24,10 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path(".badbuzz"), description="Folder for models, the embedded database, plots")
     data: Path | None = Field(None, description="Sentiment140 CSV (or a folder holding one)")
-    model_dir: Path | None = Field(None, description="ONNX model directory; default HOME/model")
+    model_dir: Path | None = Field(None, description="sentiment model directory; default: the released 3-way model")
+    emotion_model_dir: Path | None = Field(None, description="emotion model directory; default: the released one")
+    emotions: Literal["negative", "all", "off"] = Field(
+        "negative", description="which tweets get emotion probabilities: those scored negative, all, or none")
     base_model: str = DEFAULT_BASE_MODEL
 
     kafka_bootstrap: str | None = Field(None, description="host:port,...; unset = embedded mode")
@@ -63,6 +67,11 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     onnx_variant: str | None = None
     onnx_threads: int = Field(0, ge=0)
+    onnx_sub_batch: int = Field(16, ge=1, le=10_000, description=(
+        "tweets per ONNX call: a micro-batch is sorted by length and cut into sub-batches this size, so short "
+        "tweets are not padded to the longest one (1.4x on 2 cores at 16 vs one call of 64, docs/benchmarks.md)"))
+    cuda_device_id: int = Field(0, ge=0, description="which GPU the CUDA provider uses")
+    cuda_mem_limit_mb: int = Field(0, ge=0, description="cap on the CUDA provider's memory arena (0: none)")
 
     metrics_port: int = Field(9464, ge=0, le=65535)
     metrics_addr: str = "127.0.0.1"
@@ -103,7 +112,11 @@ class Settings(BaseSettings):
 
     @property
     def resolved_model_dir(self) -> Path:
-        return self.model_dir or self.home / "model"
+        return self.model_dir or released_model_dir("sentiment3")
+
+    @property
+    def resolved_emotion_model_dir(self) -> Path:
+        return self.emotion_model_dir or released_model_dir("emotion4")
 
     @property
     def resolved_database_url(self) -> str:

@@ -56,7 +56,31 @@ def make_engine(url: str) -> Engine:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
         Base.metadata.create_all(conn)
+        add_missing_columns(conn)
     return engine
+
+
+def add_missing_columns(conn: Connection) -> list[str]:
+    """Add the nullable columns a newer badbuzz declares to tables an older one created (``create_all``
+    creates missing tables, never missing columns). Additive only; anything else needs a real migration."""
+    from sqlalchemy import inspect
+
+    added = []
+    inspector = inspect(conn)
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable or column.primary_key:
+                continue
+            ddl = column.type.compile(dialect=conn.dialect)
+            prep = conn.dialect.identifier_preparer
+            conn.execute(text(f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {prep.quote(column.name)} {ddl}"))
+            added.append(f"{table.name}.{column.name}")
+    if added:
+        log.info("schema: added columns %s", ", ".join(added))
+    return added
 
 
 def dialect_insert(engine: Engine) -> Callable[..., Any]:
@@ -214,6 +238,7 @@ def _row(r: ScoredTweet) -> dict[str, Any]:
         "scored_at": r.scored_at,
         "source_partition": r.origin.partition if r.origin else None,
         "source_offset": r.origin.offset if r.origin else None,
+        "emotions": {k: float(v) for k, v in r.emotions.items()} if r.emotions is not None else None,
     }
 
 

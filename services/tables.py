@@ -42,6 +42,8 @@ class ScoredTweetRow(Base):
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     source_partition: Mapped[int | None] = mapped_column(Integer)
     source_offset: Mapped[int | None] = mapped_column(BigInteger)
+    # anger/joy/optimism/sadness probabilities; NULL where emotion was not run (non-negative tweets by default)
+    emotions: Mapped[dict[str, float] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class TweetTopicRow(Base):
@@ -101,6 +103,7 @@ class AlertRow(Base):
     p_value: Mapped[float] = mapped_column(Float)
     top_terms: Mapped[list[Any]] = mapped_column(JSON)
     examples: Mapped[list[Any]] = mapped_column(JSON)
+    emotions: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

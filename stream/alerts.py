@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -25,6 +26,8 @@ class AlertEvent:
     top_terms: list[tuple[str, float]] = field(default_factory=list)
     examples: list[dict[str, str]] = field(default_factory=list)
     resolved_at: datetime | None = None
+    # share of the window's negative tweets whose dominant emotion is each one (empty: no emotion model)
+    emotions: dict[str, float] = field(default_factory=dict)
 
     @property
     def idempotency_key(self) -> str:
@@ -46,9 +49,32 @@ class AlertEvent:
         if self.state == "resolved":
             return (f"RESOLVED bad buzz on '{self.topic}': negative share back to {self.negative_rate:.0%} "
                     f"(usual {self.baseline_rate:.0%}).")
+        mood = emotion_phrase(self.emotions)
         return (f"Bad buzz on '{self.topic}': {self.negative_rate:.0%} negative over {self.volume} tweets "
                 f"({self.window_start:%H:%M}–{self.window_end:%H:%M} UTC) vs usual {self.baseline_rate:.0%}; "
-                f"p={self.p_value:.1e}. Words: {words}.")
+                f"p={self.p_value:.1e}. Words: {words}." + (f" Mood: {mood}." if mood else ""))
+
+
+def emotion_mix(emotions: Iterable[dict[str, float] | None]) -> dict[str, float]:
+    """Share of tweets whose most probable emotion is each label (tweets without emotions are skipped),
+    rounded to 3 decimals, largest first. Dominant-label shares read as "71% anger" in a sentence; mean
+    probabilities would blur a clear majority into flat numbers."""
+    counts: dict[str, int] = {}
+    n = 0
+    for probs in emotions:
+        if not probs:
+            continue
+        top = max(sorted(probs), key=lambda k: probs[k])
+        counts[top] = counts.get(top, 0) + 1
+        n += 1
+    return {k: round(v / n, 3) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))} if n else {}
+
+
+def emotion_phrase(mix: dict[str, float], *, min_share: float = 0.1, most: int = 3) -> str:
+    """``"71% anger, 18% sadness"``: the emotions holding at least ``min_share`` of the tweets."""
+    parts = [f"{share:.0%} {name}" for name, share in sorted(mix.items(), key=lambda kv: (-kv[1], kv[0]))
+             if share >= min_share]
+    return ", ".join(parts[:most])
 
 
 def slack_payload(event: AlertEvent) -> dict[str, Any]:

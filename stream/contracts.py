@@ -2,7 +2,8 @@
 
 ``tweets.raw``    value: JSON ``{id, text, created_at, user?, lang?, topics?}``, key: tweet id.
 ``tweets.scored`` value: the raw fields plus ``label``, ``p_negative``, ``probabilities``,
-                  ``model_version``, ``scored_at``.
+                  ``model_version``, ``scored_at``, ``emotions`` (anger/joy/optimism/sadness
+                  probabilities, or null where emotion was not run) and ``emotion_model``.
 ``tweets.dlq``    value: the original bytes, untouched; headers carry the error and the origin.
 """
 
@@ -70,6 +71,8 @@ class ScoredTweet:
     model_version: str
     scored_at: datetime
     origin: Origin | None = None
+    emotions: dict[str, float] | None = None  # None: emotion not run for this tweet (see models/scoring.py)
+    emotion_model: str | None = None
 
     @property
     def p_negative(self) -> float:
@@ -83,7 +86,10 @@ class ScoredTweet:
             probabilities={k: round(v, 6) for k, v in self.probabilities.items()},
             model_version=self.model_version,
             scored_at=self.scored_at.isoformat(),
+            emotions={k: round(v, 6) for k, v in self.emotions.items()} if self.emotions is not None else None,
         )
+        if self.emotion_model is not None:
+            doc["emotion_model"] = self.emotion_model
         return doc
 
     def encode(self) -> bytes:

@@ -36,6 +36,12 @@ class PredictionLike(Protocol):
     @property
     def probabilities(self) -> npt.NDArray[np.float32]: ...
 
+    @property
+    def emotions(self) -> list[dict[str, float] | None] | None: ...
+
+    @property
+    def emotion_model(self) -> str | None: ...
+
     def decided_labels(self) -> list[str]: ...
 
 
@@ -187,9 +193,11 @@ class ScoringPipeline:
         version = self.model.version
         out = []
         decided = pred.decided_labels()
-        for (tweet, msg), probs, label in zip(tweets, pred.probabilities, decided, strict=True):
+        emotions = pred.emotions or [None] * len(tweets)
+        for (tweet, msg), probs, label, emotion in zip(tweets, pred.probabilities, decided, emotions, strict=True):
             as_dict = {name: float(p) for name, p in zip(pred.labels, probs, strict=True)}
-            out.append((ScoredTweet(tweet, label, as_dict, version, scored_at, msg.origin), msg))
+            out.append((ScoredTweet(tweet, label, as_dict, version, scored_at, msg.origin, emotion,
+                                    pred.emotion_model if emotion is not None else None), msg))
         return out
 
     def _observe(self, scored: list[ScoredTweet], inserted: int) -> None:

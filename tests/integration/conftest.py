@@ -144,7 +144,7 @@ class ScorerProcess(ServiceProcess):
 
 
 @pytest.fixture
-def scorer_factory(stack: Stack, topics: Topics, database: str, tiny_model_dir: Path,
+def scorer_factory(stack: Stack, topics: Topics, database: str, tiny_model_dir: Path, tiny_emotion_model_dir: Path,
                    tmp_path: Path) -> Iterator[Callable[..., ScorerProcess]]:
     started: list[ScorerProcess] = []
 
@@ -158,6 +158,7 @@ def scorer_factory(stack: Stack, topics: Topics, database: str, tiny_model_dir: 
             "BADBUZZ_TOPIC_DLQ": topics.dlq,
             "BADBUZZ_CONSUMER_GROUP": topics.group,
             "BADBUZZ_MODEL_DIR": str(tiny_model_dir),
+            "BADBUZZ_EMOTION_MODEL_DIR": str(tiny_emotion_model_dir),
             "BADBUZZ_HOME": str(tmp_path / "home"),
             "BADBUZZ_REPLICA": replica,
             "BADBUZZ_METRICS_PORT": str(free_port()),

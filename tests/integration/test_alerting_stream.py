@@ -117,6 +117,13 @@ def test_one_episode_one_alert_everywhere_then_resolved(
     assert firing["negative_rate"] > 1.3 * firing["baseline_rate"] and firing["volume"] >= 30
     assert "work" in [t["term"] for t in firing["top_terms"]][:3]  # the episode's story surfaces
     assert len(firing["examples"]) >= 3
+    # the mood of the window's negative tweets, from the (tiny) emotion model: shares summing to 1, in the
+    # event JSON and in the webhook's text
+    assert firing["emotions"] and abs(sum(firing["emotions"].values()) - 1) < 0.01
+    assert set(firing["emotions"]) <= {"anger", "joy", "optimism", "sadness"}
+    top, share = max(firing["emotions"].items(), key=lambda kv: kv[1])
+    assert f"Mood: {share:.0%} {top}" in json.loads(receiver.posts[0][1])["text"]
+    assert received[0]["emotions"] == firing["emotions"]
     assert [e["state"] for e in received] == ["firing", "resolved"]
     history = client.xrange(prefix + "badbuzz:alerts:history")
     assert [h[1][b"state"] for h in history] == [b"firing", b"resolved"]

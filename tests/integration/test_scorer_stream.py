@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
+import psycopg
 import pytest
 
 from tests.integration.conftest import (
@@ -40,6 +41,14 @@ def test_every_tweet_is_stored_once_with_probabilities(
     docs = [json.loads(r.value) for r in scored]
     assert {d["id"] for d in docs} == {f"a-{i}" for i in range(N)}
     assert all(abs(sum(d["probabilities"].values()) - 1) < 1e-3 and d["model_version"] for d in docs)
+    # emotions ride along for the tweets scored negative, on the topic and in PostgreSQL, and nowhere else
+    negative = {d["id"] for d in docs if d["label"] == "negative"}
+    assert 0 < len(negative) < N
+    assert all((d["emotions"] is not None) == (d["id"] in negative) for d in docs)
+    assert all(abs(sum(d["emotions"].values()) - 1) < 1e-3 and d["emotion_model"] for d in docs if d["emotions"])
+    with psycopg.connect(database.replace("postgresql+psycopg", "postgresql")) as conn:
+        stored = dict(conn.execute("SELECT tweet_id, emotions IS NOT NULL FROM scored_tweets").fetchall())
+    assert {i for i, has in stored.items() if has} == negative
 
 
 def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(

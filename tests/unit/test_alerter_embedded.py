@@ -38,7 +38,11 @@ def stream(store: ScoreStore, minutes: range, negative_share: float, rng: random
             text = rng.choice(ANGRY if neg else CALM)
             tweet = RawTweet(f"m{m}-{i}", text, T0 + timedelta(minutes=m, seconds=i), topics=("all", "baggage"))
             probs = {"negative": 0.9, "positive": 0.1} if neg else {"negative": 0.1, "positive": 0.9}
-            batch.append(ScoredTweet(tweet, "negative" if neg else "positive", probs, "test:fp32", T0))
+            # emotion only on negative tweets, as served: "where is my luggage" reads sad, the rest angry
+            emotions = ({"anger": 0.1, "joy": 0.05, "optimism": 0.05, "sadness": 0.8} if "where" in text else
+                        {"anger": 0.7, "joy": 0.1, "optimism": 0.1, "sadness": 0.1}) if neg else None
+            batch.append(ScoredTweet(tweet, "negative" if neg else "positive", probs, "test:fp32", T0,
+                                     emotions=emotions, emotion_model="emo:fp32" if neg else None))
     store.write(batch)
 
 
@@ -70,12 +74,17 @@ def test_one_episode_gives_one_explained_alert_that_resolves(parts: tuple[ScoreS
     assert ev.volume >= 60 and ev.p_value < 1e-6
     assert {"lost", "luggage"} <= {t for t, _ in ev.top_terms}
     assert ev.examples and all(e["text"] in ANGRY for e in ev.examples)
+    # one in four angry texts reads sad: the mix says so, in the event, its summary and the stored row
+    assert set(ev.emotions) == {"anger", "sadness"} and 0.6 < ev.emotions["anger"] < 0.9
+    assert ev.emotions["anger"] + ev.emotions["sadness"] == pytest.approx(1.0, abs=0.002)
+    assert f"Mood: {ev.emotions['anger']:.0%} anger, {ev.emotions['sadness']:.0%} sadness." in ev.summary()
     assert registry.get_sample_value("badbuzz_alert_active", {"topic": ev.topic}) == 1
     stream(scores, range(100, 140), 0.2, rng)
     resolved = svc.run_once()
     assert sorted(e.state for e in resolved if e.topic == ev.topic) == ["resolved"]
     rows = {r.id: r for r in store.alerts()}
     assert rows[ev.alert_id].state == "resolved" and rows[ev.alert_id].resolved_at is not None
+    assert rows[ev.alert_id].emotions == ev.emotions
     # two topics × (firing + resolved) deliveries queued for the one webhook endpoint
     assert store.pending_deliveries() == 2 * len({e.topic for e in sink.events})
 

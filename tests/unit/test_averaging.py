@@ -94,3 +94,19 @@ def test_average_of_two_runs_is_a_checkpoint_export_accepts(tiny_checkpoint: Pat
     assert (export(out, tmp_path / "model") / "model.onnx").is_file()
     with pytest.raises(SystemExit, match="not a training checkpoint"):
         main(["average", str(tiny_checkpoint), str(tmp_path), "--output", str(tmp_path / "x")])
+
+
+def test_a_base_given_with_relative_paths_mixes_with_a_run_given_absolute_ones() -> None:
+    """The recipe runner passes absolute data paths; a base trained from a shell used relative ones. The dev
+    split depends on the files, not on how their path was spelled."""
+    from badbuzz.models.averaging import _check_base
+
+    base = {"labels": ["a", "b"], "preprocessing": "tweet-v1",
+            "config": {"dev_percent": 3, "data": None, "sources": [["semeval", "../shared/data/x/semeval.tsv.xz"]]}}
+    tuned = {"labels": ["a", "b"], "preprocessing": "tweet-v1",
+             "config": {"dev_percent": 3, "data": None, "sources": [["semeval", "/work/shared/data/x/semeval.tsv.xz"],
+                                                                   ["sentiment140", "/work/shared/data/s140.csv.xz"]]}}
+    _check_base(tuned, base, Path("tuned"), Path("base"))
+    base["config"]["sources"].append(["tse", "../shared/data/tse.csv.xz"])
+    with pytest.raises(ValueError, match="does not hold out a dev split"):
+        _check_base(tuned, base, Path("tuned"), Path("base"))
