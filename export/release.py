@@ -90,8 +90,11 @@ def release(source: Path, target: Path, *, task: str, texts: list[str], recipe: 
         for name in (src.tokenizer, *SERVING_FILES):
             if (source / name).is_file():
                 shutil.copy(source / name, staging / name)
+        released_at = datetime.now(UTC)
         manifest = ModelManifest(**{**asdict(src), "variants": {"fp32": "model.onnx"}, "weight_storage": "fp16",
-                                    "parity": {}, "files": {}})
+                                    "parity": {}, "files": {},
+                                    # what dashboards and the model_versions table show: task and release time
+                                    "version": f"{task}-{released_at:%Y%m%d%H%M%S}"})
         manifest.files = {p.name: sha256_of(p) for p in sorted(staging.iterdir()) if p.name != MANIFEST_NAME}
         sizes = {p.name: p.stat().st_size for p in sorted(staging.iterdir())}
         too_big = [f"{n} ({s:,} bytes)" for n, s in sizes.items() if s > MAX_FILE_BYTES]
@@ -112,7 +115,7 @@ def release(source: Path, target: Path, *, task: str, texts: list[str], recipe: 
         manifest.parity = {"fp32": {"texts": len(texts), "max_abs_diff_vs_source": diff,
                                     "label_agreement_vs_source": agreement}, "source": src.parity}
         manifest.release = {
-            "task": task, "released_at": datetime.now(UTC).isoformat(timespec="seconds"), "recipe": recipe,
+            "task": task, "released_at": released_at.isoformat(timespec="seconds"), "recipe": recipe,
             "checkpoint": checkpoint, "source_version": src.version,
             "speed": {"tweets_per_second": round(speed, 1), "texts": len(texts), "threads": os.cpu_count(),
                       "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, onnxruntime CPU"},

@@ -37,6 +37,7 @@ def test_release_keeps_only_serving_files_with_checksums(released: Path, tiny_mo
     assert sorted(p.name for p in released.iterdir()) == sorted([MANIFEST_NAME, "config.json", "model.onnx",
                                                                  "tokenizer.json"])
     assert manifest.weight_storage == "fp16" and manifest.variants == {"fp32": "model.onnx"}
+    assert manifest.version.startswith("sentiment3-") and manifest.release["source_version"] != manifest.version
     assert manifest.files == {n: sha256_of(released / n) for n in ("config.json", "model.onnx", "tokenizer.json")}
     assert manifest.release["task"] == "sentiment3" and manifest.release["speed"]["tweets_per_second"] > 0
     ours = OnnxSentimentModel(released, device="cpu").predict(SAMPLE_TEXTS).probabilities
