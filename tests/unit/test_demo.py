@@ -1,0 +1,36 @@
+"""The README's first command: `badbuzz demo` on the released models, embedded, no training."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from badbuzz.export.model_dir import load_manifest
+from badbuzz.export.release import released_model_dir
+from badbuzz.services.cli import main
+
+
+def test_demo_uses_the_released_models_and_catches_the_episode(
+        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("BADBUZZ_MODEL_DIR", "BADBUZZ_EMOTION_MODEL_DIR", "BADBUZZ_DATABASE_URL", "BADBUZZ_KAFKA_BOOTSTRAP"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BADBUZZ_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BADBUZZ_METRICS_PORT", "0")
+    started = time.monotonic()
+    assert main(["demo", "--data", str(data_dir / "sentiment140")]) == 0
+    seconds = time.monotonic() - started
+    out = capsys.readouterr().out
+    summary = json.loads(out[out.index("{\n"):])
+    sentiment, emotion = (load_manifest(released_model_dir(t)) for t in ("sentiment3", "emotion4"))
+    print(f"[measure] demo on the released models: {seconds:.0f} s, {summary['tweets_scored']} tweets, "
+          f"{summary['tweets_per_second']} tweets/s, episodes {summary['episodes_detected']}, "
+          f"false alerts {summary['false_alerts']}, stream accuracy {summary['model_accuracy_on_stream']}")
+    assert summary["model"].startswith(sentiment.version) and summary["emotion_model"].startswith(emotion.version)
+    assert not (tmp_path / "home" / "model").exists()  # nothing was trained
+    assert summary["tweets_scored"] > 1000 and summary["dead_letters"] == 0
+    assert summary["episodes_detected"] == "1/1"
+    assert "Mood: " in out  # the firing alert says what kind of negative it is
+    assert Path(summary["plot"]).is_file()

@@ -1,0 +1,63 @@
+"""The quality guard: the models that ship in models/released, scored on held-out sets from ../shared/data.
+
+A re-release, a preprocessing change, a tokenizer or ONNX Runtime upgrade that costs quality fails here.
+The floors are the product's targets (sentiment) and the emotion model's published figure minus 0.03.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from badbuzz.export.model_dir import load_manifest
+from badbuzz.export.release import MAX_FILE_BYTES, TASKS, released_model_dir
+from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer
+from badbuzz.services.settings import Settings
+
+S140_NEG_POS_ACCURACY = 0.90
+TWEETEVAL_MACRO_RECALL = 0.72
+EMOTION_PUBLISHED_MACRO_F1 = 0.7059  # docs/model-card.md, TweetEval emotion validation
+EMOTION_MARGIN = 0.03
+REPO_MODEL_BYTES = 120 * 1024 * 1024
+
+
+def test_released_models_are_the_defaults_and_fit_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BADBUZZ_MODEL_DIR", "BADBUZZ_EMOTION_MODEL_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.resolved_model_dir == released_model_dir("sentiment3")
+    assert settings.resolved_emotion_model_dir == released_model_dir("emotion4")
+    total = 0
+    for task in TASKS:
+        manifest = load_manifest(released_model_dir(task))  # every checksum verified
+        assert manifest.release["task"] == task and manifest.weight_storage == "fp16"
+        sizes = [(released_model_dir(task) / name).stat().st_size for name in manifest.files]
+        assert max(sizes) < MAX_FILE_BYTES
+        total += sum(sizes)
+    assert total <= REPO_MODEL_BYTES
+
+
+def test_sentiment_model_meets_its_targets(data_dir: Path) -> None:
+    scorer, labels, model = model_dir_scorer(released_model_dir("sentiment3"))
+    s140 = evaluate_scorer(scorer, labels, load_test("sentiment140-test", data_dir / "sentiment140" /
+                                                     "testdata.manual.2009.06.14.csv"), weights=model.weights)
+    tweeteval = evaluate_scorer(scorer, labels, load_test("tweeteval-sentiment", data_dir / "tweeteval" / "sentiment"),
+                                weights=model.weights)
+    accuracy, recall = s140["negative_vs_positive"].accuracy, tweeteval["full"].macro_recall
+    print(f"[measure] released sentiment3: Sentiment140 test neg-vs-pos accuracy {accuracy:.4f} "
+          f"(n={s140['negative_vs_positive'].n}), TweetEval val macro recall {recall:.4f} (n={tweeteval['full'].n})")
+    assert accuracy >= S140_NEG_POS_ACCURACY
+    assert recall >= TWEETEVAL_MACRO_RECALL
+
+
+def test_emotion_model_keeps_its_published_quality(data_dir: Path) -> None:
+    model_dir = released_model_dir("emotion4")
+    scorer, labels, model = model_dir_scorer(model_dir)
+    report = evaluate_scorer(scorer, labels, load_test("tweeteval-emotion", data_dir / "tweeteval" / "emotion"),
+                             weights=model.weights)["full"]
+    recorded = load_manifest(model_dir).metrics["tests"]["tweeteval-emotion"]["full"]["macro_f1"]
+    print(f"[measure] released emotion4: TweetEval emotion val macro-F1 {report.macro_f1:.4f}, accuracy "
+          f"{report.accuracy:.4f} (n={report.n}); recorded at release {recorded:.4f}")
+    assert recorded == pytest.approx(EMOTION_PUBLISHED_MACRO_F1, abs=5e-4)  # the card and the files agree
+    assert report.macro_f1 >= EMOTION_PUBLISHED_MACRO_F1 - EMOTION_MARGIN
