@@ -109,11 +109,9 @@ def export(checkpoint: Path, out_dir: Path, *, quantize_int8: bool = True, fp16:
             quantize_int8_variant(out_dir / "model.onnx", out_dir / "model.int8.onnx")
             variants["int8"] = "model.int8.onnx"
         if fp16:
-            import onnx
-            from onnxruntime.transformers.float16 import convert_float_to_float16
+            from badbuzz.models.inference import fp16_graph
 
-            half = convert_float_to_float16(onnx.load(str(out_dir / "model.onnx")), keep_io_types=True)
-            onnx.save(half, str(out_dir / "model.fp16.onnx"))
+            (out_dir / "model.fp16.onnx").write_bytes(fp16_graph(out_dir / "model.onnx"))
             variants["fp16"] = "model.fp16.onnx"
         bar.update()
         for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):

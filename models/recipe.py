@@ -90,7 +90,8 @@ def run_recipe(recipe: Recipe, *, data: Path, runs: Path, run_command: Callable[
     for step in recipe.steps:
         if only and step.name != only:
             continue
-        args = fill(step.args, values)
+        filled = fill(step.args, values)
+        args = filled
         marker = done_dir / step.name
         output = Path(fill([step.output], values)[0]) if step.output else None
         if marker.is_file() and marker.read_text().strip() == _fingerprint(args):
@@ -111,6 +112,6 @@ def run_recipe(recipe: Recipe, *, data: Path, runs: Path, run_command: Callable[
                 raise RecipeError(f"recipe {recipe.name}, step {step.name} failed (exit {rc}); fix it and run the "
                                   "recipe again: finished steps are skipped")
         done_dir.mkdir(parents=True, exist_ok=True)
-        marker.write_text(_fingerprint(fill(step.args, values)) + "\n")
+        marker.write_text(_fingerprint(filled) + "\n")
         ran.append(step.name)
     return ran

@@ -68,9 +68,10 @@ def _release(args: argparse.Namespace) -> int:
     print(f"fp16-stored weights vs the source: max |Δp| {report.max_abs_diff:.1e}, label agreement "
           f"{report.label_agreement:.2%} on {report.parity_texts} dev tweets; {report.tweets_per_second} tweets/s")
     results = {}
+    if args.test:
+        scorer, labels, model = model_dir_scorer(target, None)  # loaded (and checksummed) once for every set
     for spec in args.test:
         kind, _, path = spec.partition("=")
-        scorer, labels, model = model_dir_scorer(target, None)
         reports = evaluate_scorer(scorer, labels, load_test(kind, Path(path)), weights=model.weights)
         results[kind] = {name: r.as_dict() for name, r in reports.items()}
         for name, r in reports.items():
