@@ -84,11 +84,17 @@ def load_teacher(checkpoint: str, labels: list[str], device: Any) -> Any:
 
 def distillation_loss(student_logits: Any, teacher_logits: Any, labels: Any, *, alpha: float,
                       temperature: float) -> Any:
-    """alpha · T² · KL(teacher_T ‖ student_T) + (1 − alpha) · cross-entropy with the gold labels."""
+    """alpha · T² · KL(teacher_T ‖ student_T) + (1 − alpha) · cross-entropy with the gold labels.
+
+    Rows labelled ``-1`` (unlabelled texts) count in the soft term only; a batch without any gold label is
+    all soft."""
     import torch.nn.functional as F
 
     t = temperature
     soft = F.kl_div(F.log_softmax(student_logits / t, dim=-1), F.softmax(teacher_logits.float() / t, dim=-1),
                     reduction="batchmean") * (t * t)
-    hard = F.cross_entropy(student_logits, labels)
-    return alpha * soft + (1 - alpha) * hard
+    gold = labels >= 0
+    if not bool(gold.any()):
+        return soft
+    hard = F.cross_entropy(student_logits[gold], labels[gold])
+    return alpha * soft + (1 - alpha) * hard * gold.float().mean()

@@ -64,13 +64,19 @@ class TrainConfig:
     student_layers: int = 0  # > 0: keep this many of the base model's layers, evenly spaced
     distill_alpha: float = 0.8  # weight of the soft-label loss (1 − alpha: the gold labels)
     distill_temperature: float = 2.0
+    # texts whose labels are ignored: with a teacher, the student learns its probabilities on them too
+    # (an emotion teacher has 3k labelled tweets but can label a hundred thousand more)
+    unlabelled: list[tuple[str, Path]] = field(default_factory=list)
 
 
 @dataclass
 class Example:
     text: str
-    label: int
+    label: int  # UNLABELLED: a text only the teacher's probabilities train on
     source: str = ""  # which training file it came from (decision weights are fitted per source kind)
+
+
+UNLABELLED = -1
 
 
 def load_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
@@ -95,12 +101,37 @@ def load_examples(cfg: TrainConfig) -> tuple[list[Example], list[Example]]:
                 continue
             ex = Example(preprocess(row.text), index[row.label])
             (dev if stable_bucket(row.id) < cfg.dev_percent else train).append(ex)
+    if cfg.unlabelled:
+        train += unlabelled_examples(cfg, {normalised_text(e.text) for e in train + dev}, preprocess)
     rng = random.Random(cfg.seed)
     rng.shuffle(train)
     rng.shuffle(dev)
     if cfg.max_train_rows:
         train = train[: cfg.max_train_rows]
     return train, dev[: cfg.max_dev_rows or None]
+
+
+def normalised_text(text: str) -> str:
+    from badbuzz.models.datasets import normalised
+
+    return normalised(text)
+
+
+def unlabelled_examples(cfg: TrainConfig, taken: set[str], preprocess: Any) -> list[Example]:
+    """Texts of the ``unlabelled`` sources (their labels, if any, ignored), minus any text already among the
+    labelled rows (so no dev tweet comes back as a training text) and minus repeats."""
+    if cfg.teacher is None:
+        raise ValueError("unlabelled training texts need a teacher (--teacher) to learn from")
+    out: list[Example] = []
+    seen = set(taken)
+    for kind, path in cfg.unlabelled:
+        for ex in _source(kind, path):
+            text = preprocess(ex.text)
+            key = normalised_text(text)
+            if key and key not in seen:
+                seen.add(key)
+                out.append(Example(text, UNLABELLED, f"unlabelled:{ex.source}"))
+    return out
 
 
 def _source(kind: str, path: Path) -> Any:
@@ -120,7 +151,8 @@ def _source(kind: str, path: Path) -> Any:
 
 
 def config_from_checkpoint(checkpoint: Path) -> TrainConfig:
-    """The configuration a checkpoint was trained with (to rebuild its dev split for validation)."""
+    """The configuration a checkpoint was trained with (to rebuild its dev split for validation; its
+    unlabelled texts, never in dev, are left out)."""
     meta = json.loads((Path(checkpoint) / TRAINING_META).read_text())
     c = meta["config"]
     return TrainConfig(

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--teacher", help="distil: learn this checkpoint's probabilities (models/distill.py)")
     t.add_argument("--student-layers", type=int, default=0,
                    help="distil: keep this many of --base-model's layers, evenly spaced (0: all)")
+    t.add_argument("--unlabelled", action="append", default=[], metavar="KIND=PATH",
+                   help="distil: more training texts, labels ignored, learnt from --teacher's probabilities "
+                        "(same kinds as --train)")
 
     a = sub.add_parser("average", help="average the weights of same-recipe checkpoints (a model soup) into one")
     a.add_argument("checkpoints", type=Path, nargs="+",
@@ -208,6 +211,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             checkpoint_every=args.checkpoint_every, resume=args.resume, dev_percent=args.dev_percent,
             max_dev_rows=args.max_dev_rows, preprocessing=args.preprocessing,
             teacher=args.teacher, student_layers=args.student_layers,
+            unlabelled=[_source_arg(spec) for spec in args.unlabelled],
         ))
         print(f"checkpoint written to {out}")
         return 0

@@ -69,3 +69,35 @@ def test_a_student_trains_from_its_teacher(tiny_checkpoint: Path, s140_sample: P
         train(TrainConfig(data=s140_sample, output_dir=tmp_path / "bad", base_model=str(tiny_checkpoint),
                           teacher=str(tiny_checkpoint), labels=["negative", "neutral", "positive"],
                           max_steps=1, max_length=32, max_dev_rows=10))
+
+
+def test_unlabelled_rows_count_in_the_soft_term_only() -> None:
+    import torch
+
+    student = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.5], [1.0, 1.0, 1.0]])
+    teacher = torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 3.0]])
+    soft_only = distillation_loss(student, teacher, torch.tensor([-1, -1, -1]), alpha=0.8, temperature=2.0)
+    assert soft_only.item() == pytest.approx(
+        distillation_loss(student, teacher, torch.tensor([0, 1, 2]), alpha=1.0, temperature=2.0).item())
+    mixed = distillation_loss(student, teacher, torch.tensor([0, -1, -1]), alpha=0.8, temperature=2.0)
+    hard_first = torch.nn.functional.cross_entropy(student[:1], torch.tensor([0]))
+    assert mixed.item() == pytest.approx(0.8 * soft_only.item() + 0.2 * hard_first.item() / 3, rel=1e-5)
+
+
+def test_unlabelled_texts_join_training_only_and_never_repeat_a_labelled_one(tmp_path: Path) -> None:
+    from badbuzz.models.train import UNLABELLED, TrainConfig, load_examples
+
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("text,label\n" + "".join(f"tweet number {i} was {'bad' if i % 2 else 'good'},"
+                                                  f"{'negative' if i % 2 else 'positive'}\n" for i in range(40)))
+    extra = tmp_path / "extra.csv"
+    extra.write_text("text,label\nTWEET NUMBER 3 WAS BAD,x\nsomething new,\nsomething new,\n@a something else,\n")
+    cfg = TrainConfig(data=None, output_dir=tmp_path, base_model="x", sources=[("csv", labelled)],
+                      unlabelled=[("csv", extra)], teacher="teacher", dev_percent=20, max_dev_rows=0)
+    train_rows, dev_rows = load_examples(cfg)
+    free = [e for e in train_rows if e.label == UNLABELLED]
+    assert sorted(e.text for e in free) == ["@user something else", "something new"]
+    assert all(e.label != UNLABELLED for e in dev_rows) and len(train_rows) + len(dev_rows) == 42
+    with pytest.raises(ValueError, match="need a teacher"):
+        load_examples(TrainConfig(data=None, output_dir=tmp_path, base_model="x", sources=[("csv", labelled)],
+                                  unlabelled=[("csv", extra)]))
