@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,6 +158,7 @@ def _end_to_end(settings: Settings, replay: list) -> float:  # type: ignore[type
                 "BADBUZZ_CONSUMER_GROUP": f"bench-{run}", "BADBUZZ_REPLICA": f"bench-{run}",
                 "BADBUZZ_METRICS_PORT": "0", "BADBUZZ_LOG_LEVEL": "WARNING",
                 "BADBUZZ_MODEL_DIR": str(settings.resolved_model_dir), "BADBUZZ_HOME": str(settings.home),
+                "BADBUZZ_EMOTION_MODEL_DIR": str(settings.resolved_emotion_model_dir),
                 "BADBUZZ_EMOTIONS": settings.emotions, "BADBUZZ_ONNX_SUB_BATCH": str(settings.onnx_sub_batch)})
     proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "scorer"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -240,3 +242,53 @@ Models `{r.model}` and `{r.emotion_model}` on {", ".join(r.providers)}; all serv
 (Kafka, PostgreSQL and the benchmark share its cores with the scorer). End to end is measured from the first
 stored batch to the last, from the rows' `scored_at`, after the whole stream was produced.
 """)
+
+
+def run_model_comparison(settings: Settings, *, tweets: int, sentiment: Sequence[Path], emotion: Sequence[Path],
+                         output: Path, repeats: int = 2) -> dict[str, float]:
+    """Inference only, same tweets, same run: the served sentiment model against other sentiment model
+    directories (a distilled student), each unbucketed and length-bucketed; and sentiment + emotion on the
+    negatives with the served emotion model against other emotion directories. No servers needed. The best
+    of ``repeats`` passes is kept (a 2-core machine's background noise only ever slows a pass down)."""
+    if settings.data is None:
+        raise SystemExit("pass --data or set BADBUZZ_DATA")
+    texts = [r.text for r in shuffled_rows(find_sentiment140(settings.data), seed=11, limit=tweets)]
+    plain = settings.model_copy(update={"emotions": "off"})
+    served = plain.resolved_model_dir
+    rows: list[tuple[str, float, str]] = []
+    results: dict[str, float] = {}
+
+    def best(s: Settings) -> InferenceRun:
+        return max((_inference_only(s, texts) for _ in range(repeats)), key=lambda r: r.tps)
+
+    base = best(plain.model_copy(update={"onnx_sub_batch": settings.batch_max_size})).tps
+    for d in [served, *sentiment]:
+        name = "served" if d == served else d.name
+        unb = best(plain.model_copy(update={"model_dir": d, "onnx_sub_batch": settings.batch_max_size}))
+        buck = best(plain.model_copy(update={"model_dir": d}))
+        label = f"`{unb.version}` ({name})"
+        rows += [(f"sentiment {label}, unbucketed", unb.tps, f"{unb.tps / base:.2f} × served unbucketed"),
+                 (f"sentiment {label}, bucketed (sub-batches of {settings.onnx_sub_batch})", buck.tps,
+                  f"{buck.tps / base:.2f} × served unbucketed")]
+        results[f"{name}:unbucketed"], results[f"{name}:bucketed"] = unb.tps, buck.tps
+    sentiment_only = results["served:bucketed"]
+    for d in [settings.resolved_emotion_model_dir, *emotion]:
+        run = best(settings.model_copy(update={"emotions": "negative", "emotion_model_dir": d}))
+        rows.append((f"served sentiment + emotion `{run.emotion_version}` on the {run.negative_share:.0%} negative",
+                     run.tps, f"{run.tps / sentiment_only:.2f} × sentiment only"))
+        results[f"emotion:{d.name}"] = run.tps
+    table = "\n".join(f"| {what} | {tps:,.1f} | {ratio} |" for what, tps, ratio in rows)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(f"""# Benchmarks: models compared (inference only)
+
+Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on: {machine()}.
+Command: `badbuzz bench --compare-models --tweets {len(texts)} {' '.join(f'--sentiment {d}' for d in sentiment)}
+{' '.join(f'--emotion {d}' for d in emotion)}`. The same {len(texts)} Sentiment140 tweets, micro-batches of
+{settings.batch_max_size} as the scorer receives them, best of {repeats} passes, CPU only.
+
+| model | tweets/s | ratio |
+| --- | ---: | --- |
+{table}
+""")
+    print(json.dumps({k: round(v, 1) for k, v in results.items()}, indent=2))
+    return results

@@ -142,7 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="end-to-end Kafka→PostgreSQL tweets/s vs inference-only tweets/s")
     b.add_argument("--tweets", type=int, default=5000)
     b.add_argument("--data", type=Path)
-    b.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
+    b.add_argument("--output", type=Path, help="default docs/benchmarks.md (--compare-models: "
+                                                "docs/benchmarks-models.md)")
+    b.add_argument("--compare-models", action="store_true",
+                   help="inference only, no servers: the served models against --sentiment / --emotion directories")
+    b.add_argument("--sentiment", type=Path, action="append", default=[], help="a sentiment model dir to compare")
+    b.add_argument("--emotion", type=Path, action="append", default=[], help="an emotion model dir to compare")
     model_commands.add_parsers(sub)
     return p
 
@@ -326,9 +331,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"scored {n} rows → {args.output}")
         return 0
     if cmd == "bench":
-        from badbuzz.services.bench import run_bench
+        from badbuzz.services.bench import run_bench, run_model_comparison
 
-        run_bench(_with(settings, data=args.data), tweets=args.tweets, output=args.output)
+        if args.compare_models:
+            run_model_comparison(_with(settings, data=args.data), tweets=args.tweets, sentiment=args.sentiment,
+                                 emotion=args.emotion, output=args.output or Path("docs/benchmarks-models.md"))
+            return 0
+        run_bench(_with(settings, data=args.data), tweets=args.tweets, output=args.output or Path("docs/benchmarks.md"))
         return 0
     raise AssertionError(cmd)
 
