@@ -24,8 +24,8 @@ from badbuzz.services.tables import (
     TweetTopicRow,
     WebhookOutboxRow,
 )
+from badbuzz.stream.alerting.detector import TopicState
 from badbuzz.stream.alerts import AlertEvent, slack_payload
-from badbuzz.stream.detection import TopicState
 
 #: The outbox destination of Redis publications: written with the alert like a webhook delivery, so an
 #: alert that fires while Redis is down reaches it once Redis is back, exactly once (see redis_alerts.py).
@@ -74,13 +74,15 @@ class AlertStore:
 
     def texts(self, topic: str, start: datetime, end: datetime, *, negative_only: bool,
               limit: int = 2000) -> list[tuple[str, str, float]]:
-        """(tweet id, text, p_negative) of a topic's tweets in an event-time range, most negative first."""
+        """(tweet id, text, p_negative) of a topic's tweets in an event-time range: the negatives most negative
+        first (the examples an alert shows); all tweets newest first (the baseline an explanation compares
+        with must not be skewed towards negative tweets by the limit)."""
         t, m = ScoredTweetRow, TweetTopicRow
         cond = [m.topic == topic, t.created_at >= start, t.created_at < end]
         if negative_only:
             cond.append(t.label == "negative")
         stmt = (select(t.tweet_id, t.text, t.p_negative).join(m, m.tweet_id == t.tweet_id).where(and_(*cond))
-                .order_by(t.p_negative.desc()).limit(limit))
+                .order_by(t.p_negative.desc() if negative_only else t.created_at.desc()).limit(limit))
         with self.engine.connect() as conn:
             return [(str(a), str(b), float(c)) for a, b, c in conn.execute(stmt)]
 
@@ -123,7 +125,8 @@ class AlertStore:
                       window_start=ev.window_start, window_end=ev.window_end, negative_rate=ev.negative_rate,
                       baseline_rate=ev.baseline_rate, volume=ev.volume, p_value=ev.p_value,
                       top_terms=[list(t) for t in ev.top_terms], examples=ev.examples,
-                      emotions=ev.emotions or None, updated_at=now)
+                      emotions=ev.emotions or None, signal=ev.signal, scale_minutes=ev.scale_minutes,
+                      expected_negatives=ev.expected_negatives, updated_at=now)
         stmt = self._insert(AlertRow.__table__).values(**values)
         if ev.state == "resolved":
             return stmt.on_conflict_do_update(index_elements=["id"], set_={

@@ -19,12 +19,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from badbuzz.services.alert_store import AlertStore, as_utc
 from badbuzz.services.leadership import Leadership
 from badbuzz.stream.aggregation import MINUTE, Watermark
+from badbuzz.stream.alerting.detector import Detector, DetectorConfig, Evaluation, TopicState
+from badbuzz.stream.alerting.significance import log10_significance
 from badbuzz.stream.alerts import AlertEvent, emotion_mix
-from badbuzz.stream.detection import Detector, DetectorConfig, Evaluation, TopicState, log10_significance
 from badbuzz.stream.explain import top_terms
 
 log = logging.getLogger(__name__)
 BASELINE_SPAN = timedelta(hours=2)
+EXPLAIN_SPAN = timedelta(minutes=10)
 
 
 def alert_id_for(topic: str, fired_at: datetime) -> str:
@@ -53,6 +55,8 @@ class AlertMetrics:
                             registry=registry)
         self.watermark = Gauge("badbuzz_alerter_watermark_seconds", "Event-time watermark (unix seconds)",
                                registry=registry)
+        self.expected = Gauge("badbuzz_topic_expected_negatives", "Negative tweets usual for this minute of the week",
+                              ["topic"], registry=registry)
 
     def observe(self, ev: Evaluation) -> None:
         t = ev.topic
@@ -62,6 +66,8 @@ class AlertMetrics:
         self.significance.labels(topic=t).set(log10_significance(ev.strongest.p_value))
         if ev.baseline is not None:
             self.baseline.labels(topic=t).set(ev.baseline)
+        if ev.expected_negatives is not None:
+            self.expected.labels(topic=t).set(ev.expected_negatives)
         self.active.labels(topic=t).set(1.0 if ev.status == "firing" else 0.0)
 
 
@@ -70,7 +76,8 @@ class AlertService:
                  sinks: Sequence[AlertSink], metrics: AlertMetrics, webhook_urls: Sequence[str] = (),
                  idle_after: timedelta = timedelta(seconds=60),
                  watched: set[str] | None = None,
-                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 on_evaluation: Callable[[Evaluation], None] | None = None) -> None:
         self.store = store
         self.idle_after = idle_after
         self.watched = watched
@@ -82,6 +89,7 @@ class AlertService:
         self._now = wall_clock
         self.detectors = {t: Detector(t, config, s) for t, s in store.load_states().items()}
         self.open_alerts: dict[str, AlertEvent] = {}
+        self.on_evaluation = on_evaluation  # the backtest draws its timelines from these
 
     def run_once(self) -> list[AlertEvent]:
         """Advance every topic to the watermark; returns the alert events produced."""
@@ -91,6 +99,11 @@ class AlertService:
             return []
         # Event times ahead of the clock are refused by the scorer; this also guards rows written before that.
         closed_before = min(closed_before, self.watermark.closed_before(self._now()) or closed_before)
+        return self.run_until(closed_before)
+
+    def run_until(self, closed_before: datetime) -> list[AlertEvent]:
+        """Advance every topic through the minutes before ``closed_before`` (the live loop passes its
+        watermark; ``badbuzz backtest`` the end of its file)."""
         self.metrics.watermark.set(closed_before.timestamp())
         produced: list[AlertEvent] = []
         for topic in self.store.topics():
@@ -132,6 +145,8 @@ class AlertService:
             self.open_alerts[topic] = opened
         for ev in evaluations:
             self.metrics.observe(ev)
+            if self.on_evaluation is not None:
+                self.on_evaluation(ev)
         for e in events:
             self.metrics.alerts.labels(topic=topic, state=e.state).inc()
             log.info("%s", e.summary())
@@ -148,21 +163,27 @@ class AlertService:
         alerters (or one that restarted) reaching the same transition write the same alert, not a second one."""
         w = ev.strongest
         window_end = ev.minute + MINUTE
-        window_start = window_end - w.minutes * MINUTE
+        window_start = window_end - (w.span or w.minutes) * MINUTE
         baseline = ev.baseline if ev.baseline is not None else 0.0
+        expected = round(w.expected, 2) if w.signal == "volume" else None
         if ev.transition == "resolved":
             known = (opened.alert_id, opened.fired_at) if opened else self.store.open_alert(ev.topic)
             alert_id, fired_at = known or (alert_id_for(ev.topic, window_start), window_start)
             return AlertEvent(alert_id, ev.topic, "resolved", fired_at, window_start, window_end, w.rate, baseline,
-                              w.n, w.p_value, resolved_at=window_end)
-        negatives = self.store.texts(ev.topic, window_start, window_end, negative_only=True)
-        history = self.store.texts(ev.topic, window_start - BASELINE_SPAN, window_start, negative_only=False)
+                              w.n, w.p_value, resolved_at=window_end, signal=w.signal, scale_minutes=w.minutes,
+                              expected_negatives=expected)
+        # words, examples and mood come from at least the last EXPLAIN_SPAN: a two-minute window that fired on
+        # fifty tweets is enough to be sure something is wrong, not always to say what
+        explain_start = min(window_start, window_end - EXPLAIN_SPAN)
+        negatives = self.store.texts(ev.topic, explain_start, window_end, negative_only=True)
+        history = self.store.texts(ev.topic, explain_start - BASELINE_SPAN, explain_start, negative_only=False)
         return AlertEvent(
             alert_id_for(ev.topic, window_end), ev.topic, "firing", window_end, window_start, window_end, w.rate,
             baseline, w.n, w.p_value,
             top_terms=top_terms([t for _, t, _ in negatives], [t for _, t, _ in history]),
             examples=[{"id": i, "text": t} for i, t, _ in negatives[:5]],
-            emotions=emotion_mix(self.store.negative_emotions(ev.topic, window_start, window_end)),
+            emotions=emotion_mix(self.store.negative_emotions(ev.topic, explain_start, window_end)),
+            signal=w.signal, scale_minutes=w.minutes, expected_negatives=expected,
         )
 
     def reload(self) -> None:

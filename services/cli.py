@@ -75,7 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--argmax", action="store_true",
                    help="serve plain argmax instead of decision weights fitted on the dev split")
 
-    r = sub.add_parser("replay", help="replay Sentiment140 as a live stream to tweets.raw")
+    r = sub.add_parser("replay", help="replay Sentiment140 (re-timed) or any history (--keep-time) to tweets.raw")
+    r.add_argument("file", type=Path, nargs="?",
+                   help="with --keep-time: a tweet history (CSV, JSON lines, Sentiment140)")
+    r.add_argument("--keep-time", action="store_true",
+                   help="pace FILE by its own timestamps (at --speed), shifted so its first tweet is now")
+    r.add_argument("--original-dates", action="store_true", help="with --keep-time: send the file's own dates")
+    _history_columns(r, labels=False)
     r.add_argument("--data", type=Path)
     r.add_argument("--limit", type=int, default=None, help="tweets to send (default: the whole file)")
     r.add_argument("--per-minute", type=float, default=60.0, help="stream-time tweets per minute")
@@ -88,13 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--days", type=float, default=1.0, help="scenario length in stream days")
     r.add_argument("--truth", type=Path, help="where to write the scenario's ground truth (JSON)")
 
+    b = sub.add_parser("backtest", help="run a tweet history through the live alerter's code, offline")
+    b.add_argument("file", type=Path, help="CSV with a header, JSON lines, or a Sentiment140-format file")
+    _history_columns(b, labels=True)
+    b.add_argument("--alerts", type=Path, help="write the alerts here as JSON lines")
+    b.add_argument("--plots", type=Path, help="write one PNG timeline per topic into this folder")
+    b.add_argument("--topics", default="", help="comma-separated topics to report (default: all)")
+
     a = sub.add_parser("eval-alerts", help="score alerts against replay ground truth, or simulate replays")
     a.add_argument("--simulate", action="store_true", help="replay the standard scenario offline, ours vs naive")
+    a.add_argument("--tiers", action="store_true",
+                   help="simulated weeks at 20, 200, 2,000 and 20,000 tweets/h: ours vs previous vs naive")
+    a.add_argument("--weeks", type=float, default=3.0, help="with --tiers: weeks per simulated history")
     a.add_argument("--data", type=Path)
     a.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
     a.add_argument("--days", type=float, default=1.0)
     a.add_argument("--naive-threshold", type=float, default=0.5)
-    a.add_argument("--output", type=Path, default=Path("docs/alerting.md"))
+    a.add_argument("--output", type=Path, help="report to write (--tiers: docs/alerting.md, --simulate: "
+                                                "docs/alerting-scenario.md)")
     a.add_argument("--truth", type=Path, help="ground truth written by `replay --scenario --truth`")
     a.add_argument("--alerts", type=Path, help="alert events as JSON lines (BADBUZZ_ALERTS_FILE)")
 
@@ -242,9 +259,23 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if cmd == "export":
         return _export(args)
+    if cmd == "backtest":
+        from badbuzz.services.backtest import run_backtest_command
+
+        run_backtest_command(settings, args.file, columns=_columns(args), fmt=args.format, alerts_out=args.alerts,
+                             plots=args.plots, topics=args.topics)
+        return 0
     if cmd == "replay":
         from badbuzz.services.replayer import run_replay
 
+        if args.keep_time or args.file is not None:
+            from badbuzz.services.replayer import run_history_replay
+
+            if args.file is None or not args.keep_time:
+                raise SystemExit("replay FILE needs --keep-time (and --keep-time needs a FILE)")
+            run_history_replay(settings, args.file, columns=_columns(args), fmt=args.format, speed=args.speed,
+                               to=args.to, original_dates=args.original_dates)
+            return 0
         s = _with(settings, data=args.data)
         if args.scenario:
             from badbuzz.services.replayer import run_scenario_replay
@@ -257,9 +288,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "eval-alerts":
         from badbuzz.services.alert_evaluation import score_run, simulate
 
+        if args.tiers:
+            from badbuzz.services.alert_evaluation import evaluate_tiers
+
+            evaluate_tiers(settings, seeds=args.seeds, weeks=args.weeks,
+                           output=args.output or Path("docs/alerting.md"))
+            return 0
         if args.simulate:
             simulate(_with(settings, data=args.data), seeds=args.seeds, days=args.days,
-                     naive_threshold=args.naive_threshold, config=settings.detector_config(), output=args.output)
+                     naive_threshold=args.naive_threshold, config=settings.detector_config(),
+                     output=args.output or Path("docs/alerting-scenario.md"))
             return 0
         if not (args.truth and args.alerts):
             raise SystemExit("eval-alerts needs --simulate, or --truth FILE and --alerts FILE")
@@ -340,6 +378,23 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         run_bench(_with(settings, data=args.data), tweets=args.tweets, output=args.output or Path("docs/benchmarks.md"))
         return 0
     raise AssertionError(cmd)
+
+
+def _history_columns(p: argparse.ArgumentParser, *, labels: bool) -> None:
+    p.add_argument("--format", choices=["auto", "csv", "jsonl", "sentiment140"], default="auto")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--time-column", default="created_at", help="ISO 8601, Unix seconds/ms, or Sentiment140 dates")
+    p.add_argument("--topic-column", help="topics given with each tweet (comma-separated or a JSON list)")
+    p.add_argument("--id-column", default="id")
+    if labels:
+        p.add_argument("--label-column", help="use these labels (negative/neutral/positive) instead of the model")
+
+
+def _columns(args: argparse.Namespace) -> Any:
+    from badbuzz.stream.history import Columns
+
+    return Columns(text=args.text_column, time=args.time_column, topic=args.topic_column,
+                   label=getattr(args, "label_column", None), id=args.id_column)
 
 
 def _source_arg(spec: str) -> tuple[str, Path]:

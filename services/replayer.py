@@ -1,18 +1,20 @@
-"""``badbuzz replay``: Sentiment140 as a paced live stream to Kafka (or stdout as JSON lines)."""
+"""``badbuzz replay``: Sentiment140, the standard scenario, or any tweet history (``--keep-time``) as a paced
+live stream to Kafka (or stdout as JSON lines)."""
 
 from __future__ import annotations
 
 import json
 import operator
 import sys
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from badbuzz.models.data import find_sentiment140
 from badbuzz.services.settings import Settings
+from badbuzz.stream.history import Columns, Format, HistoryRow, ReadReport, read_history
 from badbuzz.stream.kafka_io import ensure_topics, make_producer, replay_record
 from badbuzz.stream.replay import paced, retime, shuffled_rows
 from badbuzz.stream.scenario import StreamTweet, generate, standard_scenario
@@ -73,3 +75,28 @@ def run_replay(settings: Settings, *, limit: int | None, per_minute: float, spee
     tweets = retime(shuffled_rows(data, seed=seed, limit=limit), start=start, per_minute=per_minute, seed=seed,
                     id_prefix=id_prefix)
     return _send(settings, ((t.id, replay_record(t), t.created_at) for t in tweets), speed=speed, to=to)
+
+
+def history_records(rows: Iterable[HistoryRow], *, start: datetime | None) -> Iterator[tuple[str, bytes, datetime]]:
+    """(key, ``tweets.raw`` value, pacing time) per row, in time order. With ``start``, every time is moved
+    by the same offset so the first tweet is dated ``start`` (a 2009 incident replayed today is scored,
+    not dead-lettered as too old, and its minutes keep their spacing); without, the file's own dates."""
+    offset = None
+    for r in rows:
+        if offset is None:
+            offset = (start - r.created_at) if start is not None else timedelta(0)
+        created = r.created_at + offset
+        doc: dict[str, object] = {"id": r.id, "text": r.text, "created_at": created.isoformat()}
+        if r.topics:
+            doc["topics"] = list(r.topics)
+        yield r.id, json.dumps(doc, ensure_ascii=False).encode("utf-8"), created
+
+
+def run_history_replay(settings: Settings, path: Path, *, columns: Columns, fmt: Format, speed: float, to: str,
+                       original_dates: bool) -> int:
+    """``badbuzz replay FILE --keep-time``: any history, paced by its own timestamps at ``speed``."""
+    report = ReadReport()
+    rows = sorted(read_history(path, columns, fmt, report), key=lambda r: r.created_at)
+    print(f"replay: {report.describe()}", file=sys.stderr)
+    start = None if original_dates else datetime.now(UTC).replace(microsecond=0)
+    return _send(settings, history_records(rows, start=start), speed=speed, to=to)

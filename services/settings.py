@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from badbuzz.export.release import released_model_dir
 from badbuzz.models.base_models import DEFAULT_BASE_MODEL
-from badbuzz.stream.detection import DetectorConfig
+from badbuzz.stream.alerting.detector import DetectorConfig
 from badbuzz.stream.validation import ValidationLimits
 
 
@@ -56,7 +56,10 @@ class Settings(BaseSettings):
     alert_allowed_lateness_s: float = Field(30.0, ge=0, description="how late a tweet may arrive and still count")
     alert_poll_s: float = Field(2.0, gt=0)
     alert_min_volume: int = Field(30, ge=1)
-    alert_alpha: float = Field(1e-3, gt=0, lt=1)
+    alert_alpha: float = Field(3e-4, gt=0, lt=1, description=(
+        "false-alarm budget per topic and minute, shared by every window and signal tested"))
+    alert_scales: str = Field("2,5,10,30,60,180,720", pattern=r"^\s*\d+\s*(,\s*\d+\s*)*$", description=(
+        "comma-separated window lengths in minutes, each tested only when it holds enough tweets"))
     alert_pending_minutes: int = Field(2, ge=1)
     alert_cooldown_minutes: int = Field(30, ge=0)
     alert_topics: str = Field("", description="comma-separated topics that may alert (empty: every topic, 'all' too)")
@@ -104,7 +107,8 @@ class Settings(BaseSettings):
 
     def detector_config(self) -> DetectorConfig:
         return DetectorConfig(min_volume=self.alert_min_volume, alpha=self.alert_alpha,
-                              pending_minutes=self.alert_pending_minutes, cooldown_minutes=self.alert_cooldown_minutes)
+                              pending_minutes=self.alert_pending_minutes, cooldown_minutes=self.alert_cooldown_minutes,
+                              scales=tuple(sorted({int(x) for x in self.alert_scales.split(",")})))
 
     @property
     def embedded(self) -> bool:

@@ -104,6 +104,10 @@ class AlertRow(Base):
     top_terms: Mapped[list[Any]] = mapped_column(JSON)
     examples: Mapped[list[Any]] = mapped_column(JSON)
     emotions: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # which test fired: signal ("share" or "volume"), its window in minutes, and the negatives expected there
+    signal: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    scale_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    expected_negatives: Mapped[float | None] = mapped_column(Float, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

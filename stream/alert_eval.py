@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from badbuzz.stream.aggregation import minute_of
-from badbuzz.stream.detection import Detector, DetectorConfig
+from badbuzz.stream.alerting.detector import Detector, DetectorConfig
 from badbuzz.stream.scenario import Episode, Scenario, StreamTweet
 
 GRACE = timedelta(minutes=10)

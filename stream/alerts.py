@@ -28,6 +28,11 @@ class AlertEvent:
     resolved_at: datetime | None = None
     # share of the window's negative tweets whose dominant emotion is each one (empty: no emotion model)
     emotions: dict[str, float] = field(default_factory=dict)
+    # the test that fired (stream/alerting/detector.py): "share" of negatives or "volume" of negatives, over
+    # a window of scale_minutes; expected_negatives is the usual count for that window (volume signal)
+    signal: str = "share"
+    scale_minutes: int = 0
+    expected_negatives: float | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -50,9 +55,24 @@ class AlertEvent:
             return (f"RESOLVED bad buzz on '{self.topic}': negative share back to {self.negative_rate:.0%} "
                     f"(usual {self.baseline_rate:.0%}).")
         mood = emotion_phrase(self.emotions)
-        return (f"Bad buzz on '{self.topic}': {self.negative_rate:.0%} negative over {self.volume} tweets "
-                f"({self.window_start:%H:%M}–{self.window_end:%H:%M} UTC) vs usual {self.baseline_rate:.0%}; "
-                f"p={self.p_value:.1e}. Words: {words}." + (f" Mood: {mood}." if mood else ""))
+        when = f"{self.window_start:%H:%M}–{self.window_end:%H:%M} UTC, {scale_phrase(self.scale_minutes)}"
+        if self.signal == "volume" and self.expected_negatives is not None:
+            negatives = round(self.negative_rate * self.volume)
+            what = (f"{negatives} negative tweets ({when}) where about {self.expected_negatives:.0f} are usual "
+                    f"({negatives / max(self.expected_negatives, 1e-9):.1f}x); {self.negative_rate:.0%} of "
+                    f"{self.volume} tweets negative vs usual {self.baseline_rate:.0%}")
+        else:
+            what = (f"{self.negative_rate:.0%} negative over {self.volume} tweets ({when}) "
+                    f"vs usual {self.baseline_rate:.0%}")
+        return (f"Bad buzz on '{self.topic}': {what}; p={self.p_value:.1e}. Words: {words}."
+                + (f" Mood: {mood}." if mood else ""))
+
+
+def scale_phrase(minutes: int) -> str:
+    """``"last 10 min"``, ``"last 3 h"``: the window an alert was found on, as a person says it."""
+    if minutes <= 0:
+        return "last minutes"
+    return f"last {minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"last {minutes} min"
 
 
 def emotion_mix(emotions: Iterable[dict[str, float] | None]) -> dict[str, float]:

@@ -1,29 +1,16 @@
-"""Exact tests for proportions, small enough to live in the serving path (no scipy)."""
+"""Exact tests for proportions, small enough to live in the serving path (no scipy).
+
+``binom_sf`` is the incomplete-beta version of :mod:`badbuzz.stream.alerting.significance` (constant time
+whatever the window's size); the term-by-term sum it replaced took a millisecond per test at 1,500 tweets.
+"""
 
 from __future__ import annotations
 
 import math
 
+from badbuzz.stream.alerting.significance import binom_sf
 
-def binom_sf(k: int, n: int, p: float) -> float:
-    """P(X ≥ k) for X ~ Binomial(n, p), exact, summed in log space (stable for n in the tens of thousands).
-
-    Exact rather than a normal approximation because the bad-buzz question is asked at low volume
-    (a few dozen tweets a minute on a topic), where the approximation is poor in the tail.
-    """
-    if k <= 0:
-        return 1.0
-    if k > n:
-        return 0.0
-    if p <= 0.0:
-        return 0.0
-    if p >= 1.0:
-        return 1.0
-    log_p, log_q = math.log(p), math.log1p(-p)
-    lg_n1 = math.lgamma(n + 1)
-    terms = [lg_n1 - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q for i in range(k, n + 1)]
-    top = max(terms)
-    return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
+__all__ = ["binom_sf", "wilson_interval"]
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -6,6 +6,8 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -177,3 +179,36 @@ def test_schema_creation_is_safe_when_replicas_start_together(database: str) -> 
     with ThreadPoolExecutor(6) as pool:  # six "replicas" creating the schema at once on an empty database
         engines = list(pool.map(lambda _: make_engine(database), range(6)))
     assert all(ScoreStore(e).count() == 0 for e in engines)
+
+
+def test_the_topics_file_assigns_topics_in_server_mode(
+    stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess], tmp_path: Path
+) -> None:
+    """Producers send bare tweets; the scorer's topics file (keywords, @mentions, #hashtags, regexes) decides
+    which topics each belongs to, in PostgreSQL, in the minute rollups and on ``tweets.scored``."""
+    rules = {"topics": [
+        {"name": "air-paradis", "mentions": ["@airparadis"], "keywords": ["air paradis"]},
+        {"name": "baggage", "keywords": ["luggage", "baggage"], "hashtags": ["#lostbag"]},
+        {"name": "delays", "regexes": [r"\bdelay(ed|s)?\b"]},
+    ]}
+    path = tmp_path / "topics.json"
+    path.write_text(json.dumps(rules))
+    texts = {"t-1": "@AirParadis lost my luggage again", "t-2": "Flight DELAYED three hours, thanks Air Paradis",
+             "t-3": "where is my bag #LostBag", "t-4": "lovely crew today", "t-5": "Bagagé perdu, luggage gone"}
+    expected = {"t-1": {"all", "air-paradis", "baggage"}, "t-2": {"all", "air-paradis", "delays"},
+                "t-3": {"all", "baggage"}, "t-4": {"all"}, "t-5": {"all", "baggage"}}
+    scorer = scorer_factory(BADBUZZ_TOPICS_FILE=str(path))
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    produce(stack.kafka, topics.raw, [(k.encode(), json.dumps({"id": k, "text": t, "created_at": now}).encode())
+                                      for k, t in texts.items()])
+    wait_until(lambda: row_stats(database)[0] >= len(texts), 120, "the tweets stored", scorer.tail)
+    with psycopg.connect(database.replace("postgresql+psycopg", "postgresql")) as conn:
+        stored: dict[str, set[str]] = {}
+        for tweet_id, topic in conn.execute("SELECT tweet_id, topic FROM tweet_topics").fetchall():
+            stored.setdefault(tweet_id, set()).add(topic)
+        rollups = dict(conn.execute("SELECT topic, SUM(n) FROM topic_minute_rollups GROUP BY topic").fetchall())
+    assert stored == expected
+    assert rollups == {"all": 5, "air-paradis": 2, "baggage": 3, "delays": 1}
+    published = {json.loads(r.value)["id"]: set(json.loads(r.value)["topics"])
+                 for r in consume_all(stack.kafka, topics.scored, len(texts))}
+    assert published == expected

@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry
 from badbuzz.services.alert_store import AlertStore
 from badbuzz.services.alerter import AlertMetrics, AlertService
 from badbuzz.services.storage import ScoreStore, make_engine
+from badbuzz.stream.alerting.detector import DetectorConfig
 from badbuzz.stream.alerts import AlertEvent
 from badbuzz.stream.contracts import RawTweet, ScoredTweet
-from badbuzz.stream.detection import DetectorConfig
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 ANGRY = ["lost my luggage again", "luggage lost, nobody answers", "where is my luggage #fail", "lost luggage again!!"]

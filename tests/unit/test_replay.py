@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,3 +67,26 @@ def test_paced_sleeps_by_speed_factor() -> None:
     out = list(paced(tweets, speed=60, monotonic=lambda: Clock.now, sleep=sleep))
     assert len(out) == 4
     assert slept == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_keep_time_replays_a_history_by_its_own_clock_moved_to_now(tmp_path: Path) -> None:
+    """Two tweets ten minutes apart in 2009, replayed at 600x: they arrive about a second apart, dated now."""
+    history = tmp_path / "incident.jsonl"
+    history.write_text("\n".join(json.dumps(d) for d in [
+        {"id": "b", "text": "still stuck at the gate", "when": "2009-06-01T10:10:00Z", "t": "delays"},
+        {"id": "a", "text": "flight delayed again", "when": "2009-06-01T10:00:00Z", "t": "delays,air-paradis"},
+        {"id": "c", "text": "", "when": "2009-06-01T10:05:00Z"},
+    ]) + "\n")
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "badbuzz.services.cli", "replay", str(history), "--keep-time",
+                          "--speed", "600", "--to", "stdout", "--time-column", "when", "--topic-column", "t"],
+                         capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - started
+    assert out.returncode == 0, out.stderr[-2000:]
+    sent = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [d["id"] for d in sent] == ["a", "b"] and sent[0]["topics"] == ["delays", "air-paradis"]
+    first, second = (datetime.fromisoformat(d["created_at"]) for d in sent)
+    assert (second - first).total_seconds() == 600
+    assert abs((first - datetime.now(UTC)).total_seconds()) < 120  # moved to now, not 2009
+    assert took >= 1.0  # paced: 600 stream seconds at 600x
+    assert "2 of 3 rows used" in out.stderr and "no text" in out.stderr

@@ -12,8 +12,8 @@ import pytest
 from badbuzz.services.alert_store import AlertStore
 from badbuzz.services.storage import make_engine
 from badbuzz.services.webhooks import SIGNATURE_HEADER, WebhookDispatcher, backoff, sign, verify_signature
+from badbuzz.stream.alerting.detector import TopicState
 from badbuzz.stream.alerts import AlertEvent, slack_payload
-from badbuzz.stream.detection import TopicState
 from tests.webhook_receiver import Receiver
 
 SECRET = b"0123456789abcdef-test-secret"

@@ -1,0 +1,155 @@
+"""Detectors measured on simulated brand weeks at four volume tiers (``badbuzz eval-alerts --tiers``).
+
+For each tier (20, 200, 2,000, 20,000 tweets an hour on a topic) several simulated histories with episodes
+and several clean ones are replayed minute by minute through three detectors fed the same counts: ours
+(:mod:`badbuzz.stream.alerting.detector`), the previous single-scale detector (:mod:`badbuzz.stream.detection`)
+and a naive fixed threshold on the last hour's negative share. Scored: recall of target episodes (and of
+all), time to detect, false alerts per week of clean stream, episodes alerted more than once.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from badbuzz.stream.alerting.detector import Detector, DetectorConfig
+from badbuzz.stream.alerting.simulation import LabelNoise, SimEpisode, SimWeek, simulate
+
+TIERS = (20, 200, 2000, 20000)
+GRACE_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class Fired:
+    fired_at: datetime
+    resolved_at: datetime | None = None
+    signal: str = ""
+    scale: int = 0
+
+
+Runner = Callable[[Iterable[tuple[datetime, int, int]]], list[Fired]]
+
+
+def run_ours(config: DetectorConfig) -> Runner:
+    def run(counts: Iterable[tuple[datetime, int, int]]) -> list[Fired]:
+        det = Detector("topic", config)
+        out: list[Fired] = []
+        for minute, n, k in counts:
+            ev = det.observe(minute, n, k)
+            if ev.transition == "firing" and ev.trigger is not None:
+                out.append(Fired(minute + timedelta(minutes=1), None, ev.trigger.signal, ev.trigger.minutes))
+            elif ev.transition == "resolved" and out:
+                last = out[-1]
+                out[-1] = Fired(last.fired_at, minute + timedelta(minutes=1), last.signal, last.scale)
+        return out
+    return run
+
+
+def run_previous() -> Runner:
+    from badbuzz.stream.detection import Detector as Previous
+    from badbuzz.stream.detection import DetectorConfig as PreviousConfig
+
+    def run(counts: Iterable[tuple[datetime, int, int]]) -> list[Fired]:
+        det = Previous("topic", PreviousConfig())
+        out: list[Fired] = []
+        for minute, n, k in counts:
+            ev = det.observe(minute, n, k)
+            if ev.transition == "firing":
+                out.append(Fired(minute + timedelta(minutes=1), None, "share", ev.strongest.minutes))
+            elif ev.transition == "resolved" and out:
+                out[-1] = Fired(out[-1].fired_at, minute + timedelta(minutes=1), "share", out[-1].scale)
+        return out
+    return run
+
+
+def run_naive(threshold: float = 0.45, min_volume: int = 10, window: int = 60) -> Runner:
+    """Alert when the last hour's negative share exceeds a fixed threshold (re-armed once it falls back)."""
+    def run(counts: Iterable[tuple[datetime, int, int]]) -> list[Fired]:
+        recent: list[tuple[int, int]] = []
+        n_sum = k_sum = 0
+        out: list[Fired] = []
+        firing = False
+        for minute, n, k in counts:
+            recent.append((n, k))
+            n_sum, k_sum = n_sum + n, k_sum + k
+            if len(recent) > window:
+                old_n, old_k = recent.pop(0)
+                n_sum, k_sum = n_sum - old_n, k_sum - old_k
+            high = n_sum >= min_volume and k_sum / n_sum > threshold
+            if high and not firing:
+                out.append(Fired(minute + timedelta(minutes=1), None, "share", window))
+            elif not high and firing:
+                out[-1] = Fired(out[-1].fired_at, minute + timedelta(minutes=1), "share", window)
+            firing = high
+        return out
+    return run
+
+
+@dataclass
+class TierReport:
+    episodes: int = 0
+    detected: int = 0
+    targets: int = 0
+    targets_detected: int = 0
+    ttd: list[float] = field(default_factory=list)  # minutes, target episodes
+    false_alerts: int = 0
+    clean_weeks: float = 0.0
+    double: int = 0
+    by_shape: dict[str, list[int]] = field(default_factory=dict)  # shape → [targets detected, targets]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "recall_target": self.targets_detected / self.targets if self.targets else None,
+            "recall_all": self.detected / self.episodes if self.episodes else None,
+            "targets": self.targets, "episodes": self.episodes,
+            "ttd_median_min": statistics.median(self.ttd) if self.ttd else None,
+            "false_alerts_per_week": self.false_alerts / self.clean_weeks if self.clean_weeks else None,
+            "double_alerts": self.double,
+        }
+
+
+def score_episodes(week: SimWeek, alerts: Sequence[Fired], report: TierReport) -> None:
+    """Match alerts to episodes (fired between start and end + grace); the rest are false alerts."""
+    matched: set[int] = set()
+    for ep in week.episodes:
+        start = week.minute(ep.start)
+        end = week.minute(ep.start + ep.minutes + GRACE_MINUTES)
+        hits = [i for i, a in enumerate(alerts) if start <= a.fired_at <= end]
+        report.episodes += 1
+        shape = report.by_shape.setdefault(ep.shape, [0, 0])
+        if ep.target:
+            report.targets += 1
+            shape[1] += 1
+        if not hits:
+            continue
+        matched.update(hits)
+        report.detected += 1
+        report.double += int(len(hits) > 1)
+        if ep.target:
+            report.targets_detected += 1
+            shape[0] += 1
+            report.ttd.append((alerts[hits[0]].fired_at - start).total_seconds() / 60)
+    evaluated = [a for i, a in enumerate(alerts) if i not in matched and a.fired_at >= week.minute(week.eval_start)]
+    report.false_alerts += len(evaluated)
+    busy = sum(ep.minutes + GRACE_MINUTES for ep in week.episodes)
+    report.clean_weeks += max(0, week.minutes - week.eval_start - busy) / (7 * 1440)
+
+
+def evaluate_tier(per_hour: float, runners: dict[str, Runner], *, seeds: Sequence[int], weeks: float,
+                  noise: LabelNoise, progress: Callable[[], None] = lambda: None) -> dict[str, TierReport]:
+    reports = {name: TierReport() for name in runners}
+    for seed in seeds:
+        for with_episodes in (True, False):
+            week = simulate(per_hour, seed=seed * 2 + int(with_episodes), weeks=weeks, noise=noise,
+                            with_episodes=with_episodes)
+            for name, run in runners.items():
+                score_episodes(week, run(week.counts()), reports[name])
+            progress()
+    return reports
+
+
+def describe_episode(ep: SimEpisode) -> str:
+    return f"{ep.shape} {ep.minutes // 60} h (z {ep.z:.1f})"
