@@ -224,7 +224,8 @@ histories and outside episodes.
 
 Three detectors see the same minute counts: **ours** (`stream/alerting/detector.py`: windows of
 {', '.join(str(s) for s in config.scales)} minutes, share and volume signals, α = {config.alpha:g} per topic and minute
-shared across tests), the **previous** single-scale detector (2 and 5 minute windows, share only) and a **naive** rule
+or {config.weekly_budget:g} false alarms a week by window length, shared across tests), the **previous**
+single-scale detector (2 and 5 minute windows, share only) and a **naive** rule
 (alert while the last hour's negative share is above 45 %).
 
 Targets (issue 15): recall ≥ 90 % of target episodes at every tier; median time to detect ≤ 5 min at

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     alert_min_volume: int = Field(30, ge=1)
     alert_alpha: float = Field(3e-4, gt=0, lt=1, description=(
         "false-alarm budget per topic and minute, shared by every window and signal tested"))
+    alert_weekly_budget: float = Field(0.15, ge=0, lt=100, description=(
+        "false alarms a week per topic spread over windows in proportion to their length (see detector.py)"))
     alert_scales: str = Field("2,5,10,30,60,180,720", pattern=r"^\s*\d+\s*(,\s*\d+\s*)*$", description=(
         "comma-separated window lengths in minutes, each tested only when it holds enough tweets"))
     alert_pending_minutes: int = Field(2, ge=1)
@@ -108,7 +110,8 @@ class Settings(BaseSettings):
     def detector_config(self) -> DetectorConfig:
         return DetectorConfig(min_volume=self.alert_min_volume, alpha=self.alert_alpha,
                               pending_minutes=self.alert_pending_minutes, cooldown_minutes=self.alert_cooldown_minutes,
-                              scales=tuple(sorted({int(x) for x in self.alert_scales.split(",")})))
+                              scales=tuple(sorted({int(x) for x in self.alert_scales.split(",")})),
+                              weekly_budget=self.alert_weekly_budget)
 
     @property
     def embedded(self) -> bool:

@@ -13,8 +13,14 @@ signals per window:
   over-dispersion is learned from the topic; effect floors ``volume_min_ratio`` and ``volume_min_excess``.
   A crisis often shows as three times the usual complaints while the share rises only a little.
 
-The false-alarm budget ``alpha`` is per topic and minute, split (Bonferroni) over the tests actually run
-that minute, so adding scales does not add false alarms. On windows shorter than ``pending_scale`` a test
+The false-alarm budget is split (Bonferroni) over the tests actually run that minute, so adding scales
+does not add false alarms. Each test gets the larger of two levels: ``alpha`` per topic and minute, and a
+share of ``weekly_budget`` false alarms a week in proportion to its window (up to ``budget_cap_minutes``).
+A window of an hour slides sixty times over the same tweets: its minute-by-minute tests are far from
+independent, so it can be given a level thirty times a two-minute window's for the same alarms per week.
+That is what lets a topic of 20 tweets an hour, where only the long windows hold enough tweets, be served.
+
+On windows shorter than ``pending_scale`` a test
 must stay significant ``pending_minutes`` minutes in a row to fire (one angry thread is not a wave); a
 longer window already spans many minutes and fires at once. A firing alert resolves once no window up to
 two scales above its own is still elevated on a looser bar, for ``resolve_minutes`` in a row
@@ -38,12 +44,15 @@ from badbuzz.stream.alerting.significance import nbinom_sf, share_sf
 Status = Literal["ok", "pending", "firing"]
 Signal = Literal["share", "volume"]
 STATE_VERSION = 2
+MINUTES_PER_WEEK = 7 * 1440
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
     scales: tuple[int, ...] = (2, 5, 10, 30, 60, 180, 720)
     alpha: float = 3e-4
+    weekly_budget: float = 0.15
+    budget_cap_minutes: int = 60
     min_volume: int = 30
     min_ratio: float = 1.3
     min_excess: float = 0.05
@@ -60,6 +69,7 @@ class DetectorConfig:
     resolve_alpha: float = 0.05
     cooldown_minutes: int = 60
     share_halflife_minutes: float = 360.0
+    share_halflife_tweets: float = 1000.0  # a quiet topic's usual share rests on at least this many tweets
     share_lag_hours: int = 3
     baseline_warmup_tweets: float = 200.0
     baseline_floor: float = 0.02
@@ -186,7 +196,6 @@ class Detector:
         self.topic = topic
         self.config = config
         self.state = state or TopicState()
-        self._share_decay = 0.5 ** (1.0 / config.share_halflife_minutes)
         self._level_decay = 0.5 ** (1.0 / config.level_halflife_minutes)
         self._sums = {w: self._sum_of(w) for w in config.scales}  # running (n, k, expected, missing) per scale
 
@@ -195,6 +204,17 @@ class Detector:
         part = recent[len(recent) - min(w, self.state.since_reset, len(recent)):]
         return [sum(x[0] for x in part), sum(x[1] for x in part), sum(max(0.0, x[2]) for x in part),
                 sum(1 for x in part if x[2] < 0)]
+
+    def _share_decay_now(self) -> float:
+        """Per-minute decay of the share baseline: a half-life of ``share_halflife_minutes`` or of
+        ``share_halflife_tweets`` tweets, whichever is longer. At 20 tweets an hour six hours hold 120
+        tweets, too few to call a 40 % hour unusual; 1,000 tweets is two days of such a topic."""
+        c, s = self.config, self.state
+        per_minute = s.share.seen / s.volume.minutes_seen if s.volume.minutes_seen else 0.0  # long-run rate
+        minutes = c.share_halflife_minutes
+        if per_minute > 0:
+            minutes = max(minutes, min(c.share_halflife_tweets / per_minute, 7 * 1440.0))
+        return float(0.5 ** (1.0 / minutes))
 
     @property
     def baseline(self) -> float | None:
@@ -227,7 +247,7 @@ class Detector:
         transition, trigger = self._step(minute, alarming, tests, baseline)
         clean = s.status == "ok" and transition is None and not any(t.suspect for t in tests)
         if clean:
-            s.share.update(n, n_negative, self._share_decay)
+            s.share.update(n, n_negative, self._share_decay_now())
         if minute.minute == 59:
             s.share.end_of_hour(c.share_lag_hours)
         s.volume.observe(minute, n_negative, clean, day_weight=c.day_weight, week_weight=c.week_weight,
@@ -265,11 +285,11 @@ class Detector:
                 runnable.append(("volume", w, n, k, exp))
         if not runnable:
             return ()
-        each = c.alpha / len(runnable)
         base_n = self.state.share.mass(c.share_lag_hours)
         inv_size = self.state.volume.inv_size + self.state.volume.uncertainty(minute)
         out = []
         for signal, w, n, k, exp in runnable:
+            each = max(c.alpha, c.weekly_budget * min(w, c.budget_cap_minutes) / MINUTES_PER_WEEK) / len(runnable)
             if signal == "share":
                 p = share_sf(k, n, exp * base_n, base_n)
                 large = k / n >= exp * c.min_ratio and k / n - exp >= c.min_excess
