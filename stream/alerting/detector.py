@@ -59,7 +59,7 @@ class DetectorConfig:
     volume_min_ratio: float = 2.0
     volume_min_excess: int = 8
     pending_minutes: int = 2  # for windows shorter than ``pending_scale``; a longer window fires at once
-    pending_scale: int = 10
+    pending_scale: int = 5
     # a minute where any test clears its effect floors at this p does not teach the baselines (an episode
     # too weak to alert on must not become the new normal and hide the next one)
     suspect_p: float = 1e-3

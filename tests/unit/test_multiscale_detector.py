@@ -74,11 +74,12 @@ def test_a_busy_topic_fires_within_minutes_on_a_short_window() -> None:
 
 
 def test_clean_weeks_stay_under_one_false_alert_a_week_at_any_volume() -> None:
-    """Six clean topic-weeks per volume (warm-up weeks included): at most the one a week the budget allows."""
+    """Six clean topic-weeks per volume (warm-up weeks included): at most one false alert a week (issue 15's
+    bar; docs/alerting.md measures 0.2-0.7 a week over 22 weeks per tier)."""
     for per_hour in (20, 2000):
         fired = [e for seed in (11, 12, 13)
                  for e in run(Detector("t", DetectorConfig()), week_counts(per_hour, seed, 2.0)) if e[1] == "firing"]
-        assert len(fired) <= 3, (per_hour, fired)
+        assert len(fired) <= 6, (per_hour, fired)
 
 
 def test_a_six_hour_episode_fires_once_and_resolves_after_it_ends() -> None:
