@@ -46,11 +46,16 @@ class BacktestResult:
     seconds: float = 0.0
 
 
-def labelled(rows: Iterable[HistoryRow], labels: Sequence[str], model: Any | None, version: str
-             ) -> Iterator[ScoredTweet]:
-    """ScoredTweets from rows: the row's own label (one-hot probabilities) or the model's verdict."""
+def labelled(rows: Iterable[HistoryRow], labels: Sequence[str], model: Any | None, version: str,
+             matcher: TopicMatcher | None = None) -> Iterator[ScoredTweet]:
+    """ScoredTweets from rows: the row's own label (one-hot probabilities) or the model's verdict; with
+    ``matcher``, topics assigned as the scorer assigns them (``all``, the row's own, the topics file's)."""
     now = datetime.now(UTC)
     chunk: list[HistoryRow] = []
+
+    def raw(r: HistoryRow) -> RawTweet:
+        topics = matcher.assign(r.text, r.topics) if matcher is not None else r.topics
+        return RawTweet(r.id, r.text, r.created_at, topics=topics)
 
     def flush() -> Iterator[ScoredTweet]:
         if model is None:
@@ -58,7 +63,7 @@ def labelled(rows: Iterable[HistoryRow], labels: Sequence[str], model: Any | Non
                 if r.label is None or r.label not in labels:
                     raise ValueError(f"tweet {r.id}: label {r.label!r} is not one of the model's labels {list(labels)}"
                                      " (map the column's values to these names first)")
-                yield ScoredTweet(RawTweet(r.id, r.text, r.created_at, topics=r.topics), r.label,
+                yield ScoredTweet(raw(r), r.label,
                                   {name: float(name == r.label) for name in labels}, version, now)
             return
         pred = model.predict([r.text for r in chunk])
@@ -66,7 +71,7 @@ def labelled(rows: Iterable[HistoryRow], labels: Sequence[str], model: Any | Non
         emotions = pred.emotions or [None] * len(chunk)
         for i, r in enumerate(chunk):
             probs = {name: float(p) for name, p in zip(pred.labels, pred.probabilities[i], strict=True)}
-            yield ScoredTweet(RawTweet(r.id, r.text, r.created_at, topics=r.topics), decided[i], probs, version, now,
+            yield ScoredTweet(raw(r), decided[i], probs, version, now,
                               emotions=emotions[i], emotion_model=pred.emotion_model)
 
     for row in rows:
@@ -90,12 +95,10 @@ def backtest(rows: Iterable[HistoryRow], *, config: DetectorConfig, matcher: Top
         count = 0
         batch: list[ScoredTweet] = []
         bar = tqdm(desc="backtest: store", unit="tweet", disable=not progress)
-        for scored in labelled(rows, labels, model, version):
-            topics = matcher.assign(scored.tweet.text, scored.tweet.topics)
-            tweet = RawTweet(scored.tweet.id, scored.tweet.text, scored.tweet.created_at, topics=topics)
-            batch.append(ScoredTweet(tweet, scored.label, scored.probabilities, scored.model_version,
-                                     scored.scored_at, emotions=scored.emotions, emotion_model=scored.emotion_model))
-            newest = tweet.created_at if newest is None else max(newest, tweet.created_at)
+        for scored in labelled(rows, labels, model, version, matcher):
+            batch.append(scored)
+            created = scored.tweet.created_at
+            newest = created if newest is None else max(newest, created)
             if len(batch) >= CHUNK:
                 count += _write(store, batch)
                 bar.update(len(batch))

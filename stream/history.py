@@ -99,7 +99,7 @@ def read_history(path: Path, columns: Columns, fmt: Format = "auto", report: Rea
     source = _records(path, kind)
     for i, record in enumerate(source):
         report.rows += 1
-        row = _row(record, columns, i, kind)
+        row = _row(record, columns, i)
         if isinstance(row, str):
             report.skipped[row] += 1
             if report.rows >= 100 and sum(report.skipped.values()) > max_bad_share * report.rows:
@@ -122,7 +122,7 @@ def _records(path: Path, kind: str) -> Iterator[dict[str, Any]]:
                 target = fields[0].strip()
                 label = LABELS_BY_TARGET.get(int(target)) if target in {"0", "2", "4"} else None
                 yield {"id": fields[1], "created_at": fields[2], "text": fields[5], "label": label,
-                       "polarity": target, "user": fields[4]}
+                       "polarity": label, "user": fields[4]}  # either name gives the label's name
     elif kind == "jsonl":
         with open_text(path, "utf-8") as fh:
             for line in fh:
@@ -139,7 +139,7 @@ def _records(path: Path, kind: str) -> Iterator[dict[str, Any]]:
             yield from csv.DictReader(fh)
 
 
-def _row(record: dict[str, Any], columns: Columns, index: int, kind: str) -> HistoryRow | str:
+def _row(record: dict[str, Any], columns: Columns, index: int) -> HistoryRow | str:
     if "__error__" in record:
         return str(record["__error__"])
     if not record:
@@ -157,7 +157,7 @@ def _row(record: dict[str, Any], columns: Columns, index: int, kind: str) -> His
         topics = tuple(dict.fromkeys(str(t).strip() for t in values if str(t).strip()))
     label = None
     if columns.label:
-        value = record.get(columns.label if kind != "sentiment140" or columns.label != "polarity" else "label")
+        value = record.get(columns.label)
         if value is None or not str(value).strip():
             return f"no label in column {columns.label!r}"
         label = str(value).strip().lower()

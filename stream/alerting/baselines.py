@@ -50,12 +50,16 @@ class ShareBaseline:
         self.snapshots.append((self.k, self.n))
         del self.snapshots[: max(0, len(self.snapshots) - lag_hours)]
 
+    def lagged(self, lag_hours: int = 0) -> tuple[float, float]:
+        """(negatives, tweets) as of ``lag_hours`` ago, or now while there is less history than that."""
+        return self.snapshots[0] if lag_hours and len(self.snapshots) >= lag_hours else (self.k, self.n)
+
     def mass(self, lag_hours: int = 0) -> float:
         """How many (decayed) tweets the share used by :meth:`rate` rests on."""
-        return self.snapshots[0][1] if lag_hours and len(self.snapshots) >= lag_hours else self.n
+        return self.lagged(lag_hours)[1]
 
     def rate(self, warmup_tweets: float, lag_hours: int = 0) -> float | None:
-        k, n = self.snapshots[0] if lag_hours and len(self.snapshots) >= lag_hours else (self.k, self.n)
+        k, n = self.lagged(lag_hours)
         return k / n if self.seen >= warmup_tweets and n > 0 else None
 
     def to_json(self) -> dict[str, Any]:

@@ -244,7 +244,7 @@ class Detector:
         tests = self._tests(baseline, minute)
         alarming = [t for t in tests if t.alarming]
         significant = bool(alarming)
-        transition, trigger = self._step(minute, alarming, tests, baseline)
+        transition, trigger = self._step(minute, alarming, tests)
         clean = s.status == "ok" and transition is None and not any(t.suspect for t in tests)
         if clean:
             s.share.update(n, n_negative, self._share_decay_now())
@@ -300,7 +300,7 @@ class Detector:
             out.append(WindowTest(signal, w, n, k, exp, p, span, large and p < each, large and p < c.suspect_p))
         return tuple(out)
 
-    def _calm(self, tests: tuple[WindowTest, ...], baseline: float | None) -> bool:
+    def _calm(self, tests: tuple[WindowTest, ...]) -> bool:
         """No window up to two scales above the firing one (at least ten minutes) is still elevated on the
         looser bar (ratio over ``resolve_ratio`` / ``volume_resolve_ratio`` at ``resolve_alpha``): an episode
         first seen on a short window must not resolve in a lull and fire again on a longer one, and one that
@@ -316,12 +316,12 @@ class Detector:
                 return False
         return True
 
-    def _step(self, minute: datetime, alarming: list[WindowTest], tests: tuple[WindowTest, ...],
-              baseline: float | None) -> tuple[Literal["firing", "resolved"] | None, WindowTest | None]:
+    def _step(self, minute: datetime, alarming: list[WindowTest], tests: tuple[WindowTest, ...]
+              ) -> tuple[Literal["firing", "resolved"] | None, WindowTest | None]:
         s, c = self.state, self.config
         if s.status == "firing":
             held = next((t for t in tests if s.trigger and (t.signal, t.minutes) == s.trigger), None)
-            s.calm = s.calm + 1 if self._calm(tests, baseline) else 0
+            s.calm = s.calm + 1 if self._calm(tests) else 0
             if s.calm >= c.resolve_minutes:
                 s.status, s.calm, s.fired_at, s.trigger = "ok", 0, None, None
                 s.since_reset = 0  # the episode leaves every window: its tail cannot fire again

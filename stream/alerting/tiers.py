@@ -33,14 +33,17 @@ class Fired:
 Runner = Callable[[Iterable[tuple[datetime, int, int]]], list[Fired]]
 
 
-def run_ours(config: DetectorConfig) -> Runner:
+def _run_detector(make: Callable[[], Any]) -> Runner:
+    """Feed counts to a fresh detector; one Fired per alert (closed by its resolution). Both detectors
+    expose the same ``observe`` → ``transition`` / ``strongest`` interface."""
     def run(counts: Iterable[tuple[datetime, int, int]]) -> list[Fired]:
-        det = Detector("topic", config)
+        det = make()
         out: list[Fired] = []
         for minute, n, k in counts:
             ev = det.observe(minute, n, k)
-            if ev.transition == "firing" and ev.trigger is not None:
-                out.append(Fired(minute + timedelta(minutes=1), None, ev.trigger.signal, ev.trigger.minutes))
+            if ev.transition == "firing":
+                trig = ev.strongest
+                out.append(Fired(minute + timedelta(minutes=1), None, getattr(trig, "signal", "share"), trig.minutes))
             elif ev.transition == "resolved" and out:
                 last = out[-1]
                 out[-1] = Fired(last.fired_at, minute + timedelta(minutes=1), last.signal, last.scale)
@@ -48,21 +51,15 @@ def run_ours(config: DetectorConfig) -> Runner:
     return run
 
 
+def run_ours(config: DetectorConfig) -> Runner:
+    return _run_detector(lambda: Detector("topic", config))
+
+
 def run_previous() -> Runner:
     from badbuzz.stream.detection import Detector as Previous
     from badbuzz.stream.detection import DetectorConfig as PreviousConfig
 
-    def run(counts: Iterable[tuple[datetime, int, int]]) -> list[Fired]:
-        det = Previous("topic", PreviousConfig())
-        out: list[Fired] = []
-        for minute, n, k in counts:
-            ev = det.observe(minute, n, k)
-            if ev.transition == "firing":
-                out.append(Fired(minute + timedelta(minutes=1), None, "share", ev.strongest.minutes))
-            elif ev.transition == "resolved" and out:
-                out[-1] = Fired(out[-1].fired_at, minute + timedelta(minutes=1), "share", out[-1].scale)
-        return out
-    return run
+    return _run_detector(lambda: Previous("topic", PreviousConfig()))
 
 
 def run_naive(threshold: float = 0.45, min_volume: int = 10, window: int = 60) -> Runner:
