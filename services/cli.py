@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--id-prefix", default="")
     r.add_argument("--to", choices=["kafka", "stdout"], default="kafka")
     r.add_argument("--scenario", action="store_true",
-                   help="shaped volume, topics and injected bad-buzz episodes (stream/scenario.py)")
+                   help="shaped volume, topics and injected bad-buzz episodes (stream/alerting/scenario.py)")
     r.add_argument("--days", type=float, default=1.0, help="scenario length in stream days")
     r.add_argument("--truth", type=Path, help="where to write the scenario's ground truth (JSON)")
 
@@ -207,7 +207,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                           settings.partitions, settings.kafka_max_request_bytes)
             return 0
         if args.service == "alerter":
-            from badbuzz.services.alert_runner import run_alerter
+            from badbuzz.services.alerting.runner import run_alerter
 
             run_alerter(settings)
             return 0
@@ -260,7 +260,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "export":
         return _export(args)
     if cmd == "backtest":
-        from badbuzz.services.backtest import run_backtest_command
+        from badbuzz.services.alerting.backtest import run_backtest_command
 
         run_backtest_command(settings, args.file, columns=_columns(args), fmt=args.format, alerts_out=args.alerts,
                              plots=args.plots, topics=args.topics)
@@ -286,10 +286,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                    id_prefix=args.id_prefix, to=args.to)
         return 0
     if cmd == "eval-alerts":
-        from badbuzz.services.alert_evaluation import score_run, simulate
+        from badbuzz.services.alerting.eval_command import score_run, simulate
 
         if args.tiers:
-            from badbuzz.services.alert_evaluation import evaluate_tiers
+            from badbuzz.services.alerting.eval_command import evaluate_tiers
 
             evaluate_tiers(settings, seeds=args.seeds, weeks=args.weeks,
                            output=args.output or Path("docs/alerting.md"))

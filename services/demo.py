@@ -21,24 +21,25 @@ from tqdm.auto import tqdm
 
 from badbuzz.export.model_dir import MANIFEST_NAME
 from badbuzz.models.data import find_sentiment140
-from badbuzz.services.alert_evaluation import load_pool
-from badbuzz.services.alert_store import AlertStore, as_utc
-from badbuzz.services.alerter import AlertMetrics, AlertService
+from badbuzz.services.alerting.channels import AlertChannel, ConsoleChannel, FileChannel, OutboxDispatcher
+from badbuzz.services.alerting.eval_command import load_pool
+from badbuzz.services.alerting.service import AlertMetrics, AlertService
+from badbuzz.services.alerting.store import AlertStore, as_utc
+from badbuzz.services.alerting.webhook_channel import WebhookChannel
 from badbuzz.services.embedded import InProcessTopic, consume, produce_in_thread
 from badbuzz.services.model_setup import ensure_model
 from badbuzz.services.plots import plot_timelines, rates_from_rollups
-from badbuzz.services.redis_alerts import ConsoleAlertSink
 from badbuzz.services.replayer import scenario_record
 from badbuzz.services.scorer import load_model
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.services.tables import TopicMinuteRow
-from badbuzz.stream.alert_eval import AlertRecord, score
+from badbuzz.stream.alerting.evaluation import AlertRecord, score
+from badbuzz.stream.alerting.scenario import generate, standard_scenario
 from badbuzz.stream.batcher import MicroBatcher
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, ScoredTweet
 from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
 from badbuzz.stream.pipeline import BatchResult, ScoringPipeline
-from badbuzz.stream.scenario import generate, standard_scenario
 from badbuzz.stream.sinks import NullSink
 from badbuzz.stream.topics import TopicMatcher
 
@@ -66,9 +67,16 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
     url = settings.database_url or f"sqlite:///{run_db.resolve()}"
     store = ScoreStore(make_engine(url))
     alerts_file = settings.alerts_file or settings.home / "alerts.jsonl"
-    alerter = AlertService(AlertStore(store.engine), settings.detector_config(),
+    # the embedded channels: the console (above the progress bar), the JSON-lines file, and any webhook set
+    channels: list[AlertChannel] = [ConsoleChannel(tqdm.write), FileChannel(str(alerts_file))]
+    if settings.webhook_url_list and settings.webhook_secret is not None:
+        channels.extend(WebhookChannel(u, settings.webhook_secret.get_secret_value().encode())
+                        for u in settings.webhook_url_list)
+    alert_store = AlertStore(store.engine)
+    alerter = AlertService(alert_store, settings.detector_config(),
                            allowed_lateness=timedelta(seconds=settings.alert_allowed_lateness_s),
-                           sinks=[ConsoleAlertSink(str(alerts_file))], metrics=AlertMetrics(registry))
+                           metrics=AlertMetrics(registry), channels=channels)
+    dispatcher = OutboxDispatcher(alert_store, channels)
     pipeline = ScoringPipeline(model, store, NullSink[ScoredTweet](), NullSink[DeadLetter](), ScorerMetrics(registry),
                                limits=settings.limits, topics=TopicMatcher.from_file(settings.topics_file))
 
@@ -85,7 +93,10 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
 
     def on_batch(result: BatchResult, bar: tqdm) -> None:
         bar.update(result.scored + result.dead)
-        for ev in alerter.run_once():
+        events = alerter.run_once()
+        if events:
+            dispatcher.deliver_due()
+        for ev in events:
             if ev.state == "firing":
                 fired.append((ev.topic, ev.fired_at, None))
             else:

@@ -14,10 +14,10 @@ from tqdm.auto import tqdm
 
 from badbuzz.models.data import find_sentiment140
 from badbuzz.services.settings import Settings
+from badbuzz.stream.alerting.scenario import StreamTweet, generate, standard_scenario
 from badbuzz.stream.history import Columns, Format, HistoryRow, ReadReport, read_history
 from badbuzz.stream.kafka_io import ensure_topics, make_producer, replay_record
 from badbuzz.stream.replay import paced, retime, shuffled_rows
-from badbuzz.stream.scenario import StreamTweet, generate, standard_scenario
 
 
 def scenario_record(tw: StreamTweet) -> bytes:
@@ -30,7 +30,7 @@ def run_scenario_replay(settings: Settings, *, seed: int, days: float, speed: fl
     """Replay the standard scenario (topics, daily curve, episodes) and write its ground truth."""
     if settings.data is None:
         raise SystemExit("pass --data or set BADBUZZ_DATA")
-    from badbuzz.services.alert_evaluation import load_pool
+    from badbuzz.services.alerting.eval_command import load_pool
 
     data = find_sentiment140(settings.data)
     origin = datetime.now(UTC).replace(second=0, microsecond=0)

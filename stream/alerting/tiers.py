@@ -2,9 +2,10 @@
 
 For each tier (20, 200, 2,000, 20,000 tweets an hour on a topic) several simulated histories with episodes
 and several clean ones are replayed minute by minute through three detectors fed the same counts: ours
-(:mod:`badbuzz.stream.alerting.detector`), the previous single-scale detector (:mod:`badbuzz.stream.detection`)
-and a naive fixed threshold on the last hour's negative share. Scored: recall of target episodes (and of
-all), time to detect, false alerts per week of clean stream, episodes alerted more than once.
+(:mod:`badbuzz.stream.alerting.detector`), the previous single-scale detector
+(:mod:`badbuzz.stream.alerting.single_scale`) and a naive fixed threshold on the last hour's negative share.
+Scored: recall of target episodes (and of all), time to detect, false alerts per week of clean stream,
+episodes alerted more than once.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def run_ours(config: DetectorConfig) -> Runner:
 
 
 def run_previous() -> Runner:
-    from badbuzz.stream.detection import Detector as Previous
-    from badbuzz.stream.detection import DetectorConfig as PreviousConfig
+    from badbuzz.stream.alerting.single_scale import Detector as Previous
+    from badbuzz.stream.alerting.single_scale import DetectorConfig as PreviousConfig
 
     return _run_detector(lambda: Previous("topic", PreviousConfig()))
 

@@ -17,9 +17,9 @@ import pytest
 import redis
 
 from badbuzz.models.data import iter_sentiment140
+from badbuzz.services.alerting.webhook_channel import SIGNATURE_HEADER, verify_signature
 from badbuzz.services.replayer import scenario_record
-from badbuzz.services.webhooks import SIGNATURE_HEADER, verify_signature
-from badbuzz.stream.scenario import Episode, PoolTweet, Scenario, StreamTweet, TopicSpec, generate
+from badbuzz.stream.alerting.scenario import Episode, PoolTweet, Scenario, StreamTweet, TopicSpec, generate
 from tests.integration.conftest import (
     ALERTER_SECRET,
     AlerterProcess,

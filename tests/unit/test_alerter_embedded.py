@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import random
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from badbuzz.services.alert_store import AlertStore
-from badbuzz.services.alerter import AlertMetrics, AlertService
+from badbuzz.services.alerting.channels import OutboxDispatcher
+from badbuzz.services.alerting.service import AlertMetrics, AlertService
+from badbuzz.services.alerting.store import AlertStore
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.alerting.detector import DetectorConfig
-from badbuzz.stream.alerts import AlertEvent
+from badbuzz.stream.alerting.event import AlertEvent
 from badbuzz.stream.contracts import RawTweet, ScoredTweet
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -22,12 +23,19 @@ ANGRY = ["lost my luggage again", "luggage lost, nobody answers", "where is my l
 CALM = ["nice crew today", "smooth flight", "good coffee on board", "landed on time"]
 
 
-class ListAlertSink:
-    def __init__(self) -> None:
-        self.events: list[AlertEvent] = []
+class ListChannel:
+    """A channel of the tests (the AlertChannel contract): keeps what the dispatcher sends it."""
 
-    def publish(self, events: Sequence[AlertEvent]) -> None:
-        self.events.extend(events)
+    destination = "test:list"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def render(self, event: AlertEvent) -> str:
+        return event.encode()
+
+    def send(self, payload: str, key: str) -> None:
+        self.sent.append((payload, key))
 
 
 def stream(store: ScoreStore, minutes: range, negative_share: float, rng: random.Random, per_minute: int = 40) -> None:
@@ -52,18 +60,18 @@ def parts(tmp_path: Path) -> tuple[ScoreStore, AlertStore, str]:
     return ScoreStore(make_engine(url)), AlertStore(make_engine(url)), url
 
 
-def service(store: AlertStore, sink: ListAlertSink, registry: CollectorRegistry) -> AlertService:
+def service(store: AlertStore, channel: ListChannel, registry: CollectorRegistry) -> AlertService:
     # A strict alpha: these tests are about plumbing and lifecycle; false-alarm rates are measured by eval-alerts.
-    return AlertService(store, DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30), sinks=[sink],
-                        metrics=AlertMetrics(registry), webhook_urls=["http://127.0.0.1:9/hook"],
+    return AlertService(store, DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30),
+                        metrics=AlertMetrics(registry), channels=[channel],
                         wall_clock=lambda: T0 + timedelta(days=1))
 
 
 def test_one_episode_gives_one_explained_alert_that_resolves(parts: tuple[ScoreStore, AlertStore, str]) -> None:
     scores, store, _ = parts
     rng = random.Random(4)
-    sink, registry = ListAlertSink(), CollectorRegistry()
-    svc = service(store, sink, registry)
+    channel, registry = ListChannel(), CollectorRegistry()
+    svc = service(store, channel, registry)
     stream(scores, range(0, 90), 0.2, rng)
     assert svc.run_once() == []  # 90 calm minutes: baseline learned, nothing fires
     stream(scores, range(90, 100), 0.7, rng)
@@ -85,15 +93,20 @@ def test_one_episode_gives_one_explained_alert_that_resolves(parts: tuple[ScoreS
     rows = {r.id: r for r in store.alerts()}
     assert rows[ev.alert_id].state == "resolved" and rows[ev.alert_id].resolved_at is not None
     assert rows[ev.alert_id].emotions == ev.emotions
-    # two topics × (firing + resolved) deliveries queued for the one webhook endpoint
-    assert store.pending_deliveries() == 2 * len({e.topic for e in sink.events})
+    # two topics × (firing + resolved) deliveries queued for the one channel, then delivered in order
+    assert store.pending_deliveries() == 4 and channel.sent == []
+    assert OutboxDispatcher(store, [channel], wall_clock=lambda: T0 + timedelta(days=1)).deliver_due() == 4
+    assert store.pending_deliveries() == 0
+    sent = [json.loads(p) for p, _ in channel.sent]
+    assert [(d["alert_id"], d["state"]) for d in sent] == [(e.alert_id, e.state) for e in fired + resolved]
+    assert channel.sent[0][1].startswith(f"{fired[0].alert_id}:firing:")
 
 
 def test_only_watched_topics_alert(parts: tuple[ScoreStore, AlertStore, str]) -> None:
     scores, store, _ = parts
     rng = random.Random(4)
     svc = AlertService(store, DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30),
-                       sinks=[ListAlertSink()], metrics=AlertMetrics(CollectorRegistry()), watched={"baggage"},
+                       metrics=AlertMetrics(CollectorRegistry()), watched={"baggage"},
                        wall_clock=lambda: T0 + timedelta(days=1))
     stream(scores, range(0, 90), 0.2, rng)
     stream(scores, range(90, 100), 0.7, rng)
@@ -104,16 +117,16 @@ def test_restarted_service_continues_from_saved_state(parts: tuple[ScoreStore, A
     scores, store, url = parts
     rng = random.Random(8)
     stream(scores, range(0, 80), 0.2, rng)
-    first = service(store, ListAlertSink(), CollectorRegistry())
+    first = service(store, ListChannel(), CollectorRegistry())
     first.run_once()
     stream(scores, range(80, 90), 0.75, rng)
-    again = service(AlertStore(make_engine(url)), ListAlertSink(), CollectorRegistry())  # fresh process
+    again = service(AlertStore(make_engine(url)), ListChannel(), CollectorRegistry())  # fresh process
     assert again.detectors["baggage"].baseline == pytest.approx(first.detectors["baggage"].baseline)
     fired = again.run_once()
     assert {e.state for e in fired} == {"firing"}
     assert again.run_once() == []  # nothing re-evaluated twice
     stream(scores, range(90, 130), 0.2, rng)
-    third = service(AlertStore(make_engine(url)), ListAlertSink(), CollectorRegistry())  # restart while firing
+    third = service(AlertStore(make_engine(url)), ListChannel(), CollectorRegistry())  # restart while firing
     resolved = {e.topic: e for e in third.run_once()}
     opened = {e.topic: e for e in fired}
     assert resolved["baggage"].state == "resolved"
@@ -137,9 +150,8 @@ def test_a_failed_save_loses_no_transition(parts: tuple[ScoreStore, AlertStore, 
     scores, _, url = parts
     store = FailingSaves(make_engine(url))
     rng = random.Random(4)
-    sink = ListAlertSink()
-    svc = AlertService(store, DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30), sinks=[sink],
-                       metrics=AlertMetrics(CollectorRegistry()), watched={"baggage"},
+    svc = AlertService(store, DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30),
+                       metrics=AlertMetrics(CollectorRegistry()), watched={"baggage"}, channels=[ListChannel()],
                        wall_clock=lambda: T0 + timedelta(days=1))
     stream(scores, range(0, 90), 0.2, rng)
     svc.run_once()
@@ -147,8 +159,8 @@ def test_a_failed_save_loses_no_transition(parts: tuple[ScoreStore, AlertStore, 
     store.failures = 1
     with pytest.raises(OSError):
         svc.run_once()  # the firing transition was computed, but not committed: nothing may be remembered
-    assert sink.events == [] and store.alerts() == []
+    assert store.pending_deliveries() == 0 and store.alerts() == []
     fired = svc.run_once()
     assert [(e.topic, e.state) for e in fired] == [("baggage", "firing")]
-    assert [a.id for a in store.alerts()] == [fired[0].alert_id]
+    assert [a.id for a in store.alerts()] == [fired[0].alert_id] and store.pending_deliveries() == 1
     assert svc.run_once() == []

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from badbuzz.services.alert_store import AlertStore
-from badbuzz.services.alerter import AlertMetrics, AlertService
-from badbuzz.services.backtest import backtest, labelled
+from badbuzz.services.alerting.backtest import backtest, labelled
+from badbuzz.services.alerting.service import AlertMetrics, AlertService
+from badbuzz.services.alerting.store import AlertStore
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.alerting.detector import DetectorConfig
 from badbuzz.stream.history import Columns, HistoryRow, ReadReport, parse_time, read_history
@@ -86,7 +86,7 @@ def test_the_live_alerter_and_the_backtest_raise_identical_alerts(tmp_path: Path
     config = DetectorConfig()
     engine = make_engine(f"sqlite:///{tmp_path / 'live.db'}")
     store = ScoreStore(engine)
-    live = AlertService(AlertStore(engine), config, allowed_lateness=timedelta(0), sinks=[],
+    live = AlertService(AlertStore(engine), config, allowed_lateness=timedelta(0),
                         metrics=AlertMetrics(CollectorRegistry()), idle_after=timedelta(days=1))
     matcher = TopicMatcher([])  # as the scorer assigns them: "all" plus the producer's topics
     scored = [replace(s, tweet=replace(s.tweet, topics=matcher.assign(s.tweet.text, s.tweet.topics)))

@@ -14,7 +14,7 @@ from badbuzz.models.inference import OnnxSentimentModel
 from badbuzz.models.scoring import SentimentAndEmotion
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.services.tables import ScoredTweetRow
-from badbuzz.stream.alerts import emotion_mix, emotion_phrase
+from badbuzz.stream.alerting.event import emotion_mix, emotion_phrase
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, ScoredTweet
 from badbuzz.stream.metrics import ScorerMetrics
 from badbuzz.stream.pipeline import ScoringPipeline

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from badbuzz.stream.aggregation import minute_of
 from badbuzz.stream.alerting.detector import Detector, DetectorConfig
-from badbuzz.stream.scenario import Episode, Scenario, StreamTweet
+from badbuzz.stream.alerting.scenario import Episode, Scenario, StreamTweet
 
 GRACE = timedelta(minutes=10)
 

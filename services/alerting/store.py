@@ -1,7 +1,8 @@
-"""Reads and writes for the alerter: rollups in, detector state and alert lifecycle out, webhook outbox.
+"""Reads and writes for the alerter: rollups in, detector state and alert lifecycle out, delivery outbox.
 
-An alert's row, its detector state and its deliveries (webhooks, Redis) are written in one transaction, so a
-crash can neither lose a delivery nor send one for an alert that was never recorded.
+An alert's row, its detector state and one delivery per channel (Redis, webhooks, console, file; see
+channels.py) are written in one transaction, so a crash can neither lose a delivery nor send one for an
+alert that was never recorded.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.orm import Session
@@ -25,11 +26,10 @@ from badbuzz.services.tables import (
     WebhookOutboxRow,
 )
 from badbuzz.stream.alerting.detector import TopicState
-from badbuzz.stream.alerts import AlertEvent, slack_payload
+from badbuzz.stream.alerting.event import AlertEvent
 
-#: The outbox destination of Redis publications: written with the alert like a webhook delivery, so an
-#: alert that fires while Redis is down reaches it once Redis is back, exactly once (see redis_alerts.py).
-REDIS_DESTINATION = "redis:alerts"
+if TYPE_CHECKING:
+    from badbuzz.services.alerting.channels import AlertChannel
 
 
 class AlertStore:
@@ -104,19 +104,19 @@ class AlertStore:
         return {topic: TopicState.from_json(state) for topic, state in rows}
 
     def save_state(self, topic: str, state: TopicState, now: datetime, events: Sequence[AlertEvent] = (),
-                   webhook_urls: Sequence[str] = ()) -> None:
-        """Persist a topic's state together with any alert transitions and their webhook deliveries."""
+                   channels: Sequence[AlertChannel] = ()) -> None:
+        """Persist a topic's state together with any alert transitions and one delivery per channel."""
         with self.engine.begin() as conn:
             stmt = self._insert(DetectorStateRow.__table__).values(topic=topic, state=state.to_json(), updated_at=now)
             conn.execute(stmt.on_conflict_do_update(index_elements=["topic"],
                                                     set_={"state": stmt.excluded.state, "updated_at": now}))
             for ev in events:
                 conn.execute(self._alert_upsert(ev, now))
-                for url in webhook_urls:
-                    payload = ev.encode() if url == REDIS_DESTINATION else _json(slack_payload(ev))
+                for channel in channels:
+                    where = channel.destination
                     outbox = self._insert(WebhookOutboxRow.__table__).values(
-                        idempotency_key=f"{ev.idempotency_key}:{uuid.uuid5(uuid.NAMESPACE_URL, url)}",
-                        url=url, payload=payload, attempts=0, next_attempt_at=now, created_at=now,
+                        idempotency_key=f"{ev.idempotency_key}:{uuid.uuid5(uuid.NAMESPACE_URL, where)}",
+                        url=where, payload=channel.render(ev), attempts=0, next_attempt_at=now, created_at=now,
                     )
                     conn.execute(outbox.on_conflict_do_nothing(index_elements=["idempotency_key"]))
 
@@ -145,17 +145,16 @@ class AlertStore:
         with Session(self.engine) as session:
             return list(session.scalars(select(AlertRow).order_by(AlertRow.fired_at)))
 
-    # ------------------------------------------------------------------ webhook outbox
-    def due_deliveries(self, now: datetime, limit: int = 50, *, redis: bool = False
-                       ) -> list[tuple[int, str, str, str, int]]:
-        """(id, url, payload, idempotency key, attempts) of undelivered webhooks (or, with ``redis``, Redis
-        publications) whose time has come."""
+    # ------------------------------------------------------------------ delivery outbox
+    def pending_for(self, destination: str, limit: int = 50) -> list[tuple[int, str, str, int, datetime]]:
+        """(id, payload, idempotency key, attempts, next attempt) of ``destination``'s undelivered rows, oldest
+        first. Rows of a destination no longer configured stay in the table (an endpoint removed from the
+        settings gets nothing more) and count in ``pending_deliveries``."""
         o = WebhookOutboxRow
-        which = o.url == REDIS_DESTINATION if redis else o.url != REDIS_DESTINATION
-        stmt = (select(o.id, o.url, o.payload, o.idempotency_key, o.attempts)
-                .where(o.delivered_at.is_(None), o.next_attempt_at <= now, which).order_by(o.id).limit(limit))
+        stmt = (select(o.id, o.payload, o.idempotency_key, o.attempts, o.next_attempt_at)
+                .where(o.delivered_at.is_(None), o.url == destination).order_by(o.id).limit(limit))
         with self.engine.connect() as conn:
-            return [(int(a), str(b), str(c), str(d), int(e)) for a, b, c, d, e in conn.execute(stmt)]
+            return [(int(a), str(b), str(c), int(d), as_utc(e)) for a, b, c, d, e in conn.execute(stmt)]
 
     def mark_delivered(self, outbox_id: int, now: datetime) -> None:
         with self.engine.begin() as conn:
@@ -178,9 +177,3 @@ def as_utc(ts: datetime) -> datetime:
     from datetime import UTC
 
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def _json(doc: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(doc, ensure_ascii=False, sort_keys=True)

@@ -1,9 +1,10 @@
-"""The alert service: closed minutes → detector per topic → alert events → store, Redis, Prometheus, webhooks.
+"""The alert service: closed minutes → detector per topic → alert events → store (+ outbox) and Prometheus.
 
 One alerter runs per deployment (the scorers scale out; the decision must be taken once). It polls the
 rollups the scorers write, advances each topic minute by minute up to the event-time watermark, and
 persists every topic's detector state with the transitions it produced, so a restart continues exactly.
-Webhooks are only *queued* here (outbox); the dispatcher sends them, so a dead endpoint slows nothing.
+Deliveries (Redis, webhooks, console, file) are only *queued* here, one outbox row per channel in the same
+transaction; channels.py's dispatcher sends them, so a dead channel slows nothing and loses nothing.
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from badbuzz.services.alert_store import AlertStore, as_utc
-from badbuzz.services.leadership import Leadership
+from badbuzz.services.alerting.channels import AlertChannel
+from badbuzz.services.alerting.leadership import Leadership
+from badbuzz.services.alerting.store import AlertStore, as_utc
 from badbuzz.stream.aggregation import MINUTE, Watermark
 from badbuzz.stream.alerting.detector import Detector, DetectorConfig, Evaluation, TopicState
+from badbuzz.stream.alerting.event import AlertEvent, emotion_mix
+from badbuzz.stream.alerting.explain import top_terms
 from badbuzz.stream.alerting.significance import log10_significance
-from badbuzz.stream.alerts import AlertEvent, emotion_mix
-from badbuzz.stream.explain import top_terms
 
 log = logging.getLogger(__name__)
 BASELINE_SPAN = timedelta(hours=2)
@@ -31,10 +32,6 @@ EXPLAIN_SPAN = timedelta(minutes=10)
 
 def alert_id_for(topic: str, fired_at: datetime) -> str:
     return f"{topic}-{fired_at:%Y%m%dT%H%M}"
-
-
-class AlertSink(Protocol):
-    def publish(self, events: Sequence[AlertEvent]) -> None: ...
 
 
 class AlertMetrics:
@@ -73,7 +70,7 @@ class AlertMetrics:
 
 class AlertService:
     def __init__(self, store: AlertStore, config: DetectorConfig, *, allowed_lateness: timedelta,
-                 sinks: Sequence[AlertSink], metrics: AlertMetrics, webhook_urls: Sequence[str] = (),
+                 metrics: AlertMetrics, channels: Sequence[AlertChannel] = (),
                  idle_after: timedelta = timedelta(seconds=60),
                  watched: set[str] | None = None,
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -83,9 +80,8 @@ class AlertService:
         self.watched = watched
         self.config = config
         self.watermark = Watermark(allowed_lateness)
-        self.sinks = list(sinks)
         self.metrics = metrics
-        self.webhook_urls = list(webhook_urls)
+        self.channels = list(channels)  # each transition is queued for each of them
         self._now = wall_clock
         self.detectors = {t: Detector(t, config, s) for t, s in store.load_states().items()}
         self.open_alerts: dict[str, AlertEvent] = {}
@@ -137,7 +133,7 @@ class AlertService:
                 opened = event if event.state == "firing" else None
                 events.append(event)
             minute += MINUTE
-        self.store.save_state(topic, det.state, self._now(), events, self.webhook_urls)
+        self.store.save_state(topic, det.state, self._now(), events, self.channels)
         self.detectors[topic] = det
         if opened is None:
             self.open_alerts.pop(topic, None)
@@ -150,12 +146,6 @@ class AlertService:
         for e in events:
             self.metrics.alerts.labels(topic=topic, state=e.state).inc()
             log.info("%s", e.summary())
-        if events:
-            for sink in self.sinks:
-                try:
-                    sink.publish(events)
-                except Exception as exc:  # a broken channel must not stop detection; the store has the alert
-                    log.error("alert sink %s failed: %s", type(sink).__name__, exc)
         return events
 
     def _event(self, ev: Evaluation, opened: AlertEvent | None) -> AlertEvent:

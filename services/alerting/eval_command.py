@@ -2,7 +2,7 @@
 
 ``--tiers`` measures the detector on simulated weeks at four brand volumes (docs/alerting.md).
 
-``--simulate`` replays the standard scenario (stream/scenario.py) over the Sentiment140 data for several
+``--simulate`` replays the standard scenario (stream/alerting/scenario.py) over the Sentiment140 data for several
 seeds, labels each tweet with the *model's* prediction (as the live system would; cached per model and
 data file), runs our detector and the naive fixed-threshold rule on the same minute counts, and writes
 the tables to ``docs/alerting-scenario.md``.
@@ -21,11 +21,11 @@ from tqdm.auto import tqdm
 
 from badbuzz.models.data import find_sentiment140, iter_sentiment140
 from badbuzz.services.settings import Settings
-from badbuzz.stream.alert_eval import AlertRecord, EvalReport, evaluate_scenario, score
 from badbuzz.stream.alerting.detector import DetectorConfig
+from badbuzz.stream.alerting.evaluation import AlertRecord, EvalReport, evaluate_scenario, score
+from badbuzz.stream.alerting.scenario import Episode, PoolTweet, generate, standard_scenario
 from badbuzz.stream.alerting.simulation import LabelNoise
 from badbuzz.stream.alerting.tiers import TIERS, TierReport, evaluate_tier, run_naive, run_ours, run_previous
-from badbuzz.stream.scenario import Episode, PoolTweet, generate, standard_scenario
 
 ORIGIN = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -122,7 +122,7 @@ def write_report(path: Path, ours: EvalReport, naive: EvalReport, *, seeds: Sequ
 
 Command: `badbuzz eval-alerts --simulate --data DATA --seeds {' '.join(map(str, seeds))} --days {days:g}`
 (run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on `{data.name}`). Each seed replays the standard scenario
-(`stream/scenario.py`): three topics (30, 15 and 8 tweets/min at 20%, 35% and 25% negative, with a daily
+(`stream/alerting/scenario.py`): three topics (30, 15 and 8 tweets/min at 20%, 35% and 25% negative, with a daily
 volume curve), {ours.episodes // max(1, len(seeds))} injected episodes per seed built from real negative tweets.
 Tweets are labelled by the served model's predictions, as in production. {ours.target_episodes} target
 episodes, {ours.episodes} episodes in all, {ours.clean_days:.1f} simulated days of clean stream.

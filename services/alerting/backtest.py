@@ -23,13 +23,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from tqdm.auto import tqdm
 
-from badbuzz.services.alert_store import AlertStore
-from badbuzz.services.alerter import AlertMetrics, AlertService
+from badbuzz.services.alerting.service import AlertMetrics, AlertService
+from badbuzz.services.alerting.store import AlertStore
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.aggregation import MINUTE, minute_of
 from badbuzz.stream.alerting.detector import DetectorConfig, Evaluation
-from badbuzz.stream.alerts import AlertEvent
+from badbuzz.stream.alerting.event import AlertEvent
 from badbuzz.stream.contracts import RawTweet, ScoredTweet
 from badbuzz.stream.history import HistoryRow
 from badbuzz.stream.topics import TopicMatcher
@@ -108,7 +108,7 @@ def backtest(rows: Iterable[HistoryRow], *, config: DetectorConfig, matcher: Top
             bar.update(len(batch))
         bar.close()
         evaluations: dict[str, list[Evaluation]] = {}
-        service = AlertService(AlertStore(engine), config, allowed_lateness=timedelta(0), sinks=[],
+        service = AlertService(AlertStore(engine), config, allowed_lateness=timedelta(0),
                                metrics=AlertMetrics(CollectorRegistry()),
                                on_evaluation=lambda ev: evaluations.setdefault(ev.topic, []).append(ev))
         events = service.run_until(minute_of(newest) + MINUTE) if newest is not None else []

@@ -1,0 +1,71 @@
+"""``badbuzz services alerter``: the alert service process (detection loop + delivery dispatcher thread)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from datetime import timedelta
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from badbuzz.services.alerting.channels import AlertChannel, ConsoleChannel, FileChannel, OutboxDispatcher
+from badbuzz.services.alerting.leadership import Leadership
+from badbuzz.services.alerting.redis_channel import RedisChannel, redis_client
+from badbuzz.services.alerting.service import AlertMetrics, AlertService
+from badbuzz.services.alerting.store import AlertStore
+from badbuzz.services.alerting.webhook_channel import WebhookChannel
+from badbuzz.services.settings import Settings
+from badbuzz.services.storage import make_engine
+from badbuzz.stream.metrics import serve_metrics
+
+log = logging.getLogger(__name__)
+
+
+def alert_channels(settings: Settings) -> list[AlertChannel]:
+    """The channels the settings ask for: Redis when configured (else the console), every webhook URL, and
+    the alerts file when one is set."""
+    channels: list[AlertChannel] = []
+    if settings.redis_url:
+        channels.append(RedisChannel(redis_client(settings.redis_url), prefix=settings.redis_prefix))
+    else:
+        channels.append(ConsoleChannel())
+    if settings.alerts_file:
+        channels.append(FileChannel(str(settings.alerts_file)))
+    if settings.webhook_url_list:
+        secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
+        channels.extend(WebhookChannel(url, secret) for url in settings.webhook_url_list)
+    return channels
+
+
+def build_alert_service(settings: Settings, registry: CollectorRegistry,
+                        channels: list[AlertChannel]) -> tuple[AlertService, AlertStore]:
+    store = AlertStore(make_engine(settings.resolved_database_url))
+    service = AlertService(
+        store, settings.detector_config(),
+        allowed_lateness=timedelta(seconds=settings.alert_allowed_lateness_s),
+        metrics=AlertMetrics(registry), channels=channels,
+        watched={t.strip() for t in settings.alert_topics.split(",") if t.strip()} or None,
+    )
+    return service, store
+
+
+def run_alerter(settings: Settings) -> None:
+    registry = CollectorRegistry()
+    channels = alert_channels(settings)
+    service, store = build_alert_service(settings, registry, channels)
+    serve_metrics(registry, settings.metrics_port, settings.metrics_addr)
+    leadership = Leadership(store.engine)
+    OutboxDispatcher(store, channels).start(active=lambda: leadership.is_leader)
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("alerter: %d topic(s) with saved state, channels %s, metrics on :%d", len(service.detectors),
+             ", ".join(c.destination.split("://")[0] for c in channels), settings.metrics_port)
+    service.run_forever(settings.alert_poll_s, stop=lambda: stopping, leadership=leadership)
+    leadership.release()
