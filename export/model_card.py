@@ -16,7 +16,7 @@ INTENDED_USE = """\
 **Intended use.** Watching the English-language tweet stream about one brand (an airline, here Air Paradis)
 and raising an alert when the share of negative tweets about a watched topic rises well above its usual level.
 The models are scored in aggregate: a per-minute negative share over tens to thousands of tweets, compared with
-the topic's own history. The emotion model says what kind of negative a bad buzz is (anger vs sadness) in each
+the topic's own history. The emotion head says what kind of negative a bad buzz is (anger vs sadness) in each
 alert.
 
 **Not for.** Judging, ranking or moderating individual people or single tweets; any language but English;
@@ -29,8 +29,9 @@ FAILURE_MODES = """\
 - *Sarcasm and irony*: "Great, another 3-hour delay. Love it" reads positive word by word. The training sets
   hold few sarcastic tweets, and most such tweets are scored positive or neutral.
 - *Emoji*: the sentiment model uses tweet-v1 preprocessing, which leaves emoji to a word-piece vocabulary that
-  mostly lacks them ([UNK]); a tweet whose only signal is 😡 or 🙏 tends towards neutral. The emotion model
-  spells emoji out (tweet-v2) and does better with them.
+  mostly lacks them ([UNK]); a tweet whose only signal is 😡 or 🙏 tends towards neutral. The emotion branch
+  reads the sentiment model's tokens and shares this blind spot (its teacher, which spelled emoji out with
+  tweet-v2, passed on what it could through its probabilities).
 - *Airline jargon and domain facts*: "bumped", "IRROPS", "misconnect", "tarmac for 2h", "no upgrade" carry
   negative meaning the general-purpose training data rarely shows; flight numbers, airport codes and times
   are noise to the model. Complaints phrased as questions ("is anyone at the gate?") are often neutral.
@@ -81,10 +82,19 @@ def section(task: str, doc: dict[str, Any], model_dir: Path) -> list[str]:
     parity = doc.get("parity", {}).get("fp32", {})
     files = doc.get("files", {})
     sizes = {n: (model_dir / n).stat().st_size for n in files if (model_dir / n).is_file()}
+    trunk = doc.get("trunk") or {}
+    if trunk:
+        layer, own = int(trunk.get("layer", 0)), int(trunk.get("branch_layers", 0))
+        encoder = (f"A branch of the sentiment model `{trunk.get('version')}`: it reads that model's hidden "
+                   f"states after its layer {layer + 1} of {trunk.get('trunk_layers', '?')} and runs {own} "
+                   f"layers of its own and a head (started from `{Path(doc.get('base_model', '')).name}`), so one "
+                   "run of the encoder gives sentiment and emotion. Tokens and preprocessing are the sentiment "
+                   f"model's (`{doc['preprocessing']}`, max {doc['max_length']} tokens).")
+    else:
+        encoder = (f"Base encoder: `{Path(doc.get('base_model', '')).name or '?'}` (MiniLM-L6, 22.7 M parameters). "
+                   f"Preprocessing `{doc['preprocessing']}`, max {doc['max_length']} tokens.")
     lines = [f"## {task}: `{doc['version']}`", "",
-             f"Labels: {', '.join(doc['labels'])}. Base encoder: `{Path(doc.get('base_model', '')).name or '?'}` "
-             f"(MiniLM-L6, 22.7 M parameters). Preprocessing `{doc['preprocessing']}`, max {doc['max_length']} "
-             f"tokens. Released {rel.get('released_at', '?')}.", ""]
+             f"Labels: {', '.join(doc['labels'])}. {encoder} Released {rel.get('released_at', '?')}.", ""]
     if description:
         lines += [f"**Data and recipe.** {description}", ""]
     lines += [f"Reproduce: `badbuzz recipe run models/recipes/{recipe_rel} --data ../shared/data` "
@@ -97,7 +107,8 @@ def section(task: str, doc: dict[str, Any], model_dir: Path) -> list[str]:
     tests = doc.get("metrics", {}).get("tests", {})
     if tests:
         lines += ["**Metrics** (as served, 95 % bootstrap intervals, 1,000 resamples):", "", *_metrics_table(tests), ""]
-    lines += [f"**Speed.** {speed.get('tweets_per_second', '?')} tweets/s inference-only on "
+    both = " for both heads together (the sentiment model and this branch, one run)" if trunk else ""
+    lines += [f"**Speed.** {speed.get('tweets_per_second', '?')} tweets/s inference-only{both} on "
               f"{speed.get('machine', '?')} ({speed.get('texts', '?')} dev tweets, micro-batches of 64); "
               "end-to-end figures in `docs/benchmarks.md`.", "",
               f"**Files** ({sum(sizes.values()) / 1e6:.1f} MB, weights stored in {doc.get('weight_storage')}, "

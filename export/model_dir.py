@@ -77,6 +77,9 @@ class ModelManifest:
     weight_storage: str = "fp32"  # "fp16": large weights stored in half precision (export/weight_storage.py)
     files: dict[str, str] = field(default_factory=dict)  # file name → SHA-256, checked at every load
     release: dict[str, Any] = field(default_factory=dict)  # task, recipe, source checkpoint (export/release.py)
+    # a branch (models/branch.py) runs on another model's encoder: that model's version, the SHA-256 of its
+    # graph file, the tensor it reads, and where it usually lives (relative to this directory)
+    trunk: dict[str, Any] = field(default_factory=dict)
 
     def write(self, model_dir: Path) -> Path:
         path = model_dir / MANIFEST_NAME
@@ -109,7 +112,7 @@ def load_manifest(model_dir: Path) -> ModelManifest:
         raise InvalidModelDir(f"{model_dir}: {exc}") from None
     if manifest.negative_label not in manifest.labels:
         raise InvalidModelDir(f"{path}: negative label {manifest.negative_label!r} not in {manifest.labels}")
-    if not (model_dir / manifest.tokenizer).is_file():
+    if not manifest.trunk and not (model_dir / manifest.tokenizer).is_file():
         raise InvalidModelDir(f"{model_dir} lacks its tokenizer file {manifest.tokenizer}")
     weights = manifest.decision_weights
     if weights is not None and (

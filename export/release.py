@@ -72,8 +72,6 @@ class ReleaseReport:
 def release(source: Path, target: Path, *, task: str, texts: list[str], recipe: str = "",
             checkpoint: str = "") -> ReleaseReport:
     """Build the release in a sibling folder, measure it, then swap it in for ``target``."""
-    from badbuzz.models.inference import OnnxSentimentModel
-
     if task not in TASKS:
         raise ReleaseError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
     if not texts:
@@ -95,14 +93,17 @@ def release(source: Path, target: Path, *, task: str, texts: list[str], recipe: 
                                     "parity": {}, "files": {},
                                     # what dashboards and the model_versions table show: task and release time
                                     "version": f"{task}-{released_at:%Y%m%d%H%M%S}"})
+        trunk_dir = branch_trunk(source, src) if src.trunk else None
+        if trunk_dir is not None:  # where the trunk will be seen from the released folder
+            manifest.trunk = {**src.trunk, "dir": os.path.relpath(trunk_dir.resolve(), target.resolve())}
         manifest.files = {p.name: sha256_of(p) for p in sorted(staging.iterdir()) if p.name != MANIFEST_NAME}
         sizes = {p.name: p.stat().st_size for p in sorted(staging.iterdir())}
         too_big = [f"{n} ({s:,} bytes)" for n, s in sizes.items() if s > MAX_FILE_BYTES]
         if too_big:
             raise ReleaseError(f"release files over {MAX_FILE_BYTES:,} bytes: {', '.join(too_big)}")
         manifest.write(staging)
-        reference = OnnxSentimentModel(source, device="cpu", variant="fp32").predict(texts).probabilities
-        released = OnnxSentimentModel(staging, device="cpu")
+        reference = classifier(source, variant="fp32").predict(texts).probabilities
+        released = classifier(staging)
         started = time.perf_counter()
         probs = released.predict(texts).probabilities
         speed = len(texts) / (time.perf_counter() - started)
@@ -133,6 +134,24 @@ def release(source: Path, target: Path, *, task: str, texts: list[str], recipe: 
     shutil.rmtree(old, ignore_errors=True)
     return ReleaseReport(target=str(target), files=sizes, total_bytes=sum(sizes.values()), parity_texts=len(texts),
                          max_abs_diff=diff, label_agreement=agreement, tweets_per_second=round(speed, 1))
+
+
+def branch_trunk(model_dir: Path, manifest: ModelManifest) -> Path:
+    """The trunk directory a branch names, relative to the branch's own directory."""
+    where = Path(str(manifest.trunk.get("dir", "")))
+    return where if where.is_absolute() else (Path(model_dir) / where)
+
+
+def classifier(model_dir: Path, *, device: str = "cpu", variant: str | None = None, **kwargs: Any) -> Any:
+    """A loaded model directory as a classifier of its own labels: the model, or for a branch, the branch
+    running on its trunk (``predict`` → that directory's labels either way)."""
+    from badbuzz.models.inference import OnnxSentimentModel
+
+    manifest = load_manifest(model_dir)
+    if manifest.trunk:
+        return OnnxSentimentModel(branch_trunk(model_dir, manifest), device=device, variant=variant,
+                                  branch_dir=model_dir, **kwargs).branch_view()
+    return OnnxSentimentModel(model_dir, device=device, variant=variant, **kwargs)
 
 
 def record_test_metrics(model_dir: Path, results: dict[str, dict[str, Any]]) -> None:

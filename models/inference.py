@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from badbuzz.export.model_dir import InvalidModelDir, ModelManifest, load_manifest
+from badbuzz.export.model_dir import InvalidModelDir, ModelManifest, load_manifest, sha256_of
+from badbuzz.models.branch import BRANCH_OUTPUT
 from badbuzz.models.decision import decide
 from badbuzz.models.preprocessing import get_preprocessor
 from badbuzz.stream.errors import BadBuzzError
@@ -74,13 +75,14 @@ def cuda_provider(device_id: int = 0, mem_limit_mb: int = 0) -> tuple[str, dict[
     return "CUDAExecutionProvider", opts
 
 
-def fp16_graph(fp32_path: Path) -> bytes:
+def fp16_graph(fp32: Path | bytes) -> bytes:
     """An fp16 copy of an fp32 graph for CUDA (weights and activations in half precision, inputs and outputs
     unchanged); made in memory when a directory ships only fp32, so the repository carries one graph."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    half = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
+    model = onnx.load_from_string(fp32) if isinstance(fp32, bytes) else onnx.load(str(fp32))
+    half = convert_float_to_float16(model, keep_io_types=True)
     data: bytes = half.SerializeToString()
     return data
 
@@ -93,6 +95,7 @@ class Prediction:
     # per text: emotion probabilities (anger, joy, ...) or None where emotion was not run (see scoring.py)
     emotions: list[dict[str, float] | None] | None = None
     emotion_model: str | None = None
+    branch_probabilities: npt.NDArray[np.float32] | None = None  # a branch's head, when the model has one
 
     def decisions(self) -> npt.NDArray[np.int64]:
         """Decided class index per text (the model's decision rule, see :mod:`badbuzz.models.decision`)."""
@@ -119,11 +122,14 @@ class OnnxSentimentModel:
         cuda_device_id: int = 0,
         cuda_mem_limit_mb: int = 0,
         bucketing: bool = True,
+        branch_dir: Path | None = None,
     ) -> None:
         from tokenizers import Tokenizer
 
         self.model_dir = Path(model_dir)
         self.manifest = load_manifest(self.model_dir)
+        # a second head on this encoder (models/branch.py): its manifest, checked against this model's file
+        self.branch = load_branch(Path(branch_dir), self.model_dir, self.manifest) if branch_dir else None
         self.max_batch = max_batch
         self._preprocess = get_preprocessor(self.manifest.preprocessing)
         self._tokenizer = Tokenizer.from_file(str(self.model_dir / self.manifest.tokenizer))
@@ -147,9 +153,26 @@ class OnnxSentimentModel:
                             ", ".join(self._available_providers()))
         if self._session is None:
             self.variant = cpu_variant(self.manifest, variant)
-            self._session = self._open(self.model_dir / self.manifest.variants[self.variant], ["CPUExecutionProvider"])
+            self._session = self._open(self._graph(self.manifest.variants[self.variant]), ["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.providers: list[str] = list(self._session.get_providers())
+
+    def _graph(self, name: str) -> Path | bytes:
+        """The graph file to run, with the branch spliced in when there is one (one session, both heads)."""
+        path = self.model_dir / name
+        if self.branch is None:
+            return path
+        import onnx
+
+        from badbuzz.models.branch import merge_branch
+
+        try:
+            trunk = onnx.load(str(path))
+            branch = onnx.load(str(self.branch.model_dir / self.branch.manifest.variants["fp32"]))
+            merged: bytes = merge_branch(trunk, branch, self.branch.tensor).SerializeToString()
+        except Exception as exc:  # onnx raises its own errors for files it cannot read or join
+            raise InvalidModelDir(f"cannot join branch {self.branch.model_dir} to {path}: {exc}") from exc
+        return merged
 
     @staticmethod
     def _available_providers() -> list[str]:
@@ -178,8 +201,10 @@ class OnnxSentimentModel:
         if "CUDAExecutionProvider" not in self._available_providers():
             return None, ""
         variant = gpu_variant(self.manifest, requested)
-        source: Path | bytes = (self.model_dir / self.manifest.variants[variant] if variant in self.manifest.variants
-                                else fp16_graph(self.model_dir / self.manifest.variants["fp32"]))
+        if variant in self.manifest.variants:
+            source: Path | bytes = self._graph(self.manifest.variants[variant])
+        else:
+            source = fp16_graph(self._graph(self.manifest.variants["fp32"]))
         session = self._open(source, [cuda_provider(device_id, mem_limit_mb), "CPUExecutionProvider"])
         if session.get_providers()[0] != "CUDAExecutionProvider":
             return None, ""
@@ -196,8 +221,7 @@ class OnnxSentimentModel:
 
     @property
     def weights(self) -> tuple[float, ...] | None:
-        w = self.manifest.decision_weights
-        return tuple(float(w[label]) for label in self.manifest.labels) if w else None
+        return label_weights(self.manifest)
 
     @property
     def version(self) -> str:
@@ -207,28 +231,109 @@ class OnnxSentimentModel:
     def negative_label(self) -> str:
         return self.manifest.negative_label
 
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text, preprocessed and truncated as this model was trained."""
+        return [e.ids for e in self._tokenizer.encode_batch([self._preprocess(t) for t in texts])]
+
+    def feeds(self, ids: Sequence[Sequence[int]]) -> dict[str, npt.NDArray[np.int64]]:
+        """The session inputs of one sub-batch, padded to its own longest sequence."""
+        width = max(len(x) for x in ids)
+        arr = np.full((len(ids), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for row, x in enumerate(ids):
+            arr[row, : len(x)] = x
+            mask[row, : len(x)] = 1
+        feeds = {"input_ids": arr, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(arr)
+        return feeds
+
     def predict(self, texts: Sequence[str]) -> Prediction:
         n_labels = len(self.manifest.labels)
         out = np.zeros((len(texts), n_labels), dtype=np.float32)
+        branch = self.branch
+        second = np.zeros((len(texts), len(branch.labels) if branch else 0), dtype=np.float32)
         if not texts:
             return Prediction(self.labels, out, self.weights)
-        encodings = self._tokenizer.encode_batch([self._preprocess(t) for t in texts])
-        lengths = [len(e.ids) for e in encodings]
+        encodings = self.encode(texts)
+        lengths = [len(e) for e in encodings]
         chunks = (length_buckets(lengths, self.max_batch) if self.bucketing else
                   [list(range(i, min(i + self.max_batch, len(texts)))) for i in range(0, len(texts), self.max_batch)])
+        names = ["logits", BRANCH_OUTPUT] if branch else ["logits"]
         for idx in chunks:
-            width = max(lengths[i] for i in idx)
-            ids = np.full((len(idx), width), self._pad_id, dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                ids[row, : lengths[i]] = encodings[i].ids
-                mask[row, : lengths[i]] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self._inputs:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            (logits,) = self._session.run(["logits"], feeds)
-            out[idx] = softmax(np.asarray(logits, dtype=np.float32))
-        return Prediction(self.labels, out, self.weights)
+            results = self._session.run(names, self.feeds([encodings[i] for i in idx]))
+            out[idx] = softmax(np.asarray(results[0], dtype=np.float32))
+            if branch:
+                second[idx] = softmax(np.asarray(results[1], dtype=np.float32))
+        if branch is None:
+            return Prediction(self.labels, out, self.weights)
+        emotions: list[dict[str, float] | None] = [
+            {name: float(p) for name, p in zip(branch.labels, row, strict=True)} for row in second]
+        return Prediction(self.labels, out, self.weights, emotions=emotions, emotion_model=branch.version,
+                          branch_probabilities=second)
+
+    def branch_view(self) -> BranchView:
+        """This model seen as its branch's classifier (to evaluate or release the branch)."""
+        if self.branch is None:
+            raise ValueError(f"{self.model_dir} was loaded without a branch")
+        return BranchView(self)
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A loaded branch directory: its manifest and the trunk tensor it reads."""
+
+    model_dir: Path
+    manifest: ModelManifest
+    tensor: str
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest.labels)
+
+    @property
+    def version(self) -> str:
+        return f"{self.manifest.version}:fp32"
+
+
+def load_branch(branch_dir: Path, trunk_dir: Path, trunk: ModelManifest) -> Branch:
+    """Read a branch directory and check it was trained on exactly this trunk file."""
+    manifest = load_manifest(branch_dir)
+    info = manifest.trunk
+    if not info:
+        raise InvalidModelDir(f"{branch_dir} is a standalone model, not a branch (it has no 'trunk')")
+    want = info.get("sha256")
+    name = trunk.variants.get("fp32", "")
+    have = trunk.files.get(name) or (sha256_of(trunk_dir / name) if (trunk_dir / name).is_file() else None)
+    if want != have:
+        raise InvalidModelDir(
+            f"the branch {branch_dir} was trained on sentiment model {info.get('version')} (model file "
+            f"{str(want)[:12]}…), not on {trunk_dir} ({trunk.version}, {str(have)[:12]}…). Use the sentiment "
+            "model it was trained on, a standalone emotion model, or BADBUZZ_EMOTIONS=off.")
+    return Branch(branch_dir, manifest, str(info["tensor"]))
+
+
+class BranchView:
+    """The branch of a loaded model as a classifier of its own (labels, decision weights, predict)."""
+
+    def __init__(self, model: OnnxSentimentModel) -> None:
+        assert model.branch is not None
+        self.model = model
+        self.branch = model.branch
+        self.labels = model.branch.labels
+        self.weights = label_weights(model.branch.manifest)
+        self.version = model.branch.version
+
+    def predict(self, texts: Sequence[str]) -> Prediction:
+        probs = self.model.predict(texts).branch_probabilities
+        assert probs is not None
+        return Prediction(self.labels, probs, self.weights)
+
+
+def label_weights(manifest: ModelManifest) -> tuple[float, ...] | None:
+    """A manifest's decision weights in label order (None: plain argmax)."""
+    w = manifest.decision_weights
+    return tuple(float(w[label]) for label in manifest.labels) if w else None
 
 
 def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -3,7 +3,8 @@
 A recipe is a TOML file (``models/recipes/<task>.toml``), not a shell history: each ``[[step]]`` names a
 ``badbuzz`` command line with ``{data}`` (the labelled data folder), ``{work}`` (this recipe's work folder),
 ``{runs}`` (the folder holding every recipe's work folder, for a recipe that starts from another's
-checkpoint) and ``{recipe}`` (the file itself) filled in. ``badbuzz recipe run FILE --data D`` runs the
+checkpoint), ``{released}`` (the released models' folder, for a model built on a released one) and
+``{recipe}`` (the file itself) filled in. ``badbuzz recipe run FILE --data D`` runs the
 steps in order and can be stopped at any time: a finished step is skipped on the next run (its marker
 records the exact command, so an edited step runs again), and an interrupted ``train`` step continues from
 its last checkpoint (``--resume``).
@@ -21,7 +22,8 @@ from pathlib import Path
 
 from badbuzz.stream.errors import BadBuzzError
 
-RESUMABLE = {"train"}
+# resumable commands: (file a finished run leaves, file an interrupted run resumes from) in their output
+RESUMABLE = {"train": ("training.json", "resume/state.pt"), "train-branch": ("branch.json", "resume.pt")}
 
 
 class RecipeError(BadBuzzError):
@@ -81,10 +83,16 @@ def _fingerprint(args: Sequence[str]) -> str:
 
 
 def run_recipe(recipe: Recipe, *, data: Path, runs: Path, run_command: Callable[[list[str]], int],
-               only: str | None = None, dry_run: bool = False, log: Callable[[str], None] = print) -> list[str]:
+               only: str | None = None, dry_run: bool = False, log: Callable[[str], None] = print,
+               released: Path | None = None) -> list[str]:
     """Run (or with ``dry_run`` list) the steps not yet done; returns the names of the steps run."""
+    if released is None:
+        from badbuzz.export.release import released_root
+
+        released = released_root()
     work = runs / recipe.name
-    values = {"data": str(data), "work": str(work), "runs": str(runs), "recipe": str(recipe.path)}
+    values = {"data": str(data), "work": str(work), "runs": str(runs), "recipe": str(recipe.path),
+              "released": str(released)}
     done_dir = work / ".done"
     ran = []
     for step in recipe.steps:
@@ -97,10 +105,11 @@ def run_recipe(recipe: Recipe, *, data: Path, runs: Path, run_command: Callable[
         if marker.is_file() and marker.read_text().strip() == _fingerprint(args):
             log(f"[recipe {recipe.name}] {step.name}: done")
             continue
-        if args[0] in RESUMABLE and output is not None and (output / "training.json").is_file():
+        finished, resumable = RESUMABLE.get(args[0], ("", ""))
+        if finished and output is not None and (output / finished).is_file():
             log(f"[recipe {recipe.name}] {step.name}: {output} holds a finished run, adopting it")
         else:
-            if args[0] in RESUMABLE and output is not None and (output / "resume" / "state.pt").is_file():
+            if resumable and output is not None and (output / resumable).is_file():
                 args = [*args, "--resume"]
             log(f"[recipe {recipe.name}] {step.name}: badbuzz {shlex.join(args)}")
             if dry_run:

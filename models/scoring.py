@@ -1,10 +1,12 @@
-"""What the scorer runs per tweet: sentiment always, emotion (anger, joy, optimism, sadness) where it helps.
+"""What the scorer runs per tweet: sentiment always, emotion (anger, joy, optimism, sadness) with it.
 
 The communications team asks two questions of a bad buzz: how negative is it, and what kind of negative
-(angry customers call for a different answer than sad ones). Emotion is therefore run, by default, only on
-the tweets the sentiment model calls negative: that is where alerts look, and it keeps the cost of the
-second model proportional to the negative share instead of doubling every batch (measured in
-``docs/benchmarks.md``). ``scope="all"`` runs it on every tweet; ``"off"`` not at all.
+(angry customers call for a different answer than sad ones). The released emotion model is a *branch* of
+the sentiment model (models/branch.py): both heads come out of one run of the encoder, so every tweet gets
+its emotions for the price of the branch's layers (measured in ``docs/benchmarks.md``). A standalone emotion
+model is still accepted; it is then run, by default, only on the tweets the sentiment model calls negative
+(where alerts look), which keeps a second encoder's cost proportional to the negative share.
+``scope="all"`` keeps emotions for every tweet, ``"negative"`` only for negative ones, ``"off"`` none.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ class SentimentAndEmotion:
                  scope: EmotionScope = "negative") -> None:
         self.sentiment = sentiment
         self.emotion = emotion if scope != "off" else None
-        self.scope = scope if emotion is not None else "off"
+        has_emotion = self.emotion is not None or (sentiment.branch is not None and scope != "off")
+        self.scope: EmotionScope = scope if has_emotion else "off"
 
     @property
     def version(self) -> str:
@@ -33,7 +36,17 @@ class SentimentAndEmotion:
 
     @property
     def emotion_version(self) -> str | None:
+        if self.scope == "off":
+            return None
+        if self.sentiment.branch is not None:
+            return self.sentiment.branch.version
         return self.emotion.version if self.emotion is not None else None
+
+    @property
+    def emotion_labels(self) -> list[str]:
+        if self.sentiment.branch is not None:
+            return self.sentiment.branch.labels
+        return self.emotion.labels if self.emotion is not None else []
 
     @property
     def labels(self) -> list[str]:
@@ -54,6 +67,13 @@ class SentimentAndEmotion:
 
     def predict(self, texts: Sequence[str]) -> Prediction:
         pred = self.sentiment.predict(texts)
+        if pred.emotions is not None:  # a branch: both heads came out of the one run
+            if self.scope == "off":
+                return replace(pred, emotions=None, emotion_model=None)
+            if self.scope == "negative":
+                keep = [label == self.sentiment.negative_label for label in pred.decided_labels()]
+                return replace(pred, emotions=[e if k else None for e, k in zip(pred.emotions, keep, strict=True)])
+            return pred
         if self.emotion is None or not texts:
             return pred
         negative = self.sentiment.negative_label

@@ -195,7 +195,7 @@ def _with(settings: Settings, **updates: Any) -> Settings:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     cmd = args.command
-    if cmd in {"recipe", "release", "model-card"}:
+    if cmd in model_commands.COMMANDS:
         return model_commands.dispatch(args, settings, run_command=main)
     if cmd == "services":
         if args.service == "topics":

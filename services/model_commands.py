@@ -1,4 +1,5 @@
-"""``badbuzz recipe``, ``release`` and ``model-card``: how a released model is made, replaced and described."""
+"""``badbuzz recipe``, ``release``, ``model-card``, ``train-branch`` and ``export-branch``: how a released model
+is made, replaced and described."""
 
 from __future__ import annotations
 
@@ -7,6 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from badbuzz.services.settings import Settings
+
+COMMANDS = {"recipe", "release", "model-card", "train-branch", "export-branch"}
+
+
+def _kind_path(spec: str) -> tuple[str, Path]:
+    kind, sep, path = spec.partition("=")
+    if not sep or not path:
+        raise SystemExit(f"expected KIND=PATH, got {spec!r}")
+    return kind, Path(path)
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,6 +41,27 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     c = sub.add_parser("model-card", help="write docs/model-card.md from the released manifests")
     c.add_argument("--output", type=Path, default=Path("docs/model-card.md"))
 
+    b = sub.add_parser("train-branch", help="a second head (emotion) on the sentiment model's encoder (resumable)")
+    b.add_argument("--trunk", type=Path, required=True, help="the sentiment model directory it will run on")
+    b.add_argument("--init", type=Path, required=True, help="checkpoint whose top layers and head start the branch")
+    b.add_argument("--teacher", type=Path, required=True, help="model directory whose probabilities it learns")
+    b.add_argument("--train", action="append", default=[], metavar="KIND=PATH", help="labelled sets (dev split)")
+    b.add_argument("--unlabelled", action="append", default=[], metavar="KIND=PATH",
+                   help="texts the teacher labels (their own labels ignored)")
+    b.add_argument("--layers", type=int, default=2, help="encoder layers the branch runs (0: head only)")
+    b.add_argument("--max-steps", type=int, default=3000)
+    b.add_argument("--learning-rate", type=float, default=5e-5)
+    b.add_argument("--eval-every", type=int, default=250)
+    b.add_argument("--patience", type=int, default=4)
+    b.add_argument("--seed", type=int, default=13)
+    b.add_argument("--threads", type=int, default=0)
+    b.add_argument("--resume", action="store_true")
+    b.add_argument("--output", type=Path, required=True)
+
+    x = sub.add_parser("export-branch", help="a trained branch → model directory (runs on its trunk)")
+    x.add_argument("run_dir", type=Path)
+    x.add_argument("--output", type=Path, required=True)
+
 
 def dispatch(args: argparse.Namespace, settings: Settings, run_command: Callable[[list[str]], int]) -> int:
     if args.command == "recipe":
@@ -45,6 +76,24 @@ def dispatch(args: argparse.Namespace, settings: Settings, run_command: Callable
         return 0
     if args.command == "release":
         return _release(args)
+    if args.command == "train-branch":
+        from badbuzz.models.branch import BranchConfig, train_branch
+        from badbuzz.models.train import require_train_extra
+
+        require_train_extra()
+        out = train_branch(BranchConfig(
+            trunk=args.trunk, init=args.init, teacher=args.teacher, output_dir=args.output,
+            labelled=[_kind_path(s) for s in args.train], unlabelled=[_kind_path(s) for s in args.unlabelled],
+            layers=args.layers, max_steps=args.max_steps, learning_rate=args.learning_rate,
+            eval_every=args.eval_every, patience=args.patience, seed=args.seed, threads=args.threads,
+            resume=args.resume))
+        print(f"branch trained: {out}")
+        return 0
+    if args.command == "export-branch":
+        from badbuzz.export.branch_export import export_branch
+
+        print(f"branch exported: {export_branch(args.run_dir, args.output)}")
+        return 0
     if args.command == "model-card":
         from badbuzz.export.model_card import write_model_card
 
@@ -55,13 +104,17 @@ def dispatch(args: argparse.Namespace, settings: Settings, run_command: Callable
 
 def _release(args: argparse.Namespace) -> int:
     from badbuzz.export.release import record_test_metrics, release, released_model_dir
+    from badbuzz.models.branch import META, dev_texts
     from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer
     from badbuzz.models.train import config_from_checkpoint, load_examples, require_train_extra
 
     require_train_extra()
-    _, dev = load_examples(config_from_checkpoint(args.checkpoint))
+    if (args.checkpoint / META).is_file():  # a branch: its own dev tweets
+        texts = dev_texts(args.checkpoint)
+    else:
+        texts = [e.text for e in load_examples(config_from_checkpoint(args.checkpoint))[1]]
     target = args.output or released_model_dir(args.task)
-    report = release(args.model_dir, target, task=args.task, texts=[e.text for e in dev[: args.parity_texts]],
+    report = release(args.model_dir, target, task=args.task, texts=texts[: args.parity_texts],
                      recipe=str(args.recipe), checkpoint=str(args.checkpoint))
     print(f"released {target}: {report.total_bytes:,} bytes "
           + ", ".join(f"{n} {s:,}" for n, s in report.files.items()))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from badbuzz.export.model_dir import MANIFEST_NAME
+from badbuzz.export.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest
 from badbuzz.models.inference import OnnxSentimentModel
 from badbuzz.models.scoring import SentimentAndEmotion
 from badbuzz.services.settings import Settings
@@ -29,22 +29,34 @@ log = logging.getLogger(__name__)
 def load_model(settings: Settings, *, warm_up: bool = True) -> SentimentAndEmotion:
     """The sentiment model and, unless ``BADBUZZ_EMOTIONS=off``, the emotion model, warmed up."""
 
-    def one(model_dir: Path) -> OnnxSentimentModel:
+    def one(model_dir: Path, branch_dir: Path | None = None) -> OnnxSentimentModel:
         return OnnxSentimentModel(model_dir, device=settings.device, variant=settings.onnx_variant,
                                   threads=settings.onnx_threads, max_batch=settings.onnx_sub_batch,
                                   cuda_device_id=settings.cuda_device_id,
-                                  cuda_mem_limit_mb=settings.cuda_mem_limit_mb)
+                                  cuda_mem_limit_mb=settings.cuda_mem_limit_mb, branch_dir=branch_dir)
 
-    sentiment = one(settings.resolved_model_dir)
-    emotion = None
-    if settings.emotions != "off":
-        emotion_dir = settings.resolved_emotion_model_dir
-        if settings.emotion_model_dir is None and not (emotion_dir / MANIFEST_NAME).is_file():
-            log.warning("no released emotion model in %s: scoring sentiment only (set BADBUZZ_EMOTION_MODEL_DIR, "
-                        "or BADBUZZ_EMOTIONS=off to silence this)", emotion_dir)
-        else:
-            emotion = one(emotion_dir)
-    model = SentimentAndEmotion(sentiment, emotion, settings.emotions)
+    emotion_dir = settings.resolved_emotion_model_dir
+    explicit = settings.emotion_model_dir is not None
+    if settings.emotions == "off":
+        return _warm(SentimentAndEmotion(one(settings.resolved_model_dir), None, "off"), warm_up)
+    if not explicit and not (emotion_dir / MANIFEST_NAME).is_file():
+        log.warning("no released emotion model in %s: scoring sentiment only (set BADBUZZ_EMOTION_MODEL_DIR, "
+                    "or BADBUZZ_EMOTIONS=off to silence this)", emotion_dir)
+        return _warm(SentimentAndEmotion(one(settings.resolved_model_dir), None, "off"), warm_up)
+    if load_manifest(emotion_dir).trunk:  # a branch of the sentiment encoder: one session, two heads
+        try:
+            sentiment = one(settings.resolved_model_dir, emotion_dir)
+        except InvalidModelDir as exc:
+            if explicit or "trained on sentiment model" not in str(exc):
+                raise
+            # the user swapped the sentiment model: the released branch does not fit it; say so, go on
+            log.warning("%s Scoring sentiment only.", exc)
+            return _warm(SentimentAndEmotion(one(settings.resolved_model_dir), None, "off"), warm_up)
+        return _warm(SentimentAndEmotion(sentiment, None, settings.emotions), warm_up)
+    return _warm(SentimentAndEmotion(one(settings.resolved_model_dir), one(emotion_dir), settings.emotions), warm_up)
+
+
+def _warm(model: SentimentAndEmotion, warm_up: bool) -> SentimentAndEmotion:
     if warm_up:
         model.warm_up()
     return model
@@ -65,8 +77,8 @@ def run_scorer(settings: Settings) -> None:
     store = ScoreStore(make_engine(settings.resolved_database_url),
                        on_retry=lambda exc: metrics.store_retries.inc())
     store.register_model(model.version, model.labels, {"dir": str(settings.resolved_model_dir)})
-    if model.emotion is not None and model.emotion_version is not None:
-        store.register_model(model.emotion_version, model.emotion.labels,
+    if model.emotion_version is not None:
+        store.register_model(model.emotion_version, model.emotion_labels,
                              {"dir": str(settings.resolved_emotion_model_dir), "scope": model.scope})
     ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
                   settings.partitions, settings.kafka_max_request_bytes)

@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(None, description="sentiment model directory; default: the released 3-way model")
     emotion_model_dir: Path | None = Field(None, description="emotion model directory; default: the released one")
     emotions: Literal["negative", "all", "off"] = Field(
-        "negative", description="which tweets get emotion probabilities: those scored negative, all, or none")
+        "all", description="which tweets get emotion probabilities: all (free with the released emotion branch), "
+                           "those scored negative (cheaper with a standalone emotion model), or none")
     base_model: str = DEFAULT_BASE_MODEL
 
     kafka_bootstrap: str | None = Field(None, description="host:port,...; unset = embedded mode")

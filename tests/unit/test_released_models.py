@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from badbuzz.export.model_dir import load_manifest
 from badbuzz.export.release import MAX_FILE_BYTES, TASKS, released_model_dir
 from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer
+from badbuzz.models.inference import OnnxSentimentModel
+from badbuzz.services.scorer import load_model
 from badbuzz.services.settings import Settings
 
 S140_NEG_POS_ACCURACY = 0.90
 TWEETEVAL_MACRO_RECALL = 0.72
-EMOTION_PUBLISHED_MACRO_F1 = 0.7059  # docs/model-card.md, TweetEval emotion validation
+EMOTION_PUBLISHED_MACRO_F1 = 0.7190  # docs/model-card.md, TweetEval emotion validation (the emotion branch)
 EMOTION_MARGIN = 0.03
 REPO_MODEL_BYTES = 120 * 1024 * 1024
+EMOTIONS = ["anger", "joy", "optimism", "sadness"]
 
 
 def test_released_models_are_the_defaults_and_fit_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,6 +40,23 @@ def test_released_models_are_the_defaults_and_fit_the_repository(monkeypatch: py
         assert max(sizes) < MAX_FILE_BYTES
         total += sum(sizes)
     assert total <= REPO_MODEL_BYTES
+
+
+def test_the_served_scorer_gives_every_tweet_both_heads_from_one_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BADBUZZ_MODEL_DIR", "BADBUZZ_EMOTION_MODEL_DIR", "BADBUZZ_EMOTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    model = load_model(Settings(), warm_up=False)
+    assert model.sentiment.branch is not None and model.emotion is None and model.scope == "all"
+    texts = ["I am furious, @AirParadis cancelled my flight and the staff were rude and useless",
+             "Great crew on AP123, thank you!"]
+    pred = model.predict(texts)
+    assert pred.emotions is not None and all(e is not None and sorted(e) == EMOTIONS for e in pred.emotions)
+    assert pred.emotion_model == model.emotion_version and model.emotion_version.startswith("emotion4-")
+    # one session, two heads: the sentiment head is exactly the released sentiment model's
+    alone = OnnxSentimentModel(released_model_dir("sentiment3"), device="cpu").predict(texts)
+    np.testing.assert_allclose(pred.probabilities, alone.probabilities, atol=1e-6)
+    angry, happy = pred.emotions
+    assert angry is not None and happy is not None and angry["anger"] > 0.5 and happy["joy"] > 0.5
 
 
 def test_sentiment_model_meets_its_targets(data_dir: Path) -> None:
