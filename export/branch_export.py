@@ -31,7 +31,7 @@ def export_branch(run_dir: Path, out_dir: Path, *, opset: int = 18) -> Path:
     from tqdm.auto import tqdm
 
     from badbuzz.models.branch import META, Features, branch_module, layer_output
-    from badbuzz.models.decision import decide, fit_weights, macro_recall
+    from badbuzz.models.decision import calibration_rows, decide, fit_weights, macro_recall
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     meta = json.loads((run_dir / META).read_text())
@@ -60,7 +60,9 @@ def export_branch(run_dir: Path, out_dir: Path, *, opset: int = 18) -> Path:
         dev_rows = np.flatnonzero(np.load(run_dir / "dev-mask.npy"))[:256]
         x, m = Features(states, offsets).batch(dev_rows.tolist())
         session = ort.InferenceSession(str(raw), providers=["CPUExecutionProvider"])
-        (onnx_logits,) = session.run(["logits"], {"hidden_states": x, "attention_mask": m})
+        wanted = {i.name for i in session.get_inputs()}  # a head without layers has no use for the mask
+        feeds = {k: v for k, v in {"hidden_states": x, "attention_mask": m}.items() if k in wanted}
+        (onnx_logits,) = session.run(["logits"], feeds)
         with torch.no_grad():
             torch_logits = module(torch.from_numpy(x), torch.from_numpy(m)).numpy()
         diff = float(np.abs(onnx_logits - torch_logits).max())
@@ -74,17 +76,22 @@ def export_branch(run_dir: Path, out_dir: Path, *, opset: int = 18) -> Path:
         dev_probs = np.load(run_dir / "dev-probs.npy")
         gold = np.load(run_dir / "dev-gold.npy")
         labels = list(meta["labels"])
-        weights = [round(w, 4) for w in fit_weights(dev_probs, gold.tolist())]
+        # fitted on the dev rows of sets that use every class (models/decision.py), as for any model
+        sources_file = run_dir / "dev-sources.json"
+        sources = json.loads(sources_file.read_text()) if sources_file.is_file() else [""] * len(gold)
+        rows = calibration_rows(sources, gold.tolist(), len(labels))
+        weights = [round(w, 4) for w in fit_weights(dev_probs[rows], gold[rows].tolist())]
         created = datetime.now(UTC)
         manifest = ModelManifest(
             version=f"{Path(cfg['init']).name}-branch{meta['layers']}-{len(labels)}way-{created:%Y%m%d%H%M%S}",
-            labels=labels, negative_label=labels[0], max_length=int(trunk.max_length),
-            preprocessing=trunk.preprocessing, variants={"fp32": "model.onnx"}, tokenizer="",
-            base_model=str(cfg["init"]), task="branch", decision_weights=dict(zip(labels, weights, strict=True)),
+            labels=labels, negative_label="negative" if "negative" in labels else labels[0],
+            max_length=int(trunk.max_length), preprocessing=trunk.preprocessing, variants={"fp32": "model.onnx"},
+            tokenizer="", base_model=str(cfg["init"]), task="branch",
+            decision_weights=dict(zip(labels, weights, strict=True)),
             metrics={"dev_rows": len(gold), "dev_macro_f1": meta["best"]["dev_macro_f1"],
                      "dev_macro_recall_argmax": macro_recall(gold, decide(dev_probs), len(labels)),
                      "dev_macro_recall_decision": macro_recall(gold, decide(dev_probs, weights), len(labels)),
-                     "decision_dev_rows": len(gold), "steps": meta["steps"], "training_rows": meta["rows"],
+                     "decision_dev_rows": len(rows), "steps": meta["steps"], "training_rows": meta["rows"],
                      "labelled_rows": meta["labelled_rows"]},
             parity={"branch_vs_torch": {"texts": len(dev_rows), "max_abs_logit_diff": diff}},
             created_at=created.isoformat(),

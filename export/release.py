@@ -30,7 +30,8 @@ from badbuzz.export.model_dir import MANIFEST_NAME, ModelManifest, load_manifest
 from badbuzz.export.weight_storage import store_weights_fp16
 from badbuzz.stream.errors import BadBuzzError
 
-TASKS = ("sentiment3", "emotion4")
+# sentiment3-fast: an opt-in shallower head on sentiment3's encoder (models/branch.py)
+TASKS = ("sentiment3", "sentiment3-fast", "emotion4")
 MAX_RELEASE_DIFF = 5e-3  # max |Δp| between the source fp32 model and the fp16-stored release
 MIN_RELEASE_AGREEMENT = 0.995  # share of dev tweets whose label the fp16-stored weights must keep
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -143,14 +144,10 @@ def branch_trunk(model_dir: Path, manifest: ModelManifest) -> Path:
 
 
 def classifier(model_dir: Path, *, device: str = "cpu", variant: str | None = None, **kwargs: Any) -> Any:
-    """A loaded model directory as a classifier of its own labels: the model, or for a branch, the branch
-    running on its trunk (``predict`` → that directory's labels either way)."""
+    """A loaded model directory as a classifier of its own labels. A branch is run as a head on its trunk's
+    encoder (the trunk's layers above the one it reads are cut off)."""
     from badbuzz.models.inference import OnnxSentimentModel
 
-    manifest = load_manifest(model_dir)
-    if manifest.trunk:
-        return OnnxSentimentModel(branch_trunk(model_dir, manifest), device=device, variant=variant,
-                                  branch_dir=model_dir, **kwargs).branch_view()
     return OnnxSentimentModel(model_dir, device=device, variant=variant, **kwargs)
 
 

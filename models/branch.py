@@ -61,18 +61,47 @@ def expose(model: Any, tensor: str) -> Any:
     return model
 
 
-def merge_branch(trunk: Any, branch: Any, tensor: str) -> Any:
-    """One graph computing the trunk's outputs and the branch's ``logits`` (as ``branch/logits``).
+def prune(model: Any, outputs: Sequence[str]) -> Any:
+    """``model`` cut down to what computes the tensors ``outputs``, with no graph outputs left (the heads
+    merged next add theirs): a head that reads layer 3 of a six-layer encoder runs four layers, not six."""
+    g = model.graph
+    producer = {o: i for i, n in enumerate(g.node) for o in n.output}
+    needed, keep, stack = set(outputs), set(), list(outputs)
+    while stack:
+        i = producer.get(stack.pop())
+        if i is None or i in keep:
+            continue
+        keep.add(i)
+        for name in g.node[i].input:
+            if name and name not in needed:
+                needed.add(name)
+                stack.append(name)
+    nodes = [n for i, n in enumerate(g.node) if i in keep]
+    inits = [t for t in g.initializer if t.name in needed]
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.initializer[:]
+    g.initializer.extend(inits)
+    del g.output[:]
+    return model
+
+
+def merge_branch(trunk: Any, branch: Any, tensor: str, *, prefix: str = BRANCH_PREFIX,
+                 output: str | None = None) -> Any:
+    """One graph computing the trunk's outputs and the branch's ``logits`` (as ``branch/logits``, or as
+    ``output`` when given: a head that *is* the model's answer is named ``logits``).
 
     The branch graph's inputs are ``hidden_states`` (fed by the trunk's ``tensor``) and ``attention_mask``
-    (the trunk's own input); everything else of the branch is renamed under ``branch/`` so no name clashes.
+    (the trunk's own input); everything else of the branch is renamed under ``prefix`` so no name clashes.
     """
     import onnx
 
     feeds = {"hidden_states": tensor, "attention_mask": "attention_mask"}
+    if output is not None:
+        feeds["logits"] = output
 
     def rename(name: str) -> str:
-        return feeds.get(name, BRANCH_PREFIX + name) if name else name
+        return feeds.get(name, prefix + name) if name else name
 
     g = branch.graph
     merged = onnx.ModelProto()
@@ -84,7 +113,7 @@ def merge_branch(trunk: Any, branch: Any, tensor: str) -> Any:
     for node in g.node:
         copy = merged.graph.node.add()
         copy.CopyFrom(node)
-        copy.name = BRANCH_PREFIX + node.name
+        copy.name = prefix + node.name
         copy.input[:] = [rename(i) for i in node.input]
         copy.output[:] = [rename(o) for o in node.output]
     for out in g.output:
@@ -178,7 +207,7 @@ def trunk_features(trunk_dir: Path, texts: Sequence[str], layer: int, *, threads
     from badbuzz.models.inference import OnnxSentimentModel
 
     model = OnnxSentimentModel(trunk_dir, device="cpu", threads=threads)
-    proto = onnx.load(str(model.model_dir / model.manifest.variants[model.variant]))
+    proto = onnx.load(str(model.trunk_dir / model.trunk.variants[model.variant]))
     tensor = layer_output(proto.graph, layer)
     session = model._open(expose(proto, tensor).SerializeToString(), ["CPUExecutionProvider"])
     encodings = model.encode(texts)
@@ -225,9 +254,9 @@ class BranchConfig:
     resume: bool = False
 
 
-def _texts(cfg: BranchConfig, labels: list[str]) -> tuple[list[str], list[int], list[int]]:
-    """(texts, gold label or -1, dev flags): labelled rows split into train/dev by the training code's stable
-    hash, then the unlabelled texts not already present."""
+def _texts(cfg: BranchConfig, labels: list[str]) -> tuple[list[str], list[int], list[int], list[str]]:
+    """(texts, gold label or -1, dev flags, source set): labelled rows split into train/dev by the training
+    code's stable hash, then the unlabelled texts not already present."""
     from badbuzz.models import datasets
     from badbuzz.models.train import _source, normalised_text
 
@@ -235,6 +264,7 @@ def _texts(cfg: BranchConfig, labels: list[str]) -> tuple[list[str], list[int], 
                            dev_percent=cfg.dev_percent)
     texts = [e.text for e in parts["train"]] + [e.text for e in parts["dev"]]
     gold = [labels.index(e.label) for e in parts["train"] + parts["dev"]]
+    sources = [e.source for e in parts["train"] + parts["dev"]]
     dev = [0] * len(parts["train"]) + [1] * len(parts["dev"])
     seen = {normalised_text(t) for t in texts}
     for kind, path in cfg.unlabelled:
@@ -245,7 +275,8 @@ def _texts(cfg: BranchConfig, labels: list[str]) -> tuple[list[str], list[int], 
                 texts.append(e.text)
                 gold.append(-1)
                 dev.append(0)
-    return texts, gold, dev
+                sources.append(f"unlabelled:{kind}")
+    return texts, gold, dev, sources
 
 
 def dev_texts(run_dir: Path) -> list[str]:
@@ -255,7 +286,7 @@ def dev_texts(run_dir: Path) -> list[str]:
     cfg = BranchConfig(trunk=Path(c["trunk"]), init=Path(c["init"]), teacher=Path(c["teacher"]),
                        output_dir=Path(run_dir), labelled=[(k, Path(p)) for k, p in c["labelled"]],
                        dev_percent=int(c["dev_percent"]))
-    texts, _, dev = _texts(cfg, list(meta["labels"]))
+    texts, _, dev, _ = _texts(cfg, list(meta["labels"]))
     return [t for t, d in zip(texts, dev, strict=True) if d]
 
 
@@ -296,7 +327,7 @@ def train_branch(cfg: BranchConfig) -> Path:
     if not 0 <= layer < n_layers:
         raise ValueError(f"the trunk has layers 0..{n_layers - 1}; cannot read layer {layer}")
 
-    texts, gold_list, dev_list = _texts(cfg, labels)
+    texts, gold_list, dev_list, sources = _texts(cfg, labels)
     gold, is_dev = np.array(gold_list), np.array(dev_list, dtype=bool)
     states = _cached(out / "cache-states.npy", lambda: _features(cfg, texts, layer, out).states)
     offsets = np.load(out / "cache-offsets.npy")
@@ -384,6 +415,7 @@ def train_branch(cfg: BranchConfig) -> Path:
     np.save(out / "dev-probs.npy", dev_probs)
     np.save(out / "dev-gold.npy", gold[dev_idx])
     np.save(out / "dev-mask.npy", is_dev)
+    (out / "dev-sources.json").write_text(json.dumps([sources[i] for i in dev_idx]))
     meta = {"config": _jsonable(asdict(cfg)), "labels": labels, "layer": layer, "layers": cfg.layers,
             "trunk_version": trunk_manifest.version, "trunk_sha256": sha256_of(trunk_file),
             "trunk_preprocessing": trunk_manifest.preprocessing, "trunk_max_length": trunk_manifest.max_length,

@@ -127,14 +127,24 @@ class OnnxSentimentModel:
         from tokenizers import Tokenizer
 
         self.model_dir = Path(model_dir)
-        self.manifest = load_manifest(self.model_dir)
-        # a second head on this encoder (models/branch.py): its manifest, checked against this model's file
-        self.branch = load_branch(Path(branch_dir), self.model_dir, self.manifest) if branch_dir else None
+        self.manifest = load_manifest(self.model_dir)  # labels, decision rule, version: this directory's
+        # A directory with a ``trunk`` is a *head* on another model's encoder (models/branch.py): the encoder's
+        # graph runs up to the layer the head reads, the rest of it is cut off, and the head answers.
+        self.head: Branch | None = None
+        self.trunk_dir, self.trunk = self.model_dir, self.manifest
+        if self.manifest.trunk:
+            from badbuzz.export.release import branch_trunk
+
+            self.trunk_dir = branch_trunk(self.model_dir, self.manifest)
+            self.trunk = load_manifest(self.trunk_dir)
+            self.head = load_branch(self.model_dir, self.trunk_dir, self.trunk)
+        # a second head on this encoder (emotions): its manifest, checked against the encoder's file
+        self.branch = load_branch(Path(branch_dir), self.trunk_dir, self.trunk) if branch_dir else None
         self.max_batch = max_batch
-        self._preprocess = get_preprocessor(self.manifest.preprocessing)
-        self._tokenizer = Tokenizer.from_file(str(self.model_dir / self.manifest.tokenizer))
+        self._preprocess = get_preprocessor(self.trunk.preprocessing)
+        self._tokenizer = Tokenizer.from_file(str(self.trunk_dir / self.trunk.tokenizer))
         self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(self.manifest.max_length)
+        self._tokenizer.enable_truncation(self.trunk.max_length)
         pad = self._tokenizer.token_to_id("[PAD]")
         self._pad_id = 0 if pad is None else pad
         self._threads = threads
@@ -152,26 +162,34 @@ class OnnxSentimentModel:
                 log.warning("no working CUDA provider (available: %s): scoring on the CPU",
                             ", ".join(self._available_providers()))
         if self._session is None:
-            self.variant = cpu_variant(self.manifest, variant)
-            self._session = self._open(self._graph(self.manifest.variants[self.variant]), ["CPUExecutionProvider"])
+            self.variant = cpu_variant(self.trunk, variant)
+            self._session = self._open(self._graph(self.trunk.variants[self.variant]), ["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.providers: list[str] = list(self._session.get_providers())
 
     def _graph(self, name: str) -> Path | bytes:
-        """The graph file to run, with the branch spliced in when there is one (one session, both heads)."""
-        path = self.model_dir / name
-        if self.branch is None:
+        """The graph to run: the encoder's file, cut below a head and with the head and the branch spliced
+        in when there are some (one session, every head)."""
+        path = self.trunk_dir / name
+        if self.branch is None and self.head is None:
             return path
         import onnx
 
-        from badbuzz.models.branch import merge_branch
+        from badbuzz.models.branch import merge_branch, prune
 
         try:
-            trunk = onnx.load(str(path))
-            branch = onnx.load(str(self.branch.model_dir / self.branch.manifest.variants["fp32"]))
-            merged: bytes = merge_branch(trunk, branch, self.branch.tensor).SerializeToString()
+            graph = onnx.load(str(path))
+            if self.head is not None:
+                graph = prune(graph, sorted({self.head.tensor} | ({self.branch.tensor} if self.branch else set())))
+            if self.branch is not None:
+                branch = onnx.load(str(self.branch.model_dir / self.branch.manifest.variants["fp32"]))
+                graph = merge_branch(graph, branch, self.branch.tensor)
+            if self.head is not None:
+                head = onnx.load(str(self.head.model_dir / self.head.manifest.variants["fp32"]))
+                graph = merge_branch(graph, head, self.head.tensor, prefix="head/", output="logits")
+            merged: bytes = graph.SerializeToString()
         except Exception as exc:  # onnx raises its own errors for files it cannot read or join
-            raise InvalidModelDir(f"cannot join branch {self.branch.model_dir} to {path}: {exc}") from exc
+            raise InvalidModelDir(f"cannot join the heads of {self.model_dir} to {path}: {exc}") from exc
         return merged
 
     @staticmethod
@@ -200,11 +218,11 @@ class OnnxSentimentModel:
         fp16 graph on a CPU is slow)."""
         if "CUDAExecutionProvider" not in self._available_providers():
             return None, ""
-        variant = gpu_variant(self.manifest, requested)
-        if variant in self.manifest.variants:
-            source: Path | bytes = self._graph(self.manifest.variants[variant])
+        variant = gpu_variant(self.trunk, requested)
+        if variant in self.trunk.variants:
+            source: Path | bytes = self._graph(self.trunk.variants[variant])
         else:
-            source = fp16_graph(self._graph(self.manifest.variants["fp32"]))
+            source = fp16_graph(self._graph(self.trunk.variants["fp32"]))
         session = self._open(source, [cuda_provider(device_id, mem_limit_mb), "CPUExecutionProvider"])
         if session.get_providers()[0] != "CUDAExecutionProvider":
             return None, ""
@@ -213,7 +231,7 @@ class OnnxSentimentModel:
     def warm_up(self) -> None:
         """One batch of the longest shape before the first real one: CUDA kernels and the CPU arena are set
         up here, not on the first tweets (whose latency would otherwise jump)."""
-        self.predict(["warm-up " * (self.manifest.max_length // 2)] * min(self.max_batch, 8))
+        self.predict(["warm-up " * (self.trunk.max_length // 2)] * min(self.max_batch, 8))
 
     @property
     def labels(self) -> list[str]:
@@ -272,13 +290,6 @@ class OnnxSentimentModel:
         return Prediction(self.labels, out, self.weights, emotions=emotions, emotion_model=branch.version,
                           branch_probabilities=second)
 
-    def branch_view(self) -> BranchView:
-        """This model seen as its branch's classifier (to evaluate or release the branch)."""
-        if self.branch is None:
-            raise ValueError(f"{self.model_dir} was loaded without a branch")
-        return BranchView(self)
-
-
 @dataclass(frozen=True)
 class Branch:
     """A loaded branch directory: its manifest and the trunk tensor it reads."""
@@ -311,23 +322,6 @@ def load_branch(branch_dir: Path, trunk_dir: Path, trunk: ModelManifest) -> Bran
             f"{str(want)[:12]}…), not on {trunk_dir} ({trunk.version}, {str(have)[:12]}…). Use the sentiment "
             "model it was trained on, a standalone emotion model, or BADBUZZ_EMOTIONS=off.")
     return Branch(branch_dir, manifest, str(info["tensor"]))
-
-
-class BranchView:
-    """The branch of a loaded model as a classifier of its own (labels, decision weights, predict)."""
-
-    def __init__(self, model: OnnxSentimentModel) -> None:
-        assert model.branch is not None
-        self.model = model
-        self.branch = model.branch
-        self.labels = model.branch.labels
-        self.weights = label_weights(model.branch.manifest)
-        self.version = model.branch.version
-
-    def predict(self, texts: Sequence[str]) -> Prediction:
-        probs = self.model.predict(texts).branch_probabilities
-        assert probs is not None
-        return Prediction(self.labels, probs, self.weights)
 
 
 def label_weights(manifest: ModelManifest) -> tuple[float, ...] | None:

@@ -29,7 +29,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     e = sub.add_parser("release", help="make an exported model directory the released model of its task")
     e.add_argument("model_dir", type=Path, help="exported directory (`badbuzz export`)")
-    e.add_argument("--task", required=True, choices=["sentiment3", "emotion4"])
+    e.add_argument("--task", required=True, choices=["sentiment3", "sentiment3-fast", "emotion4"])
     e.add_argument("--checkpoint", type=Path, required=True,
                    help="the checkpoint it was exported from (its dev tweets measure parity and speed)")
     e.add_argument("--output", type=Path, help="default: models/released/TASK")
@@ -49,6 +49,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     b.add_argument("--unlabelled", action="append", default=[], metavar="KIND=PATH",
                    help="texts the teacher labels (their own labels ignored)")
     b.add_argument("--layers", type=int, default=2, help="encoder layers the branch runs (0: head only)")
+    b.add_argument("--read-layer", type=int, help="trunk layer (0-based) it reads; default: below its layers")
+    b.add_argument("--dev-percent", type=int, default=10)
+    b.add_argument("--hard-weight", type=float, default=1.0, help="weight of the gold labels beside the teacher")
+    b.add_argument("--labelled-per-batch", type=int, default=8, help="rows of each batch drawn from labelled rows")
     b.add_argument("--max-steps", type=int, default=3000)
     b.add_argument("--learning-rate", type=float, default=5e-5)
     b.add_argument("--eval-every", type=int, default=250)
@@ -84,9 +88,10 @@ def dispatch(args: argparse.Namespace, settings: Settings, run_command: Callable
         out = train_branch(BranchConfig(
             trunk=args.trunk, init=args.init, teacher=args.teacher, output_dir=args.output,
             labelled=[_kind_path(s) for s in args.train], unlabelled=[_kind_path(s) for s in args.unlabelled],
-            layers=args.layers, max_steps=args.max_steps, learning_rate=args.learning_rate,
-            eval_every=args.eval_every, patience=args.patience, seed=args.seed, threads=args.threads,
-            resume=args.resume))
+            layers=args.layers, read_layer=args.read_layer, dev_percent=args.dev_percent,
+            labelled_per_batch=args.labelled_per_batch, hard_weight=args.hard_weight, max_steps=args.max_steps,
+            learning_rate=args.learning_rate, eval_every=args.eval_every, patience=args.patience, seed=args.seed,
+            threads=args.threads, resume=args.resume))
         print(f"branch trained: {out}")
         return 0
     if args.command == "export-branch":

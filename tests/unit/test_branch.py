@@ -128,3 +128,44 @@ def test_training_resumes_and_the_release_runs_from_its_own_folder(parts: dict[s
     assert manifest.trunk["dir"] == "../trunk" and manifest.files["model.onnx"]
     view = classifier(target)
     assert view.labels == EMOTIONS and view.predict(SAMPLE_TEXTS).probabilities.shape == (len(SAMPLE_TEXTS), 4)
+
+
+def test_a_head_on_a_lower_layer_is_a_shallower_model_that_still_carries_the_emotion_branch(
+        parts: dict[str, Path], data_dir: Path) -> None:
+    """A sentiment head reading layer 0 of the two-layer trunk: the trunk's layer 1 and head are cut off."""
+    import onnx
+    import torch
+    from transformers import AutoModel
+
+    from badbuzz.models.branch import branch_module, layer_output
+
+    tmp = parts["tmp"]
+    s140 = data_dir / "sentiment140" / "sentiment140_random_sample_24934.csv.xz"
+    run = train_branch(BranchConfig(trunk=parts["trunk"], init=parts["trunk_ckpt"], teacher=parts["trunk"],
+                                    output_dir=tmp / "head-run", labelled=[("sentiment140", s140)], layers=0,
+                                    read_layer=0, max_steps=20, eval_every=10, learning_rate=1e-3, dev_percent=3,
+                                    labelled_per_batch=0, hard_weight=0.5))
+    head_dir = export_branch(run, tmp / "head")
+    head = OnnxSentimentModel(head_dir, device="cpu")
+    assert head.labels == ["negative", "positive"] and head.trunk_dir.resolve() == parts["trunk"].resolve()
+    served = onnx.load_from_string(head._graph(head.trunk.variants["fp32"]))
+    layer_output(served.graph, 0)
+    with pytest.raises(ValueError):
+        layer_output(served.graph, 1)  # the layer above the head's is not in the served graph
+    pred = head.predict(SAMPLE_TEXTS)
+    encoder = AutoModel.from_pretrained(parts["trunk_ckpt"], attn_implementation="eager").eval()
+    module = branch_module(parts["trunk_ckpt"], 0)
+    module.load_state_dict(torch.load(run / "best.pt"))
+    module.eval()
+    with torch.no_grad():
+        for ids, probs in zip(head.encode(SAMPLE_TEXTS), pred.probabilities, strict=True):
+            x = torch.tensor([ids])
+            hidden = encoder(input_ids=x, output_hidden_states=True).hidden_states[1]
+            np.testing.assert_allclose(probs, torch.softmax(module(hidden, torch.ones_like(x)), -1)[0].numpy(),
+                                       atol=1e-4)
+    # the emotion branch (trained on the same trunk file) rides on the shallower graph
+    both = OnnxSentimentModel(head_dir, device="cpu", branch_dir=parts["branch"]).predict(SAMPLE_TEXTS)
+    np.testing.assert_allclose(both.probabilities, pred.probabilities, atol=1e-6)
+    full = OnnxSentimentModel(parts["trunk"], device="cpu", branch_dir=parts["branch"]).predict(SAMPLE_TEXTS)
+    assert both.branch_probabilities is not None and full.branch_probabilities is not None
+    np.testing.assert_allclose(both.branch_probabilities, full.branch_probabilities, atol=1e-6)

@@ -1,7 +1,8 @@
 """The quality guard: the models that ship in models/released, scored on held-out sets from ../shared/data.
 
 A re-release, a preprocessing change, a tokenizer or ONNX Runtime upgrade that costs quality fails here.
-The floors are the product's targets (sentiment) and the emotion model's published figure minus 0.03.
+The floors are the product's targets (the default sentiment model), the emotion model's published figure minus
+0.03, and for the opt-in fast sentiment head: within a point of the full model.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ S140_NEG_POS_ACCURACY = 0.90
 TWEETEVAL_MACRO_RECALL = 0.72
 EMOTION_PUBLISHED_MACRO_F1 = 0.7190  # docs/model-card.md, TweetEval emotion validation (the emotion branch)
 EMOTION_MARGIN = 0.03
+STUDENT_MARGIN = 0.01
 REPO_MODEL_BYTES = 120 * 1024 * 1024
 EMOTIONS = ["anger", "joy", "optimism", "sadness"]
 
@@ -29,8 +31,8 @@ EMOTIONS = ["anger", "joy", "optimism", "sadness"]
 def test_released_models_are_the_defaults_and_fit_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("BADBUZZ_MODEL_DIR", "BADBUZZ_EMOTION_MODEL_DIR"):
         monkeypatch.delenv(name, raising=False)
-    settings = Settings()
-    assert settings.resolved_model_dir == released_model_dir("sentiment3")
+    settings = Settings(device="cpu")
+    assert settings.resolved_model_dir == released_model_dir("sentiment3")  # the fast head is opt-in
     assert settings.resolved_emotion_model_dir == released_model_dir("emotion4")
     total = 0
     for task in TASKS:
@@ -45,7 +47,7 @@ def test_released_models_are_the_defaults_and_fit_the_repository(monkeypatch: py
 def test_the_served_scorer_gives_every_tweet_both_heads_from_one_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("BADBUZZ_MODEL_DIR", "BADBUZZ_EMOTION_MODEL_DIR", "BADBUZZ_EMOTIONS"):
         monkeypatch.delenv(name, raising=False)
-    model = load_model(Settings(), warm_up=False)
+    model = load_model(Settings(device="cpu"), warm_up=False)
     assert model.sentiment.branch is not None and model.emotion is None and model.scope == "all"
     texts = ["I am furious, @AirParadis cancelled my flight and the staff were rude and useless",
              "Great crew on AP123, thank you!"]
@@ -59,17 +61,23 @@ def test_the_served_scorer_gives_every_tweet_both_heads_from_one_encoder(monkeyp
     assert angry is not None and happy is not None and angry["anger"] > 0.5 and happy["joy"] > 0.5
 
 
-def test_sentiment_model_meets_its_targets(data_dir: Path) -> None:
-    scorer, labels, model = model_dir_scorer(released_model_dir("sentiment3"))
+@pytest.mark.parametrize("task", ["sentiment3", "sentiment3-fast"])
+def test_sentiment_model_meets_its_targets(data_dir: Path, task: str) -> None:
+    scorer, labels, model = model_dir_scorer(released_model_dir(task))
     s140 = evaluate_scorer(scorer, labels, load_test("sentiment140-test", data_dir / "sentiment140" /
                                                      "testdata.manual.2009.06.14.csv"), weights=model.weights)
     tweeteval = evaluate_scorer(scorer, labels, load_test("tweeteval-sentiment", data_dir / "tweeteval" / "sentiment"),
                                 weights=model.weights)
     accuracy, recall = s140["negative_vs_positive"].accuracy, tweeteval["full"].macro_recall
-    print(f"[measure] released sentiment3: Sentiment140 test neg-vs-pos accuracy {accuracy:.4f} "
+    print(f"[measure] released {task}: Sentiment140 test neg-vs-pos accuracy {accuracy:.4f} "
           f"(n={s140['negative_vs_positive'].n}), TweetEval val macro recall {recall:.4f} (n={tweeteval['full'].n})")
-    assert accuracy >= S140_NEG_POS_ACCURACY
     assert recall >= TWEETEVAL_MACRO_RECALL
+    if task == "sentiment3":  # the default
+        assert accuracy >= S140_NEG_POS_ACCURACY
+    else:  # the opt-in fast head: within a point of the full model (0.8997 on Sentiment140 when released)
+        full = load_manifest(released_model_dir("sentiment3")).metrics["tests"]
+        assert accuracy >= full["sentiment140-test"]["negative_vs_positive"]["accuracy"] - STUDENT_MARGIN
+        assert recall >= full["tweeteval-sentiment"]["full"]["macro_recall"] - STUDENT_MARGIN
 
 
 def test_emotion_model_keeps_its_published_quality(data_dir: Path) -> None:
