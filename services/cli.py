@@ -26,8 +26,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("services", help="run a long-running service")
-    s.add_argument("service", choices=["scorer", "alerter", "topics"],
-                   help="scorer: the Kafka scorer; alerter: detection + alert delivery; topics: create topics")
+    s.add_argument("service", choices=["scorer", "alerter", "api", "topics"],
+                   help="scorer: the Kafka scorer; alerter: detection + alert delivery; api: the HTTP API; "
+                        "topics: create topics")
+    s.add_argument("--host", help="api: address to listen on (default BADBUZZ_API_HOST)")
+    s.add_argument("--port", type=int, help="api: port (default BADBUZZ_API_PORT)")
+
+    k = sub.add_parser("api-key", help="make an API key: prints the key (once) and the BADBUZZ_API_KEYS entry")
+    k.add_argument("name")
+    k.add_argument("--role", choices=["read", "write"], default="read")
 
     t = sub.add_parser("train", help="fine-tune an encoder (Sentiment140 by default, or any combination of sets)")
     t.add_argument("--data", type=Path, help="Sentiment140 CSV or folder (default BADBUZZ_DATA)")
@@ -195,6 +202,13 @@ def _with(settings: Settings, **updates: Any) -> Settings:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     cmd = args.command
+    if cmd == "api-key":
+        from badbuzz.services.api.auth import new_key
+
+        key, entry = new_key(args.name, args.role)
+        print(f"key (give it to {args.name}; it is not stored anywhere): {key}")
+        print(f"add to BADBUZZ_API_KEYS (comma-separated): {entry}")
+        return 0
     if cmd in model_commands.COMMANDS:
         return model_commands.dispatch(args, settings, run_command=main)
     if cmd == "services":
@@ -210,6 +224,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             from badbuzz.services.alerting.runner import run_alerter
 
             run_alerter(settings)
+            return 0
+        if args.service == "api":
+            from badbuzz.services.api.runner import run_api
+
+            run_api(_with(settings, api_host=args.host, api_port=args.port))
             return 0
         from badbuzz.services.scorer import run_scorer
 

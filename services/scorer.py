@@ -88,7 +88,9 @@ def run_scorer(settings: Settings) -> None:
         KafkaDeadLetterSink(producer, settings.topic_dlq), metrics, limits=settings.limits,
         topics=TopicMatcher.from_file(settings.topics_file),
     )
-    serve_metrics(registry, settings.metrics_port, settings.metrics_addr)
+    target = serve_metrics(registry, settings.metrics_port, settings.metrics_addr,
+                           targets_dir=settings.prometheus_targets, service="scorer",
+                           labels=settings.target_labels)
     lag = LagMonitor(settings.kafka_bootstrap, settings.consumer_group, metrics,
                      interval_s=settings.lag_interval_s).start()
     log.info("scorer replica %s: model %s on %s, metrics on :%d", settings.replica, model.version,
@@ -112,5 +114,7 @@ def run_scorer(settings: Settings) -> None:
     try:
         worker.execute_from_commandline()
     finally:
+        if target is not None:  # faust's worker may end the process without running atexit hooks
+            target.remove()
         lag.stop()
         producer.close()

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     alert_cooldown_minutes: int = Field(30, ge=0)
     alert_topics: str = Field("", description="comma-separated topics that may alert (empty: every topic, 'all' too)")
     alerts_file: Path | None = Field(None, description="embedded mode: append alerts as JSON lines here")
+    api_keys: SecretStr | None = Field(
+        None, description="name:read|write:<sha256 hex> entries, comma-separated (`badbuzz api-key` makes one)")
+    api_host: str = Field("127.0.0.1", description="where `badbuzz services api` listens")
+    api_port: int = Field(8080, ge=1, le=65535)
     webhook_urls: str = Field("", description="comma-separated endpoints that receive alerts (Slack-compatible)")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for the signature header")
 
@@ -81,6 +85,12 @@ class Settings(BaseSettings):
 
     metrics_port: int = Field(9464, ge=0, le=65535)
     metrics_addr: str = "127.0.0.1"
+    prometheus_targets: Path | None = Field(
+        None, description="Prometheus file_sd folder: each service registers its /metrics there while it runs "
+                          "(deploy/stack.sh exports it)")
+    prometheus_labels: str = Field(
+        "", pattern=r"^([A-Za-z_][A-Za-z0-9_]*=[^,=]*)?(,[A-Za-z_][A-Za-z0-9_]*=[^,=]*)*$",
+        description="extra labels on this process's scrape target, e.g. env=prod,brand=airparadis")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("kafka_bootstrap", "database_url", "redis_url", mode="before")
@@ -113,6 +123,12 @@ class Settings(BaseSettings):
                               pending_minutes=self.alert_pending_minutes, cooldown_minutes=self.alert_cooldown_minutes,
                               scales=tuple(sorted({int(x) for x in self.alert_scales.split(",")})),
                               weekly_budget=self.alert_weekly_budget)
+
+    @property
+    def target_labels(self) -> dict[str, str]:
+        """This process's scrape-target labels: its replica and ``BADBUZZ_PROMETHEUS_LABELS``."""
+        extra = dict(pair.split("=", 1) for pair in self.prometheus_labels.split(",") if pair)
+        return {"replica": self.replica, **extra}
 
     @property
     def embedded(self) -> bool:

@@ -111,6 +111,19 @@ class AlertRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class AlertAckRow(Base):
+    """An acknowledgement of an alert by a person (``POST /v1/alerts/{id}/ack``): who, when, and a note."""
+
+    __tablename__ = "alert_acks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(ALERT_ID_MAX_CHARS), index=True)
+    who: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    key_name: Mapped[str] = mapped_column(String(100))  # the API key that made it
+    acked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class DetectorStateRow(Base):
     """The detector's memory per topic, so a restarted alerter continues where it stopped."""
 

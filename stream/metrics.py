@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import json
+import re
+import socket
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -69,7 +75,41 @@ class ScorerMetrics:
         )
 
 
-def serve_metrics(registry: CollectorRegistry, port: int, addr: str = "127.0.0.1") -> None:
-    """Expose ``/metrics`` on ``addr:port`` (port 0 disables it)."""
-    if port:
-        start_http_server(port, addr=addr, registry=registry)
+def serve_metrics(registry: CollectorRegistry, port: int, addr: str = "127.0.0.1", *,
+                  targets_dir: Path | None = None, service: str = "", labels: dict[str, str] | None = None
+                  ) -> ScrapeTarget | None:
+    """Expose ``/metrics`` on ``addr:port`` (port 0 disables it) and, with ``targets_dir`` (Prometheus's
+    file_sd folder, ``BADBUZZ_PROMETHEUS_TARGETS``), register this process as a scrape target there until
+    it exits."""
+    if not port:
+        return None
+    start_http_server(port, addr=addr, registry=registry)
+    if targets_dir is None:
+        return None
+    target = ScrapeTarget(targets_dir, service, addr, port, labels or {})
+    target.register()
+    return target
+
+
+class ScrapeTarget:
+    """This process as a Prometheus file_sd target: one JSON file, written atomically when the metrics server
+    is up and removed at exit, so a service started after ``deploy/stack.sh start`` is scraped without any
+    manual step and one that stops disappears. Prometheus re-reads the folder every few seconds. A process
+    killed with SIGKILL leaves its file behind (shown as down); the next process on the same port replaces it."""
+
+    def __init__(self, directory: Path, service: str, addr: str, port: int, labels: dict[str, str]) -> None:
+        host = addr if addr not in ("", "0.0.0.0", "::") else socket.gethostname()
+        self.address = f"{host}:{port}"
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{service or 'badbuzz'}-{host}-{port}")
+        self.path = Path(directory) / f"{safe}.json"
+        self.doc = [{"targets": [self.address], "labels": {"service": service, **labels}}]
+
+    def register(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")  # not *.json: Prometheus never reads half a file
+        tmp.write_text(json.dumps(self.doc))
+        tmp.replace(self.path)
+        atexit.register(self.remove)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -54,7 +54,8 @@ def run_alerter(settings: Settings) -> None:
     registry = CollectorRegistry()
     channels = alert_channels(settings)
     service, store = build_alert_service(settings, registry, channels)
-    serve_metrics(registry, settings.metrics_port, settings.metrics_addr)
+    serve_metrics(registry, settings.metrics_port, settings.metrics_addr, targets_dir=settings.prometheus_targets,
+                  service="alerter", labels=settings.target_labels)
     leadership = Leadership(store.engine)
     OutboxDispatcher(store, channels).start(active=lambda: leadership.is_leader)
     stopping = False

@@ -354,22 +354,14 @@ class AlerterProcess(ServiceProcess):
             # the team pages on its brand topics; 'all' may also move when a large share of traffic is angry
             "BADBUZZ_ALERT_TOPICS": "air-paradis,baggage",
             "BADBUZZ_REDIS_PREFIX": f"{topics.group}:", "BADBUZZ_HOME": str(log.parent / "alerter"),
+            "BADBUZZ_PROMETHEUS_TARGETS": str(stack.prometheus_targets),
+            "BADBUZZ_PROMETHEUS_LABELS": f"test_run={topics.group}",
             "PYTHONUNBUFFERED": "1"})
         env.update(overrides)
         super().__init__(env, log)
         self.prefix = f"{topics.group}:"
-        self.target = stack.prometheus_targets / f"{topics.group}-alerter-{self.metrics_port}.json"
-        self.target_labels = {"test_run": topics.group}
-
-    def start(self) -> Self:
-        super().start()
-        self.target.write_text(json.dumps([{"targets": [f"127.0.0.1:{self.metrics_port}"],
-                                            "labels": self.target_labels}]))
-        return self
-
-    def stop(self) -> None:
-        self.target.unlink(missing_ok=True)
-        super().stop()
+        # the alerter registers its own scrape target (stream/metrics.py ScrapeTarget) while it runs
+        self.target = stack.prometheus_targets / f"alerter-127.0.0.1-{self.metrics_port}.json"
 
 
 @pytest.fixture

@@ -1,0 +1,383 @@
+"""The FastAPI application: ``build_app(settings)``; OpenAPI at ``/docs`` and ``/openapi.json``.
+
+Every ``/v1`` route needs an API key (``Authorization: Bearer <key>`` or ``X-API-Key``): 401 without a valid
+one, 403 when a read-only key tries to write. Bad input is a 422 with the field at fault, never a 500;
+``/healthz`` says the process is alive, ``/readyz`` whether the database, Kafka (when configured) and the
+model answer, ``/metrics`` is Prometheus's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel, Field, field_validator, model_validator
+from sqlalchemy import Engine, text
+
+from badbuzz.services.api import queries
+from badbuzz.services.api.auth import ApiKey, Role, find_key, parse_keys
+from badbuzz.services.settings import Settings
+from badbuzz.services.tables import AlertAckRow, AlertRow
+from badbuzz.stream.limits import TOPIC_MAX_CHARS
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 256  # texts per POST /v1/score
+MAX_TIMELINE_BUCKETS = 10_000
+TopicName = Annotated[str, Path(min_length=1, max_length=TOPIC_MAX_CHARS)]
+AlertId = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: a text holding an unpaired surrogate (valid in JSON as an escape, not
+    encodable as UTF-8) is echoed back as ``\\udXXX`` instead of failing the response with a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+# ----------------------------------------------------------------------------------------------- schemas
+class ScoreRequest(BaseModel):
+    """One text (``text``) or a batch (``texts``), not both."""
+
+    text: str | None = Field(None, min_length=1, max_length=2_000)
+    texts: list[Annotated[str, Field(min_length=1, max_length=2_000)]] | None = Field(
+        None, min_length=1, max_length=MAX_BATCH)
+
+    @model_validator(mode="after")
+    def one_of(self) -> ScoreRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give either 'text' or 'texts'")
+        return self
+
+
+class Score(BaseModel):
+    text: str
+    label: str
+    probabilities: dict[str, float]
+    emotions: dict[str, float] | None = None
+
+
+class ScoreResponse(BaseModel):
+    model_version: str
+    emotion_model: str | None
+    scores: list[Score]
+
+
+class MinuteStatus(BaseModel):
+    minute: datetime | None
+    tweets: int
+    negatives: int
+    negative_share: float | None
+
+
+class HourStatus(BaseModel):
+    tweets: int
+    negatives: int
+    negative_share: float | None
+
+
+class TopicStatus(BaseModel):
+    topic: str
+    last_minute: MinuteStatus
+    last_hour: HourStatus
+    baseline_share: float | None
+    status: str
+    alert_id: str | None
+    evaluated_through: str | None
+
+
+class TimelinePoint(BaseModel):
+    start: datetime
+    tweets: int
+    negatives: int
+    negative_share: float | None
+
+
+class AlertMark(BaseModel):
+    id: str
+    fired_at: datetime
+    resolved_at: datetime | None
+    state: str
+
+
+class Timeline(BaseModel):
+    topic: str
+    step_minutes: int
+    points: list[TimelinePoint]
+    alerts: list[AlertMark]
+
+
+class Ack(BaseModel):
+    who: str
+    note: str
+    key_name: str
+    acked_at: datetime
+
+
+class Alert(BaseModel):
+    id: str
+    topic: str
+    state: str
+    fired_at: datetime
+    resolved_at: datetime | None
+    window_start: datetime
+    window_end: datetime
+    negative_rate: float
+    baseline_rate: float
+    volume: int
+    p_value: float
+    signal: str | None
+    scale_minutes: int | None
+    expected_negatives: float | None
+
+
+class AlertDetail(Alert):
+    top_terms: list[dict[str, Any]]
+    examples: list[dict[str, Any]]
+    emotions: dict[str, float] | None
+    acks: list[Ack]
+
+
+class AlertPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+    alerts: list[Alert]
+
+
+class AckRequest(BaseModel):
+    who: str = Field(min_length=1, max_length=200)
+    note: str = Field("", max_length=2_000)
+
+    @field_validator("who", "note")
+    @classmethod
+    def storable(cls, value: str) -> str:
+        """Stored as text, and PostgreSQL refuses NUL characters (pydantic already refuses unpaired surrogates)."""
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, str]
+
+
+# -------------------------------------------------------------------------------------------------- app
+def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = None,
+              registry: CollectorRegistry | None = None,
+              kafka_check: Callable[[], None] | None = None,
+              clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
+    """The API over ``settings``' database and models. ``model`` (a SentimentAndEmotion) is loaded on first
+    use when not given; ``engine`` defaults to the settings' database."""
+    from badbuzz.services.storage import make_engine
+
+    db = engine or make_engine(settings.resolved_database_url)
+    keys = parse_keys(settings.api_keys.get_secret_value() if settings.api_keys else "")
+    if not keys:
+        log.warning("no API keys configured (BADBUZZ_API_KEYS): every /v1 route answers 401. Make one with "
+                    "`badbuzz api-key NAME --role write`")
+    reg = registry or CollectorRegistry()
+    requests = Counter("badbuzz_api_requests", "API requests", ["route", "status"], registry=reg)
+    latency = Histogram("badbuzz_api_request_seconds", "API request latency", ["route"], registry=reg)
+    config = settings.detector_config()
+    loaded: dict[str, Any] = {"model": model}
+
+    def get_model() -> Any:
+        if loaded["model"] is None:
+            from badbuzz.services.scorer import load_model
+
+            loaded["model"] = load_model(settings)
+        return loaded["model"]
+
+    app = FastAPI(title="Bad Buzz Watch API", version="1", default_response_class=SafeJSONResponse,
+                  description="Tweet sentiment scoring, topic status and bad-buzz alerts for a brand's "
+                              "communications team.")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's 422 body, rendered so that any input it quotes back can be encoded."""
+        return SafeJSONResponse(status_code=422, content={"detail": jsonable_encoder(exc.errors())})
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        requests.labels(route=name, status=str(response.status_code)).inc()
+        latency.labels(route=name).observe(time.perf_counter() - started)
+        return response
+
+    def need(role: Role) -> Callable[[Request], ApiKey]:
+        def check(request: Request) -> ApiKey:
+            header = request.headers.get("authorization", "")
+            presented = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get(
+                "x-api-key", "")
+            key = find_key(keys, presented) if presented else None
+            if key is None:
+                raise HTTPException(401, "a valid API key is needed (Authorization: Bearer <key>)",
+                                    headers={"WWW-Authenticate": "Bearer"})
+            if not key.allows(role):
+                raise HTTPException(403, f"the key {key.name!r} is read-only")
+            return key
+
+        return check
+
+    reader = Depends(need("read"))
+    writer = Depends(need("write"))
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], response_model=Readiness,
+             responses={503: {"model": Readiness, "description": "a dependency does not answer"}})
+    def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            with db.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = _failure(exc)
+        if kafka_check is not None or settings.kafka_bootstrap:
+            try:
+                (kafka_check or _kafka_check(settings))()
+                checks["kafka"] = "ok"
+            except Exception as exc:
+                checks["kafka"] = _failure(exc)
+        try:
+            get_model()
+            checks["model"] = "ok"
+        except Exception as exc:
+            checks["model"] = _failure(exc)
+        ready = all(v == "ok" for v in checks.values())
+        return SafeJSONResponse(Readiness(ready=ready, checks=checks).model_dump(),
+                                status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics() -> Response:
+        return Response(generate_latest(reg), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/score", tags=["scoring"], response_model=ScoreResponse, dependencies=[reader])
+    def score(body: ScoreRequest) -> ScoreResponse:
+        texts = [body.text] if body.text is not None else list(body.texts or [])
+        m = get_model()
+        pred = m.predict(texts)
+        labels = pred.decided_labels()
+        emotions = pred.emotions or [None] * len(texts)
+        return ScoreResponse(model_version=m.version, emotion_model=pred.emotion_model, scores=[
+            Score(text=t, label=label, probabilities={n: float(p) for n, p in zip(pred.labels, row, strict=True)},
+                  emotions=e)
+            for t, label, row, e in zip(texts, labels, pred.probabilities, emotions, strict=True)])
+
+    @app.get("/v1/topics", tags=["topics"], response_model=list[TopicStatus], dependencies=[reader])
+    def topics() -> list[dict[str, Any]]:
+        return [s for t in queries.topic_names(db) if (s := queries.topic_status(db, config, t)) is not None]
+
+    @app.get("/v1/topics/{topic}/timeline", tags=["topics"], response_model=Timeline, dependencies=[reader],
+             responses={404: {"description": "no such topic"}})
+    def topic_timeline(topic: TopicName,
+                       start: Annotated[datetime | None, Query(alias="from")] = None,
+                       end: Annotated[datetime | None, Query(alias="to")] = None,
+                       step: Annotated[int, Query(ge=1, le=10_080, description="minutes per point")] = 1
+                       ) -> Timeline:
+        stop = _utc(end) if end else clock().replace(second=0, microsecond=0) + timedelta(minutes=1)
+        begin = _utc(start) if start else stop - timedelta(hours=6)
+        if begin >= stop:
+            raise invalid(["query", "from"], "'from' must be before 'to'")
+        if (stop - begin) / timedelta(minutes=step) > MAX_TIMELINE_BUCKETS:
+            raise invalid(["query", "step"], f"at most {MAX_TIMELINE_BUCKETS} points: widen 'step' or narrow the range")
+        if topic not in queries.topic_names(db):
+            raise HTTPException(404, f"no topic {topic!r}")
+        points = queries.timeline(db, topic, begin, stop, step)
+        rows, _ = queries.alert_rows(db, topic=topic, since=begin, until=stop, limit=1_000)
+        return Timeline(topic=topic, step_minutes=step, points=[
+            TimelinePoint(start=b.start, tweets=b.tweets, negatives=b.negatives, negative_share=b.share)
+            for b in points], alerts=[AlertMark(id=r.id, fired_at=_utc(r.fired_at), resolved_at=_utc_or_none(
+                r.resolved_at), state=r.state) for r in rows])
+
+    @app.get("/v1/alerts", tags=["alerts"], response_model=AlertPage, dependencies=[reader])
+    def alerts(topic: Annotated[str | None, Query(max_length=TOPIC_MAX_CHARS)] = None,
+               state: Literal["firing", "resolved"] | None = None,
+               since: datetime | None = None, until: datetime | None = None,
+               limit: Annotated[int, Query(ge=1, le=500)] = 50,
+               offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> AlertPage:
+        rows, total = queries.alert_rows(db, topic=topic, state=state, since=_utc_or_none(since),
+                                         until=_utc_or_none(until), limit=limit, offset=offset)
+        nxt = offset + len(rows) if offset + len(rows) < total else None
+        return AlertPage(total=total, limit=limit, offset=offset, next_offset=nxt, alerts=[_alert(r) for r in rows])
+
+    @app.get("/v1/alerts/{alert_id}", tags=["alerts"], response_model=AlertDetail, dependencies=[reader],
+             responses={404: {"description": "no such alert"}})
+    def alert(alert_id: AlertId) -> AlertDetail:
+        found = queries.alert_row(db, alert_id)
+        if found is None:
+            raise HTTPException(404, f"no alert {alert_id!r}")
+        row, acks = found
+        return AlertDetail(**_alert(row).model_dump(), top_terms=[{"term": t, "z": z} for t, z in row.top_terms],
+                           examples=list(row.examples), emotions=row.emotions, acks=[_ack(a) for a in acks])
+
+    @app.post("/v1/alerts/{alert_id}/ack", tags=["alerts"], response_model=AlertDetail, status_code=201,
+              responses={404: {"description": "no such alert"}})
+    def ack(alert_id: AlertId, body: AckRequest, key: ApiKey = writer) -> AlertDetail:
+        if not queries.acknowledge(db, alert_id, body.who, body.note, key.name, clock()):
+            raise HTTPException(404, f"no alert {alert_id!r}")
+        return alert(alert_id)
+
+    return app
+
+
+def invalid(loc: list[str], msg: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors (the schema the OpenAPI document promises)."""
+    return HTTPException(422, [{"loc": loc, "msg": msg, "type": "value_error"}])
+
+
+def _failure(exc: BaseException) -> str:
+    """A failed readiness check, short enough for a probe's log (the message's first line, capped)."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"error: {type(exc).__name__}: {first[:160]}"
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _utc_or_none(ts: datetime | None) -> datetime | None:
+    return _utc(ts) if ts is not None else None
+
+
+def _alert(r: AlertRow) -> Alert:
+    return Alert(id=r.id, topic=r.topic, state=r.state, fired_at=_utc(r.fired_at),
+                 resolved_at=_utc_or_none(r.resolved_at), window_start=_utc(r.window_start),
+                 window_end=_utc(r.window_end), negative_rate=r.negative_rate, baseline_rate=r.baseline_rate,
+                 volume=r.volume, p_value=r.p_value, signal=r.signal, scale_minutes=r.scale_minutes,
+                 expected_negatives=r.expected_negatives)
+
+
+def _ack(a: AlertAckRow) -> Ack:
+    return Ack(who=a.who, note=a.note, key_name=a.key_name, acked_at=_utc(a.acked_at))
+
+
+def _kafka_check(settings: Settings) -> Callable[[], None]:
+    def check() -> None:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=3000)
+        try:
+            admin.list_topics()
+        finally:
+            admin.close()
+
+    return check

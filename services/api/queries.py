@@ -1,0 +1,133 @@
+"""What the API reads and writes, in SQL: topic status, timelines, alerts and their acknowledgements.
+
+The tables are the ones the scorer and the alerter maintain (services/tables.py); nothing here is cached,
+so two API replicas behind a load balancer answer the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, or_, select
+
+from badbuzz.services.alerting.store import as_utc
+from badbuzz.services.tables import AlertAckRow, AlertRow, DetectorStateRow, TopicMinuteRow
+from badbuzz.stream.alerting.detector import Detector, DetectorConfig, TopicState
+
+MINUTE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: datetime
+    tweets: int
+    negatives: int
+
+    @property
+    def share(self) -> float | None:
+        return self.negatives / self.tweets if self.tweets else None
+
+
+def topic_names(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(TopicMinuteRow.topic).distinct()).scalars().all()
+        states = conn.execute(select(DetectorStateRow.topic)).scalars().all()
+    return sorted(set(rows) | set(states))
+
+
+def topic_status(engine: Engine, config: DetectorConfig, topic: str) -> dict[str, Any] | None:
+    """The topic's last minute and last hour with data, its learned baseline, and its alert state."""
+    with engine.connect() as conn:
+        newest = conn.execute(select(func.max(TopicMinuteRow.minute)).where(TopicMinuteRow.topic == topic)).scalar()
+        state_doc = conn.execute(select(DetectorStateRow.state).where(DetectorStateRow.topic == topic)).scalar()
+        firing = conn.execute(select(AlertRow.id).where(AlertRow.topic == topic, AlertRow.state == "firing")
+                              .order_by(AlertRow.fired_at.desc()).limit(1)).scalar()
+        if newest is None and state_doc is None:
+            return None
+        last_minute = last_hour = Bucket(as_utc(newest) if newest else datetime.min, 0, 0)
+        if newest is not None:
+            newest = as_utc(newest)
+            row = conn.execute(select(func.sum(TopicMinuteRow.n), func.sum(TopicMinuteRow.n_negative))
+                               .where(TopicMinuteRow.topic == topic, TopicMinuteRow.minute == newest)).one()
+            last_minute = Bucket(newest, int(row[0] or 0), int(row[1] or 0))
+            hour = newest - timedelta(minutes=59)
+            row = conn.execute(select(func.sum(TopicMinuteRow.n), func.sum(TopicMinuteRow.n_negative))
+                               .where(TopicMinuteRow.topic == topic, TopicMinuteRow.minute >= hour)).one()
+            last_hour = Bucket(hour, int(row[0] or 0), int(row[1] or 0))
+    detector = Detector(topic, config, TopicState.from_json(state_doc) if state_doc else None)
+    return {
+        "topic": topic,
+        "last_minute": {"minute": last_minute.start if newest else None, "tweets": last_minute.tweets,
+                        "negatives": last_minute.negatives, "negative_share": last_minute.share},
+        "last_hour": {"tweets": last_hour.tweets, "negatives": last_hour.negatives,
+                      "negative_share": last_hour.share},
+        "baseline_share": detector.baseline,
+        "status": detector.state.status,
+        "alert_id": firing,
+        "evaluated_through": detector.state.last_minute,
+    }
+
+
+def timeline(engine: Engine, topic: str, start: datetime, end: datetime, step_minutes: int) -> list[Bucket]:
+    """Tweets and negatives per ``step_minutes`` bucket in [start, end); empty buckets included."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(TopicMinuteRow.minute, TopicMinuteRow.n, TopicMinuteRow.n_negative)
+                            .where(TopicMinuteRow.topic == topic, TopicMinuteRow.minute >= start,
+                                   TopicMinuteRow.minute < end)).all()
+    step = step_minutes * MINUTE
+    n_buckets = max(0, -(-int((end - start) / MINUTE) // step_minutes))
+    counts = [[0, 0] for _ in range(n_buckets)]
+    for minute, n, k in rows:
+        i = int((as_utc(minute) - start) / step)
+        if 0 <= i < n_buckets:
+            counts[i][0] += int(n)
+            counts[i][1] += int(k)
+    return [Bucket(start + i * step, n, k) for i, (n, k) in enumerate(counts)]
+
+
+def alert_rows(engine: Engine, *, topic: str | None = None, state: str | None = None,
+               since: datetime | None = None, until: datetime | None = None, limit: int = 50,
+               offset: int = 0) -> tuple[list[AlertRow], int]:
+    """(one page of alerts, newest first; how many match in all)."""
+    where = []
+    if topic is not None:
+        where.append(AlertRow.topic == topic)
+    if state is not None:
+        where.append(AlertRow.state == state)
+    if since is not None:
+        where.append(or_(AlertRow.resolved_at.is_(None), AlertRow.resolved_at >= since))
+    if until is not None:
+        where.append(AlertRow.fired_at < until)
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session:
+        total = session.execute(select(func.count()).select_from(AlertRow).where(*where)).scalar_one()
+        page = session.scalars(select(AlertRow).where(*where).order_by(AlertRow.fired_at.desc(), AlertRow.id)
+                               .limit(limit).offset(offset)).all()
+        session.expunge_all()
+    return list(page), int(total)
+
+
+def alert_row(engine: Engine, alert_id: str) -> tuple[AlertRow, list[AlertAckRow]] | None:
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session:
+        row = session.get(AlertRow, alert_id)
+        if row is None:
+            return None
+        acks = session.scalars(select(AlertAckRow).where(AlertAckRow.alert_id == alert_id)
+                               .order_by(AlertAckRow.acked_at, AlertAckRow.id)).all()
+        session.expunge_all()
+    return row, list(acks)
+
+
+def acknowledge(engine: Engine, alert_id: str, who: str, note: str, key_name: str, now: datetime) -> bool:
+    """Record an acknowledgement; False when there is no such alert."""
+    with engine.begin() as conn:
+        if conn.execute(select(AlertRow.id).where(AlertRow.id == alert_id)).scalar() is None:
+            return False
+        conn.execute(insert(AlertAckRow).values(alert_id=alert_id, who=who, note=note, key_name=key_name,
+                                                acked_at=now))
+    return True
