@@ -47,7 +47,8 @@ def client(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, tiny_
                  metrics=AlertMetrics(CollectorRegistry()), wall_clock=lambda: NOW).run_once()
     model = SentimentAndEmotion(OnnxSentimentModel(tiny_model_dir, device="cpu"),
                                 OnnxSentimentModel(tiny_emotion_model_dir, device="cpu"), "all")
-    settings = Settings(database_url=url, api_keys=SecretStr(f"{READ_ENTRY},{WRITE_ENTRY}"))
+    # embedded mode whatever the environment says (make test exports the stack's Kafka for the whole run)
+    settings = Settings(database_url=url, kafka_bootstrap=None, api_keys=SecretStr(f"{READ_ENTRY},{WRITE_ENTRY}"))
     return TestClient(build_app(settings, engine=engine, model=model, clock=lambda: NOW),
                       raise_server_exceptions=False)
 
