@@ -73,6 +73,8 @@ class ReleaseReport:
 def release(source: Path, target: Path, *, task: str, texts: list[str], recipe: str = "",
             checkpoint: str = "") -> ReleaseReport:
     """Build the release in a sibling folder, measure it, then swap it in for ``target``."""
+    from badbuzz.models.inference import OnnxSentimentModel
+
     if task not in TASKS:
         raise ReleaseError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
     if not texts:
@@ -103,8 +105,8 @@ def release(source: Path, target: Path, *, task: str, texts: list[str], recipe: 
         if too_big:
             raise ReleaseError(f"release files over {MAX_FILE_BYTES:,} bytes: {', '.join(too_big)}")
         manifest.write(staging)
-        reference = classifier(source, variant="fp32").predict(texts).probabilities
-        released = classifier(staging)
+        reference = OnnxSentimentModel(source, device="cpu", variant="fp32").predict(texts).probabilities
+        released = OnnxSentimentModel(staging, device="cpu")  # a branch runs as a head on its trunk
         started = time.perf_counter()
         probs = released.predict(texts).probabilities
         speed = len(texts) / (time.perf_counter() - started)
@@ -141,14 +143,6 @@ def branch_trunk(model_dir: Path, manifest: ModelManifest) -> Path:
     """The trunk directory a branch names, relative to the branch's own directory."""
     where = Path(str(manifest.trunk.get("dir", "")))
     return where if where.is_absolute() else (Path(model_dir) / where)
-
-
-def classifier(model_dir: Path, *, device: str = "cpu", variant: str | None = None, **kwargs: Any) -> Any:
-    """A loaded model directory as a classifier of its own labels. A branch is run as a head on its trunk's
-    encoder (the trunk's layers above the one it reads are cut off)."""
-    from badbuzz.models.inference import OnnxSentimentModel
-
-    return OnnxSentimentModel(model_dir, device=device, variant=variant, **kwargs)
 
 
 def record_test_metrics(model_dir: Path, results: dict[str, dict[str, Any]]) -> None:

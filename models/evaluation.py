@@ -100,9 +100,9 @@ def write_reports(reports: dict[str, Report], out: Path, title: str) -> tuple[Pa
 
 
 def model_dir_scorer(model_dir: Path, variant: str | None = None) -> tuple[Scorer, list[str], Any]:
-    from badbuzz.export.release import classifier
+    from badbuzz.models.inference import OnnxSentimentModel
 
-    model = classifier(model_dir, device="auto", variant=variant, max_batch=64)  # a branch runs on its trunk
+    model = OnnxSentimentModel(model_dir, device="auto", variant=variant, max_batch=64)  # a branch runs as a head
 
     def score(texts: Sequence[str]) -> FloatArray:
         out = [model.predict(list(texts[i : i + 1024])).probabilities for i in range(0, len(texts), 1024)]

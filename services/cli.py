@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from badbuzz.models.preprocessing import CURRENT_VERSION, PREPROCESSORS
 from badbuzz.services import model_commands
+from badbuzz.services.model_commands import source_arg
 from badbuzz.services.settings import Settings
 from badbuzz.stream.errors import BadBuzzError
 
@@ -239,7 +240,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from badbuzz.models.data import find_sentiment140
         from badbuzz.models.train import TASKS, TrainConfig, train
 
-        sources = [_source_arg(spec) for spec in args.train]
+        sources = [source_arg(spec) for spec in args.train]
         data = args.data or settings.data
         if data is None and not sources:
             raise SystemExit("pass --data (Sentiment140) or --train KIND=PATH, or set BADBUZZ_DATA")
@@ -252,7 +253,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             checkpoint_every=args.checkpoint_every, resume=args.resume, dev_percent=args.dev_percent,
             max_dev_rows=args.max_dev_rows, preprocessing=args.preprocessing,
             teacher=args.teacher, student_layers=args.student_layers,
-            unlabelled=[_source_arg(spec) for spec in args.unlabelled],
+            unlabelled=[source_arg(spec) for spec in args.unlabelled],
         ))
         print(f"checkpoint written to {out}")
         return 0
@@ -347,7 +348,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "evaluate":
         from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer, write_reports
 
-        tests = [_source_arg(t) for t in args.test]
+        tests = [source_arg(t) for t in args.test]
         if args.output is not None and len(tests) > 1:
             raise SystemExit("evaluate: --output names one report; leave it out to evaluate several --test sets")
         model_dir = args.model or settings.resolved_model_dir
@@ -375,8 +376,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if dev_percent is None:
             dev_percent = config_from_checkpoint(args.checkpoint).dev_percent if args.checkpoint else 10
         cfg = TrainConfig(data=None, output_dir=Path("."), base_model="", labels=list(TASKS[args.task]),
-                          sources=[_source_arg(s) for s in args.train], max_dev_rows=0, dev_percent=dev_percent)
-        compare(cfg, [_source_arg(t) for t in args.test], model_dir=args.model, checkpoint=args.checkpoint,
+                          sources=[source_arg(s) for s in args.train], max_dev_rows=0, dev_percent=dev_percent)
+        compare(cfg, [source_arg(t) for t in args.test], model_dir=args.model, checkpoint=args.checkpoint,
                 output=args.output, machine=machine())
         print(args.output.read_text())
         return 0
@@ -414,13 +415,6 @@ def _columns(args: argparse.Namespace) -> Any:
 
     return Columns(text=args.text_column, time=args.time_column, topic=args.topic_column,
                    label=getattr(args, "label_column", None), id=args.id_column)
-
-
-def _source_arg(spec: str) -> tuple[str, Path]:
-    kind, sep, path = spec.partition("=")
-    if not sep or not path:
-        raise SystemExit(f"--train takes KIND=PATH, got {spec!r}")
-    return kind, Path(path)
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -12,7 +12,8 @@ from badbuzz.services.settings import Settings
 COMMANDS = {"recipe", "release", "model-card", "train-branch", "export-branch"}
 
 
-def _kind_path(spec: str) -> tuple[str, Path]:
+def source_arg(spec: str) -> tuple[str, Path]:
+    """A ``KIND=PATH`` option (``--train``, ``--test``, ``--unlabelled``)."""
     kind, sep, path = spec.partition("=")
     if not sep or not path:
         raise SystemExit(f"expected KIND=PATH, got {spec!r}")
@@ -87,7 +88,7 @@ def dispatch(args: argparse.Namespace, settings: Settings, run_command: Callable
         require_train_extra()
         out = train_branch(BranchConfig(
             trunk=args.trunk, init=args.init, teacher=args.teacher, output_dir=args.output,
-            labelled=[_kind_path(s) for s in args.train], unlabelled=[_kind_path(s) for s in args.unlabelled],
+            labelled=[source_arg(s) for s in args.train], unlabelled=[source_arg(s) for s in args.unlabelled],
             layers=args.layers, read_layer=args.read_layer, dev_percent=args.dev_percent,
             labelled_per_batch=args.labelled_per_batch, hard_weight=args.hard_weight, max_steps=args.max_steps,
             learning_rate=args.learning_rate, eval_every=args.eval_every, patience=args.patience, seed=args.seed,

@@ -37,22 +37,23 @@ def load_model(settings: Settings, *, warm_up: bool = True) -> SentimentAndEmoti
 
     emotion_dir = settings.resolved_emotion_model_dir
     explicit = settings.emotion_model_dir is not None
-    if settings.emotions == "off":
-        return _warm(SentimentAndEmotion(one(settings.resolved_model_dir), None, "off"), warm_up)
-    if not explicit and not (emotion_dir / MANIFEST_NAME).is_file():
+    sentiment_only = settings.emotions == "off"
+    if not sentiment_only and not explicit and not (emotion_dir / MANIFEST_NAME).is_file():
         log.warning("no released emotion model in %s: scoring sentiment only (set BADBUZZ_EMOTION_MODEL_DIR, "
                     "or BADBUZZ_EMOTIONS=off to silence this)", emotion_dir)
-        return _warm(SentimentAndEmotion(one(settings.resolved_model_dir), None, "off"), warm_up)
-    if load_manifest(emotion_dir).trunk:  # a branch of the sentiment encoder: one session, two heads
+        sentiment_only = True
+    if not sentiment_only and load_manifest(emotion_dir).trunk:  # a branch of the encoder: one session, two heads
         try:
-            sentiment = one(settings.resolved_model_dir, emotion_dir)
+            return _warm(SentimentAndEmotion(one(settings.resolved_model_dir, emotion_dir), None, settings.emotions),
+                         warm_up)
         except InvalidModelDir as exc:
             if explicit or "trained on sentiment model" not in str(exc):
                 raise
             # the user swapped the sentiment model: the released branch does not fit it; say so, go on
             log.warning("%s Scoring sentiment only.", exc)
-            return _warm(SentimentAndEmotion(one(settings.resolved_model_dir), None, "off"), warm_up)
-        return _warm(SentimentAndEmotion(sentiment, None, settings.emotions), warm_up)
+            sentiment_only = True
+    if sentiment_only:
+        return _warm(SentimentAndEmotion(one(settings.resolved_model_dir), None, "off"), warm_up)
     return _warm(SentimentAndEmotion(one(settings.resolved_model_dir), one(emotion_dir), settings.emotions), warm_up)
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, or_, select
+from sqlalchemy.orm import Session
 
 from badbuzz.services.alerting.store import as_utc
 from badbuzz.services.tables import AlertAckRow, AlertRow, DetectorStateRow, TopicMinuteRow
@@ -100,8 +101,6 @@ def alert_rows(engine: Engine, *, topic: str | None = None, state: str | None = 
         where.append(or_(AlertRow.resolved_at.is_(None), AlertRow.resolved_at >= since))
     if until is not None:
         where.append(AlertRow.fired_at < until)
-    from sqlalchemy.orm import Session
-
     with Session(engine) as session:
         total = session.execute(select(func.count()).select_from(AlertRow).where(*where)).scalar_one()
         page = session.scalars(select(AlertRow).where(*where).order_by(AlertRow.fired_at.desc(), AlertRow.id)
@@ -111,8 +110,6 @@ def alert_rows(engine: Engine, *, topic: str | None = None, state: str | None = 
 
 
 def alert_row(engine: Engine, alert_id: str) -> tuple[AlertRow, list[AlertAckRow]] | None:
-    from sqlalchemy.orm import Session
-
     with Session(engine) as session:
         row = session.get(AlertRow, alert_id)
         if row is None:

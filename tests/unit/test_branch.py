@@ -16,7 +16,7 @@ import pytest
 from badbuzz.export.branch_export import export_branch
 from badbuzz.export.model_dir import InvalidModelDir, load_manifest
 from badbuzz.export.onnx_export import export
-from badbuzz.export.release import classifier, release
+from badbuzz.export.release import release
 from badbuzz.models.branch import BRANCH_OUTPUT, BranchConfig, train_branch
 from badbuzz.models.inference import OnnxSentimentModel
 from badbuzz.models.scoring import SentimentAndEmotion
@@ -126,7 +126,7 @@ def test_training_resumes_and_the_release_runs_from_its_own_folder(parts: dict[s
     assert report.label_agreement >= 0.995
     manifest = load_manifest(target)
     assert manifest.trunk["dir"] == "../trunk" and manifest.files["model.onnx"]
-    view = classifier(target)
+    view = OnnxSentimentModel(target, device="cpu")
     assert view.labels == EMOTIONS and view.predict(SAMPLE_TEXTS).probabilities.shape == (len(SAMPLE_TEXTS), 4)
 
 
