@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install (if missing) and run the real servers on loopback, without Docker:
 #   Apache Kafka (single KRaft node, jars from Maven Central), PostgreSQL, Redis, Prometheus (Debian packages).
-# Usage: deploy/stack.sh {install|start|stop|status|env} [kafka|postgres|redis|prometheus]...
+#   Alertmanager (Debian package) receives Prometheus's alerts and delivers them to a webhook.
+# Usage: deploy/stack.sh {install|start|stop|status|env} [kafka|postgres|redis|alertmanager|prometheus]...
 # Idempotent: start on a running service only re-checks its health. State lives under one folder
 # (BADBUZZ_STACK_DIR, default .stack/ in the repository). Ports are set by the variables below.
 set -euo pipefail
@@ -16,7 +17,14 @@ PG_PORT=${BADBUZZ_PG_PORT:-15432}
 REDIS_PORT=${BADBUZZ_REDIS_PORT:-16379}
 PROM_PORT=${BADBUZZ_PROM_PORT:-19090}
 SCRAPE_INTERVAL=${BADBUZZ_SCRAPE_INTERVAL:-2s}
-ALL=(kafka postgres redis prometheus)
+AM_PORT=${BADBUZZ_AM_PORT:-19095}  # not 19093: that is Kafka's controller
+# Where Alertmanager delivers: the communications team's and the operators' webhooks (a Slack relay, an
+# incident tool). The defaults are a loopback port that nothing listens on until you (or the tests) do.
+AM_WEBHOOK_URL=${BADBUZZ_AM_WEBHOOK_URL:-http://127.0.0.1:19096/alertmanager/comms}
+AM_OPS_WEBHOOK_URL=${BADBUZZ_AM_OPS_WEBHOOK_URL:-http://127.0.0.1:19096/alertmanager/ops}
+AM_GROUP_WAIT=${BADBUZZ_AM_GROUP_WAIT:-10s}
+AM_GROUP_INTERVAL=${BADBUZZ_AM_GROUP_INTERVAL:-1m}
+ALL=(kafka postgres redis alertmanager prometheus)  # Alertmanager before Prometheus, which sends to it
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
@@ -127,6 +135,28 @@ redis_start() {
 }
 redis_stop() { redis_healthy && redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; }
 
+# ---------------------------------------------------------------- Alertmanager
+AMD=$STACK/alertmanager
+am_healthy() { curl -fsS "http://127.0.0.1:$AM_PORT/-/ready" >/dev/null 2>&1; }
+alertmanager_start() {
+  command -v prometheus-alertmanager >/dev/null || apt_install prometheus-alertmanager
+  command -v curl >/dev/null || apt_install curl
+  mkdir -p "$AMD/data"
+  sed -e "s#@WEBHOOK_URL@#$AM_WEBHOOK_URL#g" -e "s#@OPS_WEBHOOK_URL@#$AM_OPS_WEBHOOK_URL#g" \
+    -e "s#@GROUP_WAIT@#$AM_GROUP_WAIT#g" -e "s#@GROUP_INTERVAL@#$AM_GROUP_INTERVAL#g" \
+    "$HERE/alertmanager/alertmanager.yml.in" > "$AMD/alertmanager.yml"
+  amtool check-config "$AMD/alertmanager.yml" >/dev/null || die "invalid $AMD/alertmanager.yml"
+  if alive "$AMD/alertmanager.pid" && am_healthy; then  # running: pick up routing changes
+    kill -HUP "$(cat "$AMD/alertmanager.pid")"; return 0
+  fi
+  # --cluster.listen-address= turns gossip off: one node, and no port opened beyond the API.
+  nohup prometheus-alertmanager --config.file="$AMD/alertmanager.yml" --storage.path="$AMD/data" \
+    --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= > "$AMD/alertmanager.log" 2>&1 &
+  echo $! > "$AMD/alertmanager.pid"
+  wait_for 60 "Alertmanager on 127.0.0.1:$AM_PORT" "$AMD/alertmanager.pid" am_healthy
+}
+alertmanager_stop() { stop_pid "$AMD/alertmanager.pid" Alertmanager; }
+
 # ---------------------------------------------------------------- Prometheus
 PD=$STACK/prometheus
 prom_healthy() { curl -fsS "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1; }
@@ -135,7 +165,7 @@ prometheus_start() {
   command -v curl >/dev/null || apt_install curl
   mkdir -p "$PD/data" "$PD/targets"
   sed -e "s#@PORT@#$PROM_PORT#g" -e "s#@TARGETS@#$PD/targets#g" -e "s#@SCRAPE_INTERVAL@#$SCRAPE_INTERVAL#g" \
-    -e "s#@RULES@#$HERE/prometheus/rules#g" \
+    -e "s#@RULES@#$HERE/prometheus/rules#g" -e "s#@AM_PORT@#$AM_PORT#g" \
     "$HERE/prometheus/prometheus.yml.in" > "$PD/prometheus.yml"
   if alive "$PD/prometheus.pid" && prom_healthy; then  # running: pick up config and rule changes
     curl -fsS -X POST "http://127.0.0.1:$PROM_PORT/-/reload" >/dev/null; return 0
@@ -164,6 +194,7 @@ status_of() {
     postgres) [ -n "$(pg_bin)" ] && pg_healthy 2>/dev/null ;;
     redis) command -v redis-cli >/dev/null && redis_healthy ;;
     prometheus) prom_healthy ;;
+    alertmanager) am_healthy ;;
   esac
 }
 
@@ -174,6 +205,9 @@ export BADBUZZ_DATABASE_URL=postgresql+psycopg://badbuzz@127.0.0.1:$PG_PORT/badb
 export BADBUZZ_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 export BADBUZZ_PROMETHEUS_URL=http://127.0.0.1:$PROM_PORT
 export BADBUZZ_PROMETHEUS_TARGETS=$PD/targets
+export BADBUZZ_ALERTMANAGER_URL=http://127.0.0.1:$AM_PORT
+export BADBUZZ_AM_WEBHOOK_URL=$AM_WEBHOOK_URL
+export BADBUZZ_AM_OPS_WEBHOOK_URL=$AM_OPS_WEBHOOK_URL
 ENV
 }
 
@@ -185,11 +219,12 @@ case $cmd in
              kafka) kafka_install ;; postgres) postgres_install ;;
              redis) command -v redis-server >/dev/null || apt_install redis-server ;;
              prometheus) command -v prometheus >/dev/null || apt_install prometheus ;;
+             alertmanager) command -v prometheus-alertmanager >/dev/null || apt_install prometheus-alertmanager ;;
              *) die "unknown service $s" ;; esac; done ;;
   start) for s in "${services[@]}"; do log "starting $s"; "${s}_start"; log "$s is up"; done ;;
   stop) for s in "${services[@]}"; do "${s}_stop"; done ;;
   status) rc=0; for s in "${services[@]}"; do
             if status_of "$s"; then echo "$s: up"; else echo "$s: down"; rc=3; fi; done; exit $rc ;;
   env) print_env ;;
-  *) die "usage: $0 {install|start|stop|status|env} [kafka|postgres|redis|prometheus]..." ;;
+  *) die "usage: $0 {install|start|stop|status|env} [kafka|postgres|redis|alertmanager|prometheus]..." ;;
 esac

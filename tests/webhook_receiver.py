@@ -10,7 +10,7 @@ from typing import Any
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.posts: list[tuple[Any, bytes]] = []  # (headers, case-insensitive like HTTP; body)
         self.fail_next = 0
         self.fail_until = 0.0  # time.monotonic() before which every POST is answered 500 (an endpoint outage)
@@ -34,7 +34,7 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
