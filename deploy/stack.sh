@@ -115,6 +115,9 @@ postgres_start() {
   "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U badbuzz -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname='badbuzz'" | grep -q 1 ||
     "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U badbuzz -d postgres -qc "CREATE DATABASE badbuzz"
+  # the read-only role dashboards use (loopback trust here, so no password)
+  "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U badbuzz -d postgres -q -v ON_ERROR_STOP=1 \
+    -f "$HERE/postgres/reader.sql" >/dev/null
 }
 postgres_stop() {
   pg_resolve_dir
@@ -202,6 +205,7 @@ print_env() {
   cat <<ENV
 export BADBUZZ_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
 export BADBUZZ_DATABASE_URL=postgresql+psycopg://badbuzz@127.0.0.1:$PG_PORT/badbuzz
+export BADBUZZ_READER_DATABASE_URL=postgresql://badbuzz_reader@127.0.0.1:$PG_PORT/badbuzz
 export BADBUZZ_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 export BADBUZZ_PROMETHEUS_URL=http://127.0.0.1:$PROM_PORT
 export BADBUZZ_PROMETHEUS_TARGETS=$PD/targets

@@ -57,6 +57,8 @@ class ScorerMetrics:
             "badbuzz_delivery_retries", "Batches whose store write or output acknowledgement failed and was retried",
             ["stage"], registry=registry,
         )
+        for stage in ("store", "publish", "other"):  # exported at 0 from the start: a rate, not "no data"
+            self.delivery_retries.labels(stage=stage)
         self.ready = Gauge(
             "badbuzz_scorer_ready", "1 while the last batch was delivered; 0 while an outage holds a batch back",
             registry=registry,
