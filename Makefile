@@ -10,7 +10,7 @@ DATA ?= $(or $(BADBUZZ_DATA),$(wildcard ../shared/data))
 # covers pyproject.toml and the list of module files.
 STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; ls services stream models export) | sha1sum | cut -c1-12)
 
-.PHONY: help install demo test unit integration lint typecheck bench stack-start stack-stop clean
+.PHONY: help install demo test unit integration lint typecheck bench stack-start stack-stop browser clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ demo: install  ## run the main job end to end in embedded mode (no servers)
 stack-start:  ## install (if missing) and start Kafka, PostgreSQL, Redis, Prometheus on loopback
 	bash deploy/stack.sh start
 
+browser:  ## install Debian's headless Chromium + chromedriver (the live page's browser test)
+	bash deploy/stack.sh install chromium
+
 stack-stop:  ## stop the servers
 	bash deploy/stack.sh stop
 
@@ -42,10 +45,10 @@ typecheck: install  ## mypy (strict) over the installed package
 unit: install  ## unit tests (no servers)
 	$(BIN)/python -m pytest tests/unit -q -p no:warnings
 
-integration: install stack-start  ## integration tests against the real servers
+integration: install stack-start browser  ## integration tests against the real servers
 	eval "$$(bash deploy/stack.sh env)" && $(BIN)/python -m pytest tests/integration -q -p no:warnings
 
-test: install lint typecheck stack-start  ## everything CI runs: lint, types, unit + integration tests on real servers
+test: install lint typecheck stack-start browser  ## everything CI runs: lint, types, unit + integration tests on real servers
 	eval "$$(bash deploy/stack.sh env)" && $(BIN)/python -m pytest tests -q -p no:warnings
 
 bench: install stack-start  ## end-to-end vs inference-only throughput → docs/benchmarks.md

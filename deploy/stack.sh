@@ -224,6 +224,8 @@ case $cmd in
              redis) command -v redis-server >/dev/null || apt_install redis-server ;;
              prometheus) command -v prometheus >/dev/null || apt_install prometheus ;;
              alertmanager) command -v prometheus-alertmanager >/dev/null || apt_install prometheus-alertmanager ;;
+             # not a server: the headless browser the live page's integration test drives
+             chromium) command -v chromedriver >/dev/null || apt_install chromium chromium-driver fonts-dejavu-core ;;
              *) die "unknown service $s" ;; esac; done ;;
   start) for s in "${services[@]}"; do log "starting $s"; "${s}_start"; log "$s is up"; done ;;
   stop) for s in "${services[@]}"; do "${s}_stop"; done ;;

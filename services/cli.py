@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fine-tune a small binary model from scratch into HOME/model instead of the released one")
     d.add_argument("--train-steps", type=int, default=400, help="with --train: training steps")
     d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--serve", action="store_true",
+                   help="then keep the live page and the API up on the demo's data (BADBUZZ_API_HOST/PORT)")
 
     v = sub.add_parser("evaluate", help="evaluate a model directory on a labelled test set (JSON + Markdown)")
     v.add_argument("--model", type=Path, help="model directory (default: the released sentiment model)")
@@ -338,12 +340,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(doc, ensure_ascii=False))
         return 0
     if cmd == "demo":
-        from badbuzz.services.demo import download_sentiment140, run_demo
+        from badbuzz.services.demo import download_sentiment140, run_demo, serve_demo
 
         s = _with(settings, data=args.data)
         if s.data is None and args.download:
             s = _with(s, data=download_sentiment140(s.home / "data", SENTIMENT140_URL))
-        run_demo(s, hours=args.hours, train_steps=args.train_steps if args.train else 0, seed=args.seed)
+        summary = run_demo(s, hours=args.hours, train_steps=args.train_steps if args.train else 0, seed=args.seed)
+        if args.serve:
+            serve_demo(s, str(summary["database"]))
         return 0
     if cmd == "evaluate":
         from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer, write_reports

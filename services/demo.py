@@ -166,3 +166,23 @@ def download_sentiment140(target_dir: Path, url: str) -> Path:
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(target_dir)
     return target_dir
+
+
+def serve_demo(settings: Settings, database_url: str) -> None:
+    """``badbuzz demo --serve``: keep the API and its live page up on the demo's database until Ctrl-C.
+
+    Without configured API keys, a write key is made for this run only and printed inside the page's link,
+    so a new user can open the page, see the demo's alerts on the timeline and acknowledge one."""
+    from pydantic import SecretStr
+
+    from badbuzz.services.api.auth import new_key
+    from badbuzz.services.api.runner import run_api
+
+    link = f"http://{settings.api_host}:{settings.api_port}/"
+    if settings.api_keys is None or not settings.api_keys.get_secret_value():
+        key, entry = new_key("demo", "write")
+        settings = settings.model_copy(update={"api_keys": SecretStr(entry)})
+        link += f"?key={key}"
+    settings = settings.model_copy(update={"database_url": database_url, "kafka_bootstrap": None})
+    print(f"[badbuzz] the live page: {link}  (API docs at /docs; Ctrl-C to stop)", flush=True)
+    run_api(settings)

@@ -336,6 +336,9 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
             raise HTTPException(404, f"no alert {alert_id!r}")
         return alert(alert_id)
 
+    from badbuzz.services.api.page import mount_page
+
+    mount_page(app, db, config, keys, clock)  # the live page at /, for people rather than programs
     return app
 
 
