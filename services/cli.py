@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="badbuzz", description="Bad Buzz Watch: tweet sentiment stream and alerts")
     sub = p.add_subparsers(dest="command", required=True)
 
+    db = sub.add_parser("db", help="the database: migrations and retention (BADBUZZ_DATABASE_URL)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate the schema to this version's newest revision (services do it at start)")
+    db_sub.add_parser("current", help="print the schema's revision and this version's newest one")
+    db_sub.add_parser("retention", help="delete tweets, rollups and alerts older than the retention settings, once")
+
     s = sub.add_parser("services", help="run a long-running service")
     s.add_argument("service", choices=["scorer", "alerter", "api", "topics"],
                    help="scorer: the Kafka scorer; alerter: detection + alert delivery; api: the HTTP API; "
@@ -179,6 +185,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _db_command(command: str, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    from badbuzz.services import migrations
+    from badbuzz.services.retention import apply_retention
+    from badbuzz.services.storage import make_engine
+
+    if command == "current":
+        engine = create_engine(settings.resolved_database_url, hide_parameters=True)
+        with engine.connect() as conn:
+            print(f"database: {migrations.current(conn) or 'none (empty, or made before migrations)'}; "
+                  f"this badbuzz: {migrations.head()}")
+        return 0
+    engine = make_engine(settings.resolved_database_url)  # migrates (under the advisory lock)
+    if command == "upgrade":
+        with engine.connect() as conn:
+            print(f"database schema at {migrations.current(conn)}")
+        return 0
+    deleted = apply_retention(engine, settings.retention_policy(), datetime.now(UTC))
+    print(json.dumps(deleted))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -214,6 +245,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if cmd in model_commands.COMMANDS:
         return model_commands.dispatch(args, settings, run_command=main)
+    if cmd == "db":
+        return _db_command(args.db_command, settings)
     if cmd == "services":
         if args.service == "topics":
             from badbuzz.stream.kafka_io import ensure_topics

@@ -70,7 +70,9 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
     # the embedded channels: the console (above the progress bar), the JSON-lines file, and any webhook set
     channels: list[AlertChannel] = [ConsoleChannel(tqdm.write), FileChannel(str(alerts_file))]
     if settings.webhook_url_list and settings.webhook_secret is not None:
-        channels.extend(WebhookChannel(u, settings.webhook_secret.get_secret_value().encode())
+        channels.extend(WebhookChannel(u, settings.webhook_secret.get_secret_value().encode(),
+                                       timeout_s=settings.webhook_timeout_s, allow_http=settings.webhook_allow_http,
+                                       allowed_hosts=settings.webhook_allowed_host_list)
                         for u in settings.webhook_url_list)
     alert_store = AlertStore(store.engine)
     alerter = AlertService(alert_store, settings.detector_config(),

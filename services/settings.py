@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,9 +18,13 @@ from badbuzz.models.base_models import DEFAULT_BASE_MODEL
 from badbuzz.stream.alerting.detector import DetectorConfig
 from badbuzz.stream.validation import ValidationLimits
 
+if TYPE_CHECKING:
+    from badbuzz.services.retention import RetentionPolicy
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BADBUZZ_", extra="ignore")
+    # hide_input_in_errors: a validation error must not print the values it was given (URLs, passwords, keys)
+    model_config = SettingsConfigDict(env_prefix="BADBUZZ_", extra="ignore", hide_input_in_errors=True)
 
     home: Path = Field(Path(".badbuzz"), description="Folder for models, the embedded database, plots")
     data: Path | None = Field(None, description="Sentiment140 CSV (or a folder holding one)")
@@ -71,8 +75,20 @@ class Settings(BaseSettings):
         None, description="name:read|write:<sha256 hex> entries, comma-separated (`badbuzz api-key` makes one)")
     api_host: str = Field("127.0.0.1", description="where `badbuzz services api` listens")
     api_port: int = Field(8080, ge=1, le=65535)
-    webhook_urls: str = Field("", description="comma-separated endpoints that receive alerts (Slack-compatible)")
+    webhook_urls: SecretStr = Field(SecretStr(""), description=(
+        "comma-separated endpoints that receive alerts (Slack-compatible); secret: such a URL is a credential"))
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for the signature header")
+    webhook_allow_http: Literal["never", "loopback", "always"] = Field(
+        "never", description="webhooks are https only unless this allows http (loopback: 127.0.0.1/::1/localhost)")
+    webhook_allowed_hosts: str = Field("", description=(
+        "optional allow-list: comma-separated hosts (hooks.slack.com) or domains (.example.org) webhooks may reach"))
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="per request: connect and answer")
+    delivery_give_up_hours: float = Field(24.0, gt=0, description=(
+        "an alert delivery still failing this long after its alert is marked failed (and counted)"))
+    outbox_retention_days: float = Field(7.0, gt=0, description="delivered alert deliveries are purged after this")
+    retention_days: float = Field(30.0, gt=0, description="raw scored tweets (text, author) are deleted after this")
+    rollup_retention_days: float = Field(400.0, gt=0, description="per-minute topic counts are kept this long")
+    alert_retention_days: float = Field(730.0, gt=0, description="resolved alerts and their acks are kept this long")
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     onnx_variant: str | None = None
@@ -110,13 +126,28 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _webhooks_need_a_secret(self) -> Settings:
+        from badbuzz.services.alerting.webhook_channel import check_webhook_url
+
         if self.webhook_url_list and self.webhook_secret is None:
             raise ValueError("BADBUZZ_WEBHOOK_URLS is set but BADBUZZ_WEBHOOK_SECRET is not: deliveries must be signed")
+        for url in self.webhook_url_list:  # the error names the host only: the rest of the URL is a secret
+            check_webhook_url(url, self.webhook_allow_http, self.webhook_allowed_host_list)
         return self
 
     @property
     def webhook_url_list(self) -> list[str]:
-        return [u.strip() for u in self.webhook_urls.split(",") if u.strip()]
+        return [u.strip() for u in self.webhook_urls.get_secret_value().split(",") if u.strip()]
+
+    @property
+    def webhook_allowed_host_list(self) -> tuple[str, ...]:
+        return tuple(h.strip() for h in self.webhook_allowed_hosts.split(",") if h.strip())
+
+    def retention_policy(self) -> RetentionPolicy:
+        from badbuzz.services.retention import RetentionPolicy
+
+        return RetentionPolicy(tweets=timedelta(days=self.retention_days),
+                               rollups=timedelta(days=self.rollup_retention_days),
+                               alerts=timedelta(days=self.alert_retention_days))
 
     def detector_config(self) -> DetectorConfig:
         return DetectorConfig(min_volume=self.alert_min_volume, alpha=self.alert_alpha,

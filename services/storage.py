@@ -25,7 +25,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 
 from badbuzz.services.tables import (
-    Base,
     ModelVersionRow,
     ScoredTweetRow,
     StreamProgressRow,
@@ -45,42 +44,20 @@ SCHEMA_LOCK = 0x6261646275  # "badbu": one advisory lock id for schema creation
 
 
 def make_engine(url: str) -> Engine:
-    """An engine with the schema in place.
+    """An engine on a database migrated to the newest schema (services/migrations).
 
-    ``create_all`` is idempotent but not concurrency-safe: replicas starting together on an empty PostgreSQL
-    database would race on ``CREATE TABLE`` (seen as "type … already exists"), so it runs under a
-    transaction-scoped advisory lock there.
+    Replicas starting together on one PostgreSQL database would race on the DDL, so the migration runs under
+    a transaction-scoped advisory lock there: the first one migrates, the others wait and find nothing to do.
     """
-    engine = create_engine(url, pool_pre_ping=True, future=True)
+    from badbuzz.services import migrations
+
+    engine = create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
-        Base.metadata.create_all(conn)
-        add_missing_columns(conn)
+        for line in migrations.upgrade(conn):
+            log.info("database schema: %s", line)
     return engine
-
-
-def add_missing_columns(conn: Connection) -> list[str]:
-    """Add the nullable columns a newer badbuzz declares to tables an older one created (``create_all``
-    creates missing tables, never missing columns). Additive only; anything else needs a real migration."""
-    from sqlalchemy import inspect
-
-    added = []
-    inspector = inspect(conn)
-    for table in Base.metadata.sorted_tables:
-        if not inspector.has_table(table.name):
-            continue
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present or not column.nullable or column.primary_key:
-                continue
-            ddl = column.type.compile(dialect=conn.dialect)
-            prep = conn.dialect.identifier_preparer
-            conn.execute(text(f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {prep.quote(column.name)} {ddl}"))
-            added.append(f"{table.name}.{column.name}")
-    if added:
-        log.info("schema: added columns %s", ", ".join(added))
-    return added
 
 
 def dialect_insert(engine: Engine) -> Callable[..., Any]:

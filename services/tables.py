@@ -61,7 +61,7 @@ class TopicMinuteRow(Base):
     __tablename__ = "topic_minute_rollups"
 
     topic: Mapped[str] = mapped_column(String(TOPIC_MAX_CHARS), primary_key=True)
-    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True, index=True)
     n: Mapped[int] = mapped_column(Integer)
     n_negative: Mapped[int] = mapped_column(Integer)
 
@@ -134,17 +134,19 @@ class DetectorStateRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class WebhookOutboxRow(Base):
-    """A webhook delivery to make (transactional outbox): written with the alert, sent by the dispatcher."""
+class OutboxRow(Base):
+    """An alert delivery to make to one channel (transactional outbox): written with the alert, sent by the
+    dispatcher; ``failed_at`` once it gave up (bounded retries, or an answer that retrying cannot fix)."""
 
-    __tablename__ = "webhook_outbox"
+    __tablename__ = "alert_outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    url: Mapped[str] = mapped_column(Text)
+    destination: Mapped[str] = mapped_column(Text)
     payload: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -13,6 +13,8 @@ class Receiver:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.posts: list[tuple[Any, bytes]] = []  # (headers, case-insensitive like HTTP; body)
         self.fail_next = 0
+        self.answers: list[int] = []  # statuses to answer the next POSTs with, in order (then 200)
+        self.redirect_to = ""  # a 3xx answer's Location
         self.fail_until = 0.0  # time.monotonic() before which every POST is answered 500 (an endpoint outage)
         self.refused = 0
         outer = self
@@ -26,6 +28,11 @@ class Receiver:
                 elif outer.fail_next:
                     outer.fail_next -= 1
                     self.send_response(503)
+                elif outer.answers:
+                    outer.refused += 1
+                    self.send_response(outer.answers.pop(0))
+                    if outer.redirect_to:
+                        self.send_header("Location", outer.redirect_to)
                 else:
                     outer.posts.append((self.headers, body))
                     self.send_response(200)

@@ -7,6 +7,12 @@ alert (see store.py), and :class:`OutboxDispatcher` delivers the rows. So every 
 guarantees: an alert raised while a channel is down reaches it once the channel is back, in order, with
 retries backing off 2, 4, 8, … seconds (capped at 30 s); detection never waits on a channel; and a
 standby alerter delivers nothing (the dispatcher is active only on the leader).
+
+Retries are bounded: a delivery still failing ``give_up_after`` (default 24 h) after its alert, or refused
+in a way retrying cannot fix (:class:`PermanentDeliveryError`), is marked failed, counted in
+``badbuzz_alert_deliveries_total{outcome="failed"}`` and shown with its alert in the API. Each channel is
+delivered by its own thread, so a slow or hanging endpoint delays only itself. Delivered rows are purged
+after ``retention`` (default 7 days); the alerts themselves stay in ``alerts``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from badbuzz.stream.alerting.event import AlertEvent
 
@@ -77,63 +85,117 @@ class FileChannel:
             fh.write(payload + "\n")
 
 
+class PermanentDeliveryError(Exception):
+    """The channel refused the delivery in a way that retrying cannot fix (e.g. a redirect, an HTTP 4xx)."""
+
+
 def backoff(attempts: int, base_s: float = 2.0, cap_s: float = 30.0) -> timedelta:
     """Wait before the next try of a delivery that failed ``attempts + 1`` times (2, 4, 8, … s, capped)."""
     return timedelta(seconds=min(cap_s, base_s * 2 ** max(0, attempts)))
 
 
 class OutboxDispatcher:
-    """Delivers outbox rows to their channels, each channel's in order.
+    """Delivers outbox rows to their channels, each channel's in order, each channel in its own thread.
 
     When a channel fails, its remaining rows wait behind the failed one (a down channel would fail them the
-    same way, and waiting keeps that channel's alerts in order); the other channels go on.
+    same way, and waiting keeps that channel's alerts in order); the other channels go on. A row that is
+    given up on no longer holds the others back.
     """
 
     def __init__(self, store: AlertStore, channels: Sequence[AlertChannel], *,
+                 give_up_after: timedelta = timedelta(hours=24), retention: timedelta = timedelta(days=7),
+                 registry: CollectorRegistry | None = None,
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         names = [c.destination for c in channels]
         if len(set(names)) != len(names):
-            raise ValueError(f"two alert channels share a destination: {sorted(names)}")
+            raise ValueError(f"two alert channels share a destination: {sorted(redact(n) for n in names)}")
         self.store = store
         self.channels = {c.destination: c for c in channels}
+        self.give_up_after = give_up_after
+        self.retention = retention
         self._now = wall_clock
+        reg = registry if registry is not None else CollectorRegistry()
+        self.outcomes = Counter("badbuzz_alert_deliveries", "Alert deliveries by channel and outcome "
+                                "(delivered, retry, failed = given up)", ["channel", "outcome"], registry=reg)
+        self.pending = Gauge("badbuzz_alert_deliveries_pending", "Alert deliveries waiting in the outbox",
+                             registry=reg)
+        self.pending.set_function(self._pending_or_nan)
+
+    def _pending_or_nan(self) -> float:
+        try:
+            return float(self.store.pending_deliveries())
+        except Exception:  # the store is down: say so rather than fail the scrape
+            return float("nan")
 
     def deliver_due(self) -> int:
-        """One pass: each channel gets its undelivered rows in order, until one fails or is not yet due (a
-        later row never overtakes an earlier one: "resolved" cannot arrive before its "firing")."""
+        """One pass over every channel (the threads of :meth:`start` each do this for one channel)."""
+        return sum(self.deliver_channel(d) for d in self.channels)
+
+    def deliver_channel(self, destination: str) -> int:
+        """Deliver ``destination``'s due rows in order, until one fails or is not yet due (a later row never
+        overtakes an earlier one: "resolved" cannot arrive before its "firing")."""
+        channel = self.channels[destination]
+        label = redact(destination)
         delivered = 0
-        for destination, channel in self.channels.items():
-            for outbox_id, payload, key, attempts, next_at in self.store.pending_for(destination):
-                now = self._now()
-                if next_at > now:
-                    break  # backing off: the whole channel waits
-                try:
-                    channel.send(payload, key)
-                except Exception as exc:  # any failure of a channel: keep the row, retry later
-                    retry = backoff(attempts)
-                    self.store.mark_failed(outbox_id, now, retry, f"{type(exc).__name__}: {exc}")
-                    log.warning("alert delivery to %s failed (attempt %d, retry in %.0fs): %s",
-                                redact(destination), attempts + 1, retry.total_seconds(), exc)
-                    break
-                self.store.mark_delivered(outbox_id, self._now())
-                delivered += 1
+        for outbox_id, payload, key, attempts, next_at, created in self.store.pending_for(destination):
+            now = self._now()
+            if next_at > now:
+                break  # backing off: the whole channel waits
+            try:
+                channel.send(payload, key)
+            except Exception as exc:  # any failure of a channel: keep the row, retry later or give up
+                permanent = isinstance(exc, PermanentDeliveryError)
+                give_up = permanent or now - created >= self.give_up_after
+                retry = backoff(attempts)
+                self.store.mark_failed(outbox_id, now, retry, f"{type(exc).__name__}: {exc}", give_up=give_up)
+                if give_up:
+                    self.outcomes.labels(channel=label, outcome="failed").inc()
+                    log.error("alert delivery to %s given up after %d attempt(s)%s: %s", label, attempts + 1,
+                              "" if permanent else f" and {now - created}", exc)
+                    continue  # the next rows are not held behind one that will never go
+                self.outcomes.labels(channel=label, outcome="retry").inc()
+                log.warning("alert delivery to %s failed (attempt %d, retry in %.0fs): %s",
+                            label, attempts + 1, retry.total_seconds(), exc)
+                break
+            self.store.mark_delivered(outbox_id, self._now())
+            self.outcomes.labels(channel=label, outcome="delivered").inc()
+            delivered += 1
         return delivered
 
-    def start(self, active: Callable[[], bool] = lambda: True, poll_s: float = 0.5) -> threading.Thread:
-        """Deliver in a daemon thread every ``poll_s`` seconds while ``active()`` (this alerter leads)."""
+    def purge(self) -> int:
+        """Delete rows delivered more than ``retention`` ago."""
+        return self.store.purge_delivered(self._now() - self.retention)
 
-        def loop() -> None:
+    def start(self, active: Callable[[], bool] = lambda: True, poll_s: float = 0.5,
+              purge_every_s: float = 3600.0) -> list[threading.Thread]:
+        """Deliver every ``poll_s`` seconds while ``active()`` (this alerter leads): one daemon thread per
+        channel, so a hanging endpoint (up to its timeout) holds back only its own alerts; and one that
+        purges delivered rows every ``purge_every_s``."""
+
+        def loop(destination: str) -> None:
             while True:
                 try:
                     if active():
-                        self.deliver_due()
+                        self.deliver_channel(destination)
                 except Exception as exc:  # the store itself is down: the rows wait there
-                    log.error("alert dispatcher iteration failed (will retry): %s", exc)
+                    log.error("alert dispatcher for %s failed (will retry): %s", redact(destination), exc)
                 time.sleep(poll_s)
 
-        thread = threading.Thread(target=loop, name="alert-dispatcher", daemon=True)
-        thread.start()
-        return thread
+        def purge_loop() -> None:
+            while True:
+                try:
+                    if active() and (n := self.purge()):
+                        log.info("purged %d delivered alert deliveries older than %s", n, self.retention)
+                except Exception as exc:
+                    log.error("outbox purge failed (will retry): %s", exc)
+                time.sleep(purge_every_s)
+
+        threads = [threading.Thread(target=loop, args=(d,), name=f"alert-dispatcher-{i}", daemon=True)
+                   for i, d in enumerate(self.channels)]
+        threads.append(threading.Thread(target=purge_loop, name="alert-outbox-purge", daemon=True))
+        for t in threads:
+            t.start()
+        return threads
 
 
 def redact(destination: str) -> str:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import signal
-from datetime import timedelta
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
 
 from badbuzz.services.alerting.channels import AlertChannel, ConsoleChannel, FileChannel, OutboxDispatcher
 from badbuzz.services.alerting.leadership import Leadership
@@ -15,6 +19,7 @@ from badbuzz.services.alerting.redis_channel import RedisChannel, redis_client
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore
 from badbuzz.services.alerting.webhook_channel import WebhookChannel
+from badbuzz.services.retention import apply_retention
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import make_engine
 from badbuzz.stream.metrics import serve_metrics
@@ -34,7 +39,10 @@ def alert_channels(settings: Settings) -> list[AlertChannel]:
         channels.append(FileChannel(str(settings.alerts_file)))
     if settings.webhook_url_list:
         secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
-        channels.extend(WebhookChannel(url, secret) for url in settings.webhook_url_list)
+        channels.extend(WebhookChannel(url, secret, timeout_s=settings.webhook_timeout_s,
+                                       allow_http=settings.webhook_allow_http,
+                                       allowed_hosts=settings.webhook_allowed_host_list)
+                        for url in settings.webhook_url_list)
     return channels
 
 
@@ -57,7 +65,10 @@ def run_alerter(settings: Settings) -> None:
     serve_metrics(registry, settings.metrics_port, settings.metrics_addr, targets_dir=settings.prometheus_targets,
                   service="alerter", labels=settings.target_labels)
     leadership = Leadership(store.engine)
-    OutboxDispatcher(store, channels).start(active=lambda: leadership.is_leader)
+    OutboxDispatcher(store, channels, give_up_after=timedelta(hours=settings.delivery_give_up_hours),
+                     retention=timedelta(days=settings.outbox_retention_days), registry=registry,
+                     ).start(active=lambda: leadership.is_leader)
+    start_retention(store.engine, settings, active=lambda: leadership.is_leader)
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -70,3 +81,22 @@ def run_alerter(settings: Settings) -> None:
              ", ".join(c.destination.split("://")[0] for c in channels), settings.metrics_port)
     service.run_forever(settings.alert_poll_s, stop=lambda: stopping, leadership=leadership)
     leadership.release()
+
+
+def start_retention(engine: Engine, settings: Settings, active: Callable[[], bool],
+                    every_s: float = 3600.0) -> threading.Thread:
+    """The retention job (services/retention.py) every hour on the leading alerter (one runner is enough)."""
+    policy = settings.retention_policy()
+
+    def loop() -> None:
+        while True:
+            try:
+                if active():
+                    apply_retention(engine, policy, datetime.now(UTC))
+            except Exception as exc:  # the database is down: next hour
+                log.error("retention job failed (will retry): %s", exc)
+            time.sleep(every_s)
+
+    thread = threading.Thread(target=loop, name="retention", daemon=True)
+    thread.start()
+    return thread

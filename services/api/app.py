@@ -140,11 +140,24 @@ class Alert(BaseModel):
     expected_negatives: float | None
 
 
+class Delivery(BaseModel):
+    """One channel's delivery of one transition of the alert."""
+
+    transition: str
+    channel: str
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    last_error: str | None
+
+
 class AlertDetail(Alert):
     top_terms: list[dict[str, Any]]
     examples: list[dict[str, Any]]
     emotions: dict[str, float] | None
     acks: list[Ack]
+    deliveries: list[Delivery]
 
 
 class AlertPage(BaseModel):
@@ -327,7 +340,8 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
             raise HTTPException(404, f"no alert {alert_id!r}")
         row, acks = found
         return AlertDetail(**_alert(row).model_dump(), top_terms=[{"term": t, "z": z} for t, z in row.top_terms],
-                           examples=list(row.examples), emotions=row.emotions, acks=[_ack(a) for a in acks])
+                           examples=list(row.examples), emotions=row.emotions, acks=[_ack(a) for a in acks],
+                           deliveries=[Delivery(**d) for d in queries.deliveries(db, alert_id)])
 
     @app.post("/v1/alerts/{alert_id}/ack", tags=["alerts"], response_model=AlertDetail, status_code=201,
               responses={404: {"description": "no such alert"}})

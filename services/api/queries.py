@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from badbuzz.services.alerting.store import as_utc
-from badbuzz.services.tables import AlertAckRow, AlertRow, DetectorStateRow, TopicMinuteRow
+from badbuzz.services.tables import AlertAckRow, AlertRow, DetectorStateRow, OutboxRow, TopicMinuteRow
 from badbuzz.stream.alerting.detector import Detector, DetectorConfig, TopicState
 
 MINUTE = timedelta(minutes=1)
@@ -128,3 +128,20 @@ def acknowledge(engine: Engine, alert_id: str, who: str, note: str, key_name: st
         conn.execute(insert(AlertAckRow).values(alert_id=alert_id, who=who, note=note, key_name=key_name,
                                                 acked_at=now))
     return True
+
+
+def deliveries(engine: Engine, alert_id: str) -> list[dict[str, Any]]:
+    """Each channel's delivery of the alert's transitions (firing, resolved): pending, delivered or failed.
+    Channels are named as in logs (a webhook by its host only: its path is a credential)."""
+    from badbuzz.services.alerting.channels import redact
+
+    o = OutboxRow
+    stmt = (select(o.idempotency_key, o.destination, o.attempts, o.delivered_at, o.failed_at, o.last_error)
+            .where(o.idempotency_key.startswith(f"{alert_id}:", autoescape=True)).order_by(o.id))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return [{"transition": key[len(alert_id) + 1:].split(":", 1)[0], "channel": redact(dest), "attempts": attempts,
+             "state": "delivered" if delivered else "failed" if failed else "pending",
+             "delivered_at": as_utc(delivered) if delivered else None, "failed_at": as_utc(failed) if failed else None,
+             "last_error": error}
+            for key, dest, attempts, delivered, failed, error in rows]

@@ -350,6 +350,7 @@ class AlerterProcess(ServiceProcess):
         env.update({
             "BADBUZZ_DATABASE_URL": database, "BADBUZZ_REDIS_URL": os.environ["BADBUZZ_REDIS_URL"],
             "BADBUZZ_METRICS_PORT": str(free_port()), "BADBUZZ_WEBHOOK_URLS": webhook_url,
+            "BADBUZZ_WEBHOOK_ALLOW_HTTP": "loopback",  # the test receiver is plain http on 127.0.0.1
             "BADBUZZ_WEBHOOK_SECRET": ALERTER_SECRET, "BADBUZZ_ALERT_POLL_S": "0.5",
             # the team pages on its brand topics; 'all' may also move when a large share of traffic is angry
             "BADBUZZ_ALERT_TOPICS": "air-paradis,baggage",

@@ -74,8 +74,8 @@ def delivered(database: str) -> int:
     import psycopg
 
     with psycopg.connect(database.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        row = conn.execute("SELECT count(*) FROM webhook_outbox WHERE delivered_at IS NOT NULL "
-                           "AND url NOT LIKE 'redis:%'").fetchone()
+        row = conn.execute("SELECT count(*) FROM alert_outbox WHERE delivered_at IS NOT NULL "
+                           "AND destination NOT LIKE 'redis:%'").fetchone()
     return int(row[0]) if row else 0
 
 

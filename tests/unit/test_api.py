@@ -3,6 +3,7 @@ acknowledgements, health and readiness, and malformed input answered with 4xx, n
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,8 +15,10 @@ from pydantic import SecretStr
 
 from badbuzz.models.inference import OnnxSentimentModel
 from badbuzz.models.scoring import SentimentAndEmotion
+from badbuzz.services.alerting.channels import ConsoleChannel, OutboxDispatcher
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore
+from badbuzz.services.alerting.webhook_channel import WebhookChannel
 from badbuzz.services.api.app import build_app
 from badbuzz.services.api.auth import find_key, new_key, parse_keys
 from badbuzz.services.settings import Settings
@@ -43,8 +46,13 @@ def client(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, tiny_
     stream(scores, range(0, 90), 0.2, rng)
     stream(scores, range(90, 100), 0.7, rng)
     stream(scores, range(100, 140), 0.2, rng)
-    AlertService(AlertStore(engine), DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30),
-                 metrics=AlertMetrics(CollectorRegistry()), wall_clock=lambda: NOW).run_once()
+    # two channels: the console (delivered below) and a webhook that never gets a chance (pending)
+    channels = [ConsoleChannel(lambda _: None), WebhookChannel("https://hooks.example.org/services/T/B/token",
+                                                                b"0123456789abcdef0123")]
+    store = AlertStore(engine)
+    AlertService(store, DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30),
+                 metrics=AlertMetrics(CollectorRegistry()), channels=channels, wall_clock=lambda: NOW).run_once()
+    OutboxDispatcher(store, channels[:1], wall_clock=lambda: NOW).deliver_due()
     model = SentimentAndEmotion(OnnxSentimentModel(tiny_model_dir, device="cpu"),
                                 OnnxSentimentModel(tiny_emotion_model_dir, device="cpu"), "all")
     # embedded mode whatever the environment says (make test exports the stack's Kafka for the whole run)
@@ -118,6 +126,11 @@ def test_topics_timeline_and_alert_lifecycle(client: TestClient) -> None:
     alert_id = page["alerts"][0]["id"]
     detail = client.get(f"/v1/alerts/{alert_id}", headers=auth()).json()
     assert {"luggage"} <= {t["term"] for t in detail["top_terms"]} and detail["examples"] and detail["acks"] == []
+    # every transition's delivery per channel, the webhook named by its host only (its path is a credential)
+    deliveries = {(d["transition"], d["channel"], d["state"]) for d in detail["deliveries"]}
+    assert deliveries == {(t, c, s) for t in ("firing", "resolved") for c, s in
+                          (("console", "delivered"), ("https://hooks.example.org/…", "pending"))}
+    assert "token" not in json.dumps(detail)
     acked = client.post(f"/v1/alerts/{alert_id}/ack", json={"who": "Ana", "note": "handled with ops"},
                         headers=auth(WRITE_KEY))
     assert acked.status_code == 201

@@ -1,0 +1,1 @@
+"""The revisions, oldest first: ``vNNNN_<what>.py``."""
