@@ -13,6 +13,7 @@ STACK=${BADBUZZ_STACK_DIR:-$ROOT/.stack}
 KAFKA_VERSION=${BADBUZZ_KAFKA_VERSION:-3.9.1}
 KAFKA_PORT=${BADBUZZ_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${BADBUZZ_KAFKA_CONTROLLER_PORT:-19093}
+KAFKA_SASL_PORT=${BADBUZZ_KAFKA_SASL_PORT:-19094}  # SASL_SSL: SCRAM-SHA-512 over TLS
 PG_PORT=${BADBUZZ_PG_PORT:-15432}
 REDIS_PORT=${BADBUZZ_REDIS_PORT:-16379}
 PROM_PORT=${BADBUZZ_PROM_PORT:-19090}
@@ -53,6 +54,21 @@ apt_install() {  # apt_install PACKAGE... (only what is missing; never starts se
   rm -f /usr/sbin/policy-rc.d
 }
 
+# ---------------------------------------------------------------- secrets
+# Every password is generated on first use into $STACK/secrets.env (mode 600) and never written in the
+# repository; `deploy/stack.sh env` prints URLs that carry them.
+SECRETS=$STACK/secrets.env
+secret() {  # secret NAME: the stack's value for NAME, generated once
+  local name=$1 value
+  mkdir -p "$STACK"
+  if [ -f "$SECRETS" ] && value=$(grep -m1 "^$name=" "$SECRETS" | cut -d= -f2-) && [ -n "$value" ]; then
+    printf '%s' "$value"; return 0
+  fi
+  value=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  (umask 077; printf '%s=%s\n' "$name" "$value" >> "$SECRETS")
+  printf '%s' "$value"
+}
+
 # ---------------------------------------------------------------- Kafka (KRaft)
 KDIR=$STACK/kafka
 kafka_install() {
@@ -66,14 +82,37 @@ kafka_install() {
   touch "$KDIR/libs/.complete-$KAFKA_VERSION"
 }
 kafka_healthy() { port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$KDIR/logs/server.log"; }
+kafka_tls() {  # the stack's CA and the broker's certificate (for localhost / 127.0.0.1), made once
+  local tls=$KDIR/tls
+  [ -f "$tls/broker.p12" ] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  mkdir -p "$tls"; chmod 700 "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=badbuzz-stack-ca" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$tls/broker.key" -out "$tls/broker.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$tls/ext.cnf"
+  openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 825 \
+    -extfile "$tls/ext.cnf" -out "$tls/broker.pem" 2>/dev/null
+  openssl pkcs12 -export -in "$tls/broker.pem" -inkey "$tls/broker.key" -name broker \
+    -passout "pass:$(secret BADBUZZ_KAFKA_KEYSTORE_PASSWORD)" -out "$tls/broker.p12"
+  chmod 600 "$tls"/*.key "$tls/broker.p12"
+}
+kafka_scram_user() {  # the badbuzz SCRAM-SHA-512 user, (re)set through the running broker's admin API
+  "${jvm[@]}" kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter --entity-type users \
+    --entity-name badbuzz --add-config "SCRAM-SHA-512=[iterations=8192,password=$(secret BADBUZZ_KAFKA_PASSWORD)]" \
+    >/dev/null
+}
 kafka_start() {
   if alive "$KDIR/kafka.pid" && kafka_healthy; then return 0; fi
   kafka_install
   mkdir -p "$KDIR/data" "$KDIR/logs"
-  sed -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" -e "s#@DATA@#$KDIR/data#g" \
-    "$HERE/kafka/server.properties.in" > "$KDIR/server.properties"
-  local jvm=(java -Xms256m -Xmx768m -Dkafka.logs.dir="$KDIR/logs" -Dlog4j.configuration="file:$HERE/kafka/log4j.properties"
-             -cp "$KDIR/libs/*")
+  kafka_tls
+  (umask 077; sed -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+    -e "s#@SASL_PORT@#$KAFKA_SASL_PORT#g" -e "s#@DATA@#$KDIR/data#g" -e "s#@KEYSTORE@#$KDIR/tls/broker.p12#g" \
+    -e "s#@KEYSTORE_PASSWORD@#$(secret BADBUZZ_KAFKA_KEYSTORE_PASSWORD)#g" \
+    "$HERE/kafka/server.properties.in" > "$KDIR/server.properties")
+  jvm=(java -Xms256m -Xmx768m -Dkafka.logs.dir="$KDIR/logs" -Dlog4j.configuration="file:$HERE/kafka/log4j.properties"
+       -cp "$KDIR/libs/*")
   if [ ! -f "$KDIR/data/meta.properties" ]; then
     local cid; cid=$("${jvm[@]}" kafka.tools.StorageTool random-uuid | tail -n1)
     "${jvm[@]}" kafka.tools.StorageTool format -t "$cid" -c "$KDIR/server.properties" >/dev/null
@@ -82,6 +121,7 @@ kafka_start() {
   nohup "${jvm[@]}" kafka.Kafka "$KDIR/server.properties" > "$KDIR/logs/stdout.log" 2>&1 &
   echo $! > "$KDIR/kafka.pid"
   wait_for 90 "Kafka on 127.0.0.1:$KAFKA_PORT" "$KDIR/kafka.pid" kafka_healthy
+  kafka_scram_user
 }
 kafka_stop() { stop_pid "$KDIR/kafka.pid" Kafka; }
 
@@ -109,15 +149,22 @@ postgres_start() {
   if [ ! -f "$PGD/data/PG_VERSION" ]; then
     as_pg "$bin/initdb" -D "$PGD/data" -U badbuzz --auth=trust -E UTF8 >/dev/null
   fi
+  # TCP connections need the generated password (scram-sha-256); the Unix socket lives in the stack's own
+  # folder, reachable only by this user and root, and stays trust so this script can set the passwords.
+  printf '%s\n' "local all all trust" "host all all 127.0.0.1/32 scram-sha-256" "host all all ::1/128 scram-sha-256" \
+    | as_pg tee "$PGD/data/pg_hba.conf" >/dev/null
   as_pg "$bin/pg_ctl" -D "$PGD/data" -l "$PGD/postgres.log" -w -t 60 \
     -o "-p $PG_PORT -k $PGD -c listen_addresses=127.0.0.1 -c fsync=on" start >/dev/null
   wait_for 60 "PostgreSQL on 127.0.0.1:$PG_PORT" - pg_healthy
-  "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U badbuzz -d postgres -tAc \
-    "SELECT 1 FROM pg_database WHERE datname='badbuzz'" | grep -q 1 ||
-    "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U badbuzz -d postgres -qc "CREATE DATABASE badbuzz"
-  # the read-only role dashboards use (loopback trust here, so no password)
-  "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U badbuzz -d postgres -q -v ON_ERROR_STOP=1 \
-    -f "$HERE/postgres/reader.sql" >/dev/null
+  as_pg "$bin/pg_ctl" -D "$PGD/data" reload >/dev/null  # a running server picks up pg_hba.conf
+  local psql=("$bin/psql" -h "$PGD" -p "$PG_PORT" -U badbuzz -d postgres -q -v ON_ERROR_STOP=1)
+  "${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname='badbuzz'" | grep -q 1 ||
+    "${psql[@]}" -c "CREATE DATABASE badbuzz"
+  "${psql[@]}" -v pw="$(secret BADBUZZ_PG_PASSWORD)" >/dev/null <<'SQL'
+ALTER ROLE badbuzz PASSWORD :'pw';
+SQL
+  # the read-only role the dashboards use
+  "${psql[@]}" -v reader_password="$(secret BADBUZZ_READER_PASSWORD)" -f "$HERE/postgres/reader.sql" >/dev/null
 }
 postgres_stop() {
   pg_resolve_dir
@@ -127,16 +174,22 @@ postgres_stop() {
 
 # ---------------------------------------------------------------- Redis
 RD=$STACK/redis
-redis_healthy() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+rcli() { REDISCLI_AUTH="$(secret BADBUZZ_REDIS_PASSWORD)" redis-cli --no-auth-warning --user badbuzz \
+  -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+redis_healthy() { [ "$(rcli ping 2>/dev/null)" = PONG ]; }
 redis_start() {
   command -v redis-server >/dev/null || apt_install redis-server
   if redis_healthy; then return 0; fi
+  port_open "$REDIS_PORT" && die "something else (a Redis without the stack's password?) listens on $REDIS_PORT"
   mkdir -p "$RD"
+  # ACL: the default user is off; one user, badbuzz, with the generated password (given in a file, not argv)
+  (umask 077; printf 'user default off\nuser badbuzz on >%s ~* &* +@all\n' "$(secret BADBUZZ_REDIS_PASSWORD)" \
+    > "$RD/users.acl")
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$RD" --daemonize yes --pidfile "$RD/redis.pid" \
-    --logfile "$RD/redis.log" --appendonly yes --protected-mode yes
+    --logfile "$RD/redis.log" --appendonly yes --protected-mode yes --aclfile "$RD/users.acl"
   wait_for 30 "Redis on 127.0.0.1:$REDIS_PORT" - redis_healthy
 }
-redis_stop() { redis_healthy && redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; }
+redis_stop() { redis_healthy && rcli shutdown nosave >/dev/null 2>&1 || true; }
 
 # ---------------------------------------------------------------- Alertmanager
 AMD=$STACK/alertmanager
@@ -170,11 +223,11 @@ prometheus_start() {
   sed -e "s#@PORT@#$PROM_PORT#g" -e "s#@TARGETS@#$PD/targets#g" -e "s#@SCRAPE_INTERVAL@#$SCRAPE_INTERVAL#g" \
     -e "s#@RULES@#$HERE/prometheus/rules#g" -e "s#@AM_PORT@#$AM_PORT#g" \
     "$HERE/prometheus/prometheus.yml.in" > "$PD/prometheus.yml"
-  if alive "$PD/prometheus.pid" && prom_healthy; then  # running: pick up config and rule changes
-    curl -fsS -X POST "http://127.0.0.1:$PROM_PORT/-/reload" >/dev/null; return 0
+  if alive "$PD/prometheus.pid" && prom_healthy; then  # running: pick up config and rule changes (SIGHUP;
+    kill -HUP "$(cat "$PD/prometheus.pid")"; return 0  # the HTTP lifecycle API stays off)
   fi
   nohup prometheus --config.file="$PD/prometheus.yml" --storage.tsdb.path="$PD/data" \
-    --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-lifecycle > "$PD/prometheus.log" 2>&1 &
+    --web.listen-address="127.0.0.1:$PROM_PORT" > "$PD/prometheus.log" 2>&1 &
   echo $! > "$PD/prometheus.pid"
   wait_for 60 "Prometheus on 127.0.0.1:$PROM_PORT" "$PD/prometheus.pid" prom_healthy
 }
@@ -204,9 +257,12 @@ status_of() {
 print_env() {
   cat <<ENV
 export BADBUZZ_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
-export BADBUZZ_DATABASE_URL=postgresql+psycopg://badbuzz@127.0.0.1:$PG_PORT/badbuzz
-export BADBUZZ_READER_DATABASE_URL=postgresql://badbuzz_reader@127.0.0.1:$PG_PORT/badbuzz
-export BADBUZZ_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+export BADBUZZ_KAFKA_SASL_BOOTSTRAP=127.0.0.1:$KAFKA_SASL_PORT
+export BADBUZZ_KAFKA_SASL_PASSWORD=$(secret BADBUZZ_KAFKA_PASSWORD)
+export BADBUZZ_KAFKA_CA_FILE=$KDIR/tls/ca.pem
+export BADBUZZ_DATABASE_URL=postgresql+psycopg://badbuzz:$(secret BADBUZZ_PG_PASSWORD)@127.0.0.1:$PG_PORT/badbuzz
+export BADBUZZ_READER_DATABASE_URL=postgresql://badbuzz_reader:$(secret BADBUZZ_READER_PASSWORD)@127.0.0.1:$PG_PORT/badbuzz
+export BADBUZZ_REDIS_URL=redis://badbuzz:$(secret BADBUZZ_REDIS_PASSWORD)@127.0.0.1:$REDIS_PORT/0
 export BADBUZZ_PROMETHEUS_URL=http://127.0.0.1:$PROM_PORT
 export BADBUZZ_PROMETHEUS_TARGETS=$PD/targets
 export BADBUZZ_ALERTMANAGER_URL=http://127.0.0.1:$AM_PORT

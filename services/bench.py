@@ -170,8 +170,10 @@ def _end_to_end(settings: Settings, replay: list) -> float:  # type: ignore[type
     run = uuid.uuid4().hex[:8]
     replay = [replace(t, id=f"{run}-{t.id}") for t in replay]
     raw, scored, dlq = f"bench-{run}.raw", f"bench-{run}.scored", f"bench-{run}.dlq"
-    ensure_topics(settings.kafka_bootstrap, [raw, scored, dlq], settings.partitions, settings.kafka_max_request_bytes)
-    producer = make_producer(settings.kafka_bootstrap, settings.kafka_max_request_bytes)
+    security = settings.kafka_security()
+    ensure_topics(settings.kafka_bootstrap, [raw, scored, dlq], settings.partitions, settings.kafka_max_request_bytes,
+                  security)
+    producer = make_producer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, security)
     for t in replay:
         producer.send(raw, key=t.id.encode(), value=replay_record(t))
     producer.flush()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from badbuzz.models.preprocessing import CURRENT_VERSION, PREPROCESSORS
 from badbuzz.services import model_commands
@@ -225,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BadBuzzError, FileNotFoundError, ValueError) as exc:
         print(f"badbuzz: error: {exc}", file=sys.stderr)
         return 1
+    except OperationalError as exc:  # the driver's message names host, port and user, never the password
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        print(f"badbuzz: error: the database does not answer: {first}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # `badbuzz replay --to stdout | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -254,7 +259,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             if not settings.kafka_bootstrap:
                 raise SystemExit("BADBUZZ_KAFKA_BOOTSTRAP is not set")
             ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
-                          settings.partitions, settings.kafka_max_request_bytes)
+                          settings.partitions, settings.kafka_max_request_bytes, settings.kafka_security())
             return 0
         if args.service == "alerter":
             from badbuzz.services.alerting.runner import run_alerter

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from tqdm.auto import tqdm
 
 from badbuzz.export.model_dir import MANIFEST_NAME
@@ -64,7 +64,7 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
     registry = CollectorRegistry()
     serve_metrics(registry, settings.metrics_port, settings.metrics_addr)
     run_db = settings.home / f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}.db"
-    url = settings.database_url or f"sqlite:///{run_db.resolve()}"
+    url = settings.database_url.get_secret_value() if settings.database_url else f"sqlite:///{run_db.resolve()}"
     store = ScoreStore(make_engine(url))
     alerts_file = settings.alerts_file or settings.home / "alerts.jsonl"
     # the embedded channels: the console (above the progress bar), the JSON-lines file, and any webhook set
@@ -137,7 +137,8 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
         "alerts_file": str(alerts_file),
         "plot": str(png),
     }
-    print(json.dumps(summary, indent=2))
+    # the summary is printed with the database URL's password masked (the returned one keeps it for --serve)
+    print(json.dumps({**summary, "database": make_url(url).render_as_string(hide_password=True)}, indent=2))
     return summary
 
 
@@ -185,6 +186,6 @@ def serve_demo(settings: Settings, database_url: str) -> None:
         key, entry = new_key("demo", "write")
         settings = settings.model_copy(update={"api_keys": SecretStr(entry)})
         link += f"?key={key}"
-    settings = settings.model_copy(update={"database_url": database_url, "kafka_bootstrap": None})
+    settings = settings.model_copy(update={"database_url": SecretStr(database_url), "kafka_bootstrap": None})
     print(f"[badbuzz] the live page: {link}  (API docs at /docs; Ctrl-C to stop)", flush=True)
     run_api(settings)

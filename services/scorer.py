@@ -81,9 +81,10 @@ def run_scorer(settings: Settings) -> None:
     if model.emotion_version is not None:
         store.register_model(model.emotion_version, model.emotion_labels,
                              {"dir": str(settings.resolved_emotion_model_dir), "scope": model.scope})
+    security = settings.kafka_security()
     ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
-                  settings.partitions, settings.kafka_max_request_bytes)
-    producer = RenewableProducer(settings.kafka_bootstrap, settings.kafka_max_request_bytes)
+                  settings.partitions, settings.kafka_max_request_bytes, security)
+    producer = RenewableProducer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, security)
     pipeline = ScoringPipeline(
         model, store, KafkaScoredSink(producer, settings.topic_scored),
         KafkaDeadLetterSink(producer, settings.topic_dlq), metrics, limits=settings.limits,
@@ -93,7 +94,7 @@ def run_scorer(settings: Settings) -> None:
                            targets_dir=settings.prometheus_targets, service="scorer",
                            labels=settings.target_labels)
     lag = LagMonitor(settings.kafka_bootstrap, settings.consumer_group, metrics,
-                     interval_s=settings.lag_interval_s).start()
+                     interval_s=settings.lag_interval_s, client_options=security.kafka_python()).start()
     log.info("scorer replica %s: model %s on %s, metrics on :%d", settings.replica, model.version,
              model.providers, settings.metrics_port)
     app = build_app(
@@ -109,6 +110,7 @@ def run_scorer(settings: Settings) -> None:
         max_fetch_bytes=settings.kafka_max_request_bytes,
         session_timeout_s=settings.kafka_session_timeout_s,
         lag=lag,
+        credentials=security.faust_credentials(),
     )
     (settings.home / "faust" / settings.replica).mkdir(parents=True, exist_ok=True)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)

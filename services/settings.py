@@ -20,6 +20,7 @@ from badbuzz.stream.validation import ValidationLimits
 
 if TYPE_CHECKING:
     from badbuzz.services.retention import RetentionPolicy
+    from badbuzz.stream.kafka_security import KafkaSecurity
 
 
 class Settings(BaseSettings):
@@ -36,8 +37,17 @@ class Settings(BaseSettings):
     base_model: str = DEFAULT_BASE_MODEL
 
     kafka_bootstrap: str | None = Field(None, description="host:port,...; unset = embedded mode")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite under HOME")
-    redis_url: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="SASL_SSL for a managed or remote broker: SCRAM over TLS")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ca_file: Path | None = Field(None, description="CA bundle that signed the brokers' certificates")
+    kafka_cert_file: Path | None = Field(None, description="client certificate (PEM) for mutual TLS")
+    kafka_key_file: Path | None = Field(None, description="its private key (PEM)")
+    # secrets: a URL may carry a password; SecretStr keeps it out of reprs, logs and validation errors
+    database_url: SecretStr | None = Field(None, description="SQLAlchemy URL; unset = SQLite under HOME")
+    redis_url: SecretStr | None = Field(None, description="redis://user:password@host:port/db")
     redis_prefix: str = Field("", description="prefix for Redis keys and channels (several deployments, one Redis)")
     topics_file: Path | None = Field(None, description="JSON file of watched topics (see stream/topics.py)")
 
@@ -109,7 +119,8 @@ class Settings(BaseSettings):
         description="extra labels on this process's scrape target, e.g. env=prod,brand=airparadis")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("kafka_bootstrap", "database_url", "redis_url", mode="before")
+    @field_validator("kafka_bootstrap", "database_url", "redis_url", "webhook_secret", "api_keys", "kafka_username",
+                     "kafka_password", "kafka_ca_file", "kafka_cert_file", "kafka_key_file", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -123,6 +134,18 @@ class Settings(BaseSettings):
         if raw.lower() in {"changeme", "change-me", "secret", "password", "xxx", "todo"} or len(raw) < 16:
             raise ValueError("BADBUZZ_WEBHOOK_SECRET looks like a placeholder: use at least 16 random characters")
         return value
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Settings:
+        self.kafka_security()  # raises ValueError, at start, on missing credentials or files
+        return self
+
+    def kafka_security(self) -> KafkaSecurity:
+        from badbuzz.stream.kafka_security import KafkaSecurity
+
+        return KafkaSecurity(self.kafka_security_protocol, self.kafka_sasl_mechanism, self.kafka_username,
+                             self.kafka_password.get_secret_value() if self.kafka_password else None,
+                             self.kafka_ca_file, self.kafka_cert_file, self.kafka_key_file)
 
     @model_validator(mode="after")
     def _webhooks_need_a_secret(self) -> Settings:
@@ -179,7 +202,9 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.home / 'badbuzz.db').resolve()}"
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.home / 'badbuzz.db').resolve()}"
 
     @property
     def limits(self) -> ValidationLimits:

@@ -42,9 +42,12 @@ def build_app(
     max_fetch_bytes: int,
     session_timeout_s: float = 10.0,
     lag: LagMonitor | None = None,
+    credentials: Any = None,
 ) -> faust.App:
+    """The scorer's faust app; ``credentials`` is KafkaSecurity.faust_credentials() (None: PLAINTEXT)."""
     app = faust.App(
         app_id,
+        broker_credentials=credentials,
         broker=[f"kafka://{b}" for b in bootstrap.split(",")],
         datadir=str(datadir),
         web_enabled=False,

@@ -8,19 +8,29 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    SaslAuthenticationFailedError,
+    TopicAlreadyExistsError,
+)
 from kafka.producer.future import FutureRecordMetadata
 
 from badbuzz.stream.contracts import DeadLetter, ScoredTweet
 from badbuzz.stream.errors import BadBuzzError, SinkError
+from badbuzz.stream.kafka_security import KafkaSecurity
 from badbuzz.stream.replay import ReplayTweet
 from badbuzz.stream.sinks import Sink
 
 _UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError)
+PLAINTEXT = KafkaSecurity()
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +39,40 @@ class KafkaUnavailable(BadBuzzError):
     """No broker answered at the configured bootstrap address."""
 
 
-def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, max_message_bytes: int) -> None:
+class _AuthWatch(logging.Handler):
+    """Notices a SASL authentication failure that kafka-python only logs: the client then retries its bootstrap
+    until it times out and reports "no broker", which would send an operator looking for a network problem."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.refused = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "SaslAuthenticationFailed" in record.getMessage():
+            self.refused = True
+
+    def __enter__(self) -> _AuthWatch:
+        logging.getLogger("kafka").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("kafka").removeHandler(self)
+
+
+class KafkaAuthFailed(BadBuzzError):
+    """The broker refused our credentials: a configuration error, reported at once (retrying cannot help)."""
+
+    def __init__(self, security: KafkaSecurity, bootstrap: str, cause: Exception) -> None:
+        super().__init__(f"Kafka at {bootstrap} refused {security.protocol} {security.mechanism} authentication as "
+                         f"{security.username!r}: check BADBUZZ_KAFKA_USERNAME / BADBUZZ_KAFKA_PASSWORD "
+                         f"({type(cause).__name__})")
+
+
+def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, max_message_bytes: int,
+                  security: KafkaSecurity = PLAINTEXT) -> None:
     """Create the topics that are missing (idempotent)."""
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="badbuzz-admin")
-    except _UNREACHABLE:
-        raise KafkaUnavailable(f"no Kafka broker at {bootstrap} (start it: deploy/stack.sh start)") from None
+    admin = connect(lambda: KafkaAdminClient(bootstrap_servers=bootstrap, client_id="badbuzz-admin",
+                                             **security.kafka_python()), bootstrap, security)
     try:
         existing = set(admin.list_topics())
         new = [
@@ -51,21 +89,37 @@ def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, max_mes
         admin.close()
 
 
-def make_producer(bootstrap: str, max_request_bytes: int) -> KafkaProducer:
-    try:
-        return KafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            linger_ms=10,
-            batch_size=256 * 1024,
-            max_request_size=max_request_bytes,
-            enable_idempotence=True,  # a retried send is not written twice
-            delivery_timeout_ms=30_000,  # a send fails (and the batch is retried) rather than hanging
-            request_timeout_ms=10_000,
-            client_id="badbuzz",
-        )
-    except _UNREACHABLE:
-        raise KafkaUnavailable(f"no Kafka broker at {bootstrap} (start it: deploy/stack.sh start)") from None
+def connect(make: Callable[[], T], bootstrap: str, security: KafkaSecurity) -> T:
+    """``make()`` a kafka-python client, turning its failures into the two errors an operator can act on:
+    the broker refused our credentials, or no broker answered."""
+    with _AuthWatch() as watch:
+        try:
+            return make()
+        except SaslAuthenticationFailedError as exc:
+            raise KafkaAuthFailed(security, bootstrap, exc) from None
+        except _UNREACHABLE as exc:
+            if watch.refused:
+                raise KafkaAuthFailed(security, bootstrap, exc) from None
+            raise KafkaUnavailable(f"no Kafka broker at {bootstrap} (start it: deploy/stack.sh start)") from None
+
+
+def make_producer(bootstrap: str, max_request_bytes: int, security: KafkaSecurity = PLAINTEXT) -> KafkaProducer:
+    return connect(lambda: _producer(bootstrap, max_request_bytes, security), bootstrap, security)
+
+
+def _producer(bootstrap: str, max_request_bytes: int, security: KafkaSecurity) -> KafkaProducer:
+    return KafkaProducer(
+        **security.kafka_python(),
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=10,
+        batch_size=256 * 1024,
+        max_request_size=max_request_bytes,
+        enable_idempotence=True,  # a retried send is not written twice
+        delivery_timeout_ms=30_000,  # a send fails (and the batch is retried) rather than hanging
+        request_timeout_ms=10_000,
+        client_id="badbuzz",
+    )
 
 
 def replay_record(tw: ReplayTweet) -> bytes:
@@ -83,15 +137,16 @@ class RenewableProducer:
     send expiring); a failed batch therefore renews it before the retry, instead of hoping it heals.
     """
 
-    def __init__(self, bootstrap: str, max_request_bytes: int) -> None:
+    def __init__(self, bootstrap: str, max_request_bytes: int, security: KafkaSecurity = PLAINTEXT) -> None:
         self.bootstrap = bootstrap
         self.max_request_bytes = max_request_bytes
+        self.security = security
         self._producer: KafkaProducer | None = None
 
     @property
     def producer(self) -> KafkaProducer:
         if self._producer is None:
-            self._producer = make_producer(self.bootstrap, self.max_request_bytes)
+            self._producer = make_producer(self.bootstrap, self.max_request_bytes, self.security)
         return self._producer
 
     def renew(self) -> None:

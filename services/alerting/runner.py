@@ -32,7 +32,7 @@ def alert_channels(settings: Settings) -> list[AlertChannel]:
     the alerts file when one is set."""
     channels: list[AlertChannel] = []
     if settings.redis_url:
-        channels.append(RedisChannel(redis_client(settings.redis_url), prefix=settings.redis_prefix))
+        channels.append(RedisChannel(redis_client(settings.redis_url.get_secret_value()), prefix=settings.redis_prefix))
     else:
         channels.append(ConsoleChannel())
     if settings.alerts_file:

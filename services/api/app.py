@@ -391,7 +391,8 @@ def _kafka_check(settings: Settings) -> Callable[[], None]:
     def check() -> None:
         from kafka import KafkaAdminClient
 
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=3000)
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=3000,
+                                 **settings.kafka_security().kafka_python())
         try:
             admin.list_topics()
         finally:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -371,3 +372,46 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
+
+
+class ApiProcess:
+    """``badbuzz services api`` as a real OS process on a free port, with one API key of ``role``; ``start()``
+    returns once ``/healthz`` answers."""
+
+    def __init__(self, database: str, model_dir: Path, log: Path, *, role: str = "write", key_name: str = "comms",
+                 **overrides: str) -> None:
+        from badbuzz.services.api.auth import new_key
+
+        self.key, entry = new_key(key_name, role)  # type: ignore[arg-type]
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BADBUZZ_")}
+        self.env.update({"BADBUZZ_DATABASE_URL": database, "BADBUZZ_MODEL_DIR": str(model_dir),
+                         "BADBUZZ_EMOTIONS": "off", "BADBUZZ_API_KEYS": entry, "BADBUZZ_API_PORT": str(self.port),
+                         "BADBUZZ_HOME": str(log.parent / "api-home"), **overrides})
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        with open(self.log, "ab") as fh:
+            self.proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "api"],
+                                         env=self.env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(lambda: self.get("/healthz") == 200, 60, "the API answering /healthz",
+                   lambda: self.log.read_text(errors="replace"))
+        return self
+
+    def get(self, path: str, key: str | None = None) -> int:
+        """The status of a GET (0 when nothing answers)."""
+        req = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {key}"} if key else {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
+        except OSError:
+            return 0
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)

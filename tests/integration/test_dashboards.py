@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -27,13 +25,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from badbuzz.services.api.auth import new_key
 from tests.integration.conftest import (
     AlerterProcess,
+    ApiProcess,
     ScorerProcess,
     Stack,
     Topics,
-    free_port,
     produce,
     wait_until,
 )
@@ -117,38 +114,17 @@ def reader_url(database: str) -> str:
 
 
 @pytest.fixture
-def api(stack: Stack, database: str, topics: Topics, tiny_model_dir: Path, tmp_path: Path
-        ) -> Iterator[tuple[str, str]]:
-    key, entry = new_key("dashboards", "read")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BADBUZZ_")}
-    env.update({"BADBUZZ_DATABASE_URL": database, "BADBUZZ_MODEL_DIR": str(tiny_model_dir), "BADBUZZ_EMOTIONS": "off",
-                "BADBUZZ_API_KEYS": entry, "BADBUZZ_API_PORT": str(port), "BADBUZZ_HOME": str(tmp_path / "api"),
-                "BADBUZZ_PROMETHEUS_TARGETS": str(stack.prometheus_targets),
-                "BADBUZZ_PROMETHEUS_LABELS": f"deployment={topics.group}"})
-    log = tmp_path / "api.log"
-    with open(log, "ab") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "api"], env=env,
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    yield f"http://127.0.0.1:{port}", key
-    proc.terminate()
-    proc.wait(20)
-
-
-def get(url: str, key: str | None = None) -> int:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as e:
-        return int(e.code)
-    except OSError:
-        return 0
+def api(stack: Stack, database: str, topics: Topics, tiny_model_dir: Path, tmp_path: Path) -> Iterator[ApiProcess]:
+    proc = ApiProcess(database, tiny_model_dir, tmp_path / "api.log", role="read", key_name="dashboards",
+                      BADBUZZ_PROMETHEUS_TARGETS=str(stack.prometheus_targets),
+                      BADBUZZ_PROMETHEUS_LABELS=f"deployment={topics.group}").start()
+    yield proc
+    proc.stop()
 
 
 def test_every_dashboard_query_returns_data_after_a_replay(
     stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess],
-    receiver: Receiver, s140_sample: Path, api: tuple[str, str], tmp_path: Path,
+    receiver: Receiver, s140_sample: Path, api: ApiProcess, tmp_path: Path,
 ) -> None:
     deployment = topics.group
     labels = {"BADBUZZ_PROMETHEUS_TARGETS": str(stack.prometheus_targets),
@@ -160,11 +136,9 @@ def test_every_dashboard_query_returns_data_after_a_replay(
         poison = [(None, raw) for _, raw, _ in poison_corpus(f"{deployment}-p", datetime.now(UTC))]
         produce(stack.kafka, topics.raw, EpisodeStream.records(episode.first) + poison)
         wait_until(lambda: (TOPIC, "firing") in receiver.states(), 240, "the episode's alert", scorer.tail)
-        base, key = api
-        wait_until(lambda: get(f"{base}/healthz") == 200, 60, "the API")
         for path in ("/v1/topics", "/v1/alerts", f"/v1/topics/{TOPIC}/timeline"):
-            assert get(base + path, key) == 200, path
-        assert get(base + "/v1/topics") == 401
+            assert api.get(path, api.key) == 200, path
+        assert api.get("/v1/topics") == 401
 
         found = queries()
         assert {q.dashboard for q in found} == {"badbuzz-ops", "badbuzz-buzz", "badbuzz-topic"}

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,8 +18,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from badbuzz.services.api.auth import new_key
-from tests.integration.conftest import AlerterProcess, ScorerProcess, Stack, Topics, free_port, produce, wait_until
+from tests.integration.conftest import (
+    AlerterProcess,
+    ApiProcess,
+    ScorerProcess,
+    Stack,
+    Topics,
+    produce,
+    wait_until,
+)
 from tests.integration.test_alerting_stream import EpisodeStream
 from tests.webhook_receiver import Receiver
 
@@ -49,41 +54,21 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def api(database: str, tiny_model_dir: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    key, entry = new_key("comms-lead", "write")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BADBUZZ_")}
-    env.update({"BADBUZZ_DATABASE_URL": database, "BADBUZZ_MODEL_DIR": str(tiny_model_dir), "BADBUZZ_EMOTIONS": "off",
-                "BADBUZZ_API_KEYS": entry, "BADBUZZ_API_PORT": str(port), "BADBUZZ_HOME": str(tmp_path / "api")})
-    log = tmp_path / "api.log"
-    with open(log, "ab") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "api"], env=env,
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        import urllib.request
-
-        try:
-            return urllib.request.urlopen(f"{base}/healthz", timeout=2).status == 200
-        except OSError:
-            return False
-
-    wait_until(up, 60, "the API", lambda: log.read_text(errors="replace"))
-    yield base, key
-    proc.terminate()
-    proc.wait(20)
+def api(database: str, tiny_model_dir: Path, tmp_path: Path) -> Iterator[ApiProcess]:
+    proc = ApiProcess(database, tiny_model_dir, tmp_path / "api.log", key_name="comms-lead").start()
+    yield proc
+    proc.stop()
 
 
 def test_the_page_shows_an_injected_episode_within_seconds_and_acknowledges_it(
     stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess],
-    receiver: Receiver, s140_sample: Path, api: tuple[str, str], browser: object, tmp_path: Path,
+    receiver: Receiver, s140_sample: Path, api: ApiProcess, browser: object, tmp_path: Path,
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
 
     assert isinstance(browser, WebDriver)
-    base, key = api
+    base, key = api.base, api.key
     started = time.monotonic()
     browser.get(f"{base}/?key={key}")  # the link `badbuzz demo --serve` prints: signs in, then drops the key
     assert browser.current_url.rstrip("/") == base, "the key stayed in the address bar"

@@ -33,7 +33,7 @@ def resources() -> list[tuple[str, dict[str, Any]]]:
 
 
 def containers() -> list[tuple[str, dict[str, Any]]]:
-    return [(doc["metadata"]["name"], c) for _, doc in resources() if doc["kind"] == "Deployment"
+    return [(doc["metadata"]["name"], c) for _, doc in resources() if doc["kind"] in ("Deployment", "Job")
             for c in doc["spec"]["template"]["spec"]["containers"]]
 
 
@@ -52,7 +52,7 @@ def test_manifests_validate_against_the_kubernetes_schemas(version: str) -> None
             pytest.fail(f"{name}: {doc['kind']}/{doc['metadata']['name']} invalid for Kubernetes {version}: "
                         f"{e.message}")
         checked += 1
-    assert checked >= 9
+    assert checked >= 10
 
 
 def test_the_validator_rejects_a_misspelt_field() -> None:
