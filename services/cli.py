@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="badbuzz", description="Bad Buzz Watch: tweet sentiment stream and alerts")
     sub = p.add_subparsers(dest="command", required=True)
 
+    from badbuzz.services.ingest.command import add_parser as add_ingest
+
+    add_ingest(sub)
     db = sub.add_parser("db", help="the database: migrations and retention (BADBUZZ_DATABASE_URL)")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="migrate the schema to this version's newest revision (services do it at start)")
@@ -252,6 +255,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return model_commands.dispatch(args, settings, run_command=main)
     if cmd == "db":
         return _db_command(args.db_command, settings)
+    if cmd == "ingest":
+        from badbuzz.services.ingest.command import run_ingest
+
+        return run_ingest(args, settings)
     if cmd == "services":
         if args.service == "topics":
             from badbuzz.stream.kafka_io import ensure_topics

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
         None, description="name:read|write:<sha256 hex> entries, comma-separated (`badbuzz api-key` makes one)")
     api_host: str = Field("127.0.0.1", description="where `badbuzz services api` listens")
     api_port: int = Field(8080, ge=1, le=65535)
+    x_bearer_token: SecretStr | None = Field(None, description="`badbuzz ingest x`: the X app's bearer token")
     webhook_urls: SecretStr = Field(SecretStr(""), description=(
         "comma-separated endpoints that receive alerts (Slack-compatible); secret: such a URL is a credential"))
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for the signature header")
@@ -120,7 +121,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("kafka_bootstrap", "database_url", "redis_url", "webhook_secret", "api_keys", "kafka_username",
-                     "kafka_password", "kafka_ca_file", "kafka_cert_file", "kafka_key_file", mode="before")
+                     "kafka_password", "kafka_ca_file", "kafka_cert_file", "kafka_key_file", "x_bearer_token",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-TWEET_ID_MAX_CHARS = 64
+# 512: a Bluesky post's id is its AT URI (at://<did>/app.bsky.feed.post/<rkey>), 70 characters with a did:plc
+# and longer with a did:web; a tweet id is at most 20 digits
+TWEET_ID_MAX_CHARS = 512
 USER_MAX_CHARS = 256
 LANG_MAX_CHARS = 16
 TOPIC_MAX_CHARS = 64

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+from badbuzz.stream.limits import TWEET_ID_MAX_CHARS
+
 
 def _doc(tid: str, now: datetime, **fields: object) -> dict[str, object]:
     base: dict[str, object] = {"id": tid, "text": f"poison test {tid}: my flight is late",
@@ -55,7 +57,7 @@ def poison_corpus(prefix: str, now: datetime) -> list[tuple[str, bytes, str]]:
         ("empty value", b"", "empty"),
         ("whitespace text", _enc(_doc(f"{p}blank", now, text=" \n\t ")), "empty_text"),
         ("id with a newline", _enc(_doc(f"{p}nl\nid", now)), "bad_characters"),
-        ("id of 65 characters", _enc(_doc(p + "i" * 65, now)), "schema"),
+        ("id one character over the limit", _enc(_doc(p + "i" * (TWEET_ID_MAX_CHARS + 1 - len(p)), now)), "schema"),
         ("boolean id", _enc(_doc(True, now)), "schema"),  # type: ignore[arg-type]
         ("emoji, RTL and zero-width text", _enc(_doc(f"{p}emoji", now, text="✈️😡 مطار ‏late​ again 👎🏽")), "stored"),
         ("text with newlines and tabs", _enc(_doc(f"{p}tabs", now, text="line one\n\tline two\r\n")), "stored"),

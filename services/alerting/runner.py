@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
@@ -21,6 +19,7 @@ from badbuzz.services.alerting.store import AlertStore
 from badbuzz.services.alerting.webhook_channel import WebhookChannel
 from badbuzz.services.retention import apply_retention
 from badbuzz.services.settings import Settings
+from badbuzz.services.signals import stop_requested
 from badbuzz.services.storage import make_engine
 from badbuzz.stream.metrics import serve_metrics
 
@@ -69,17 +68,10 @@ def run_alerter(settings: Settings) -> None:
                      retention=timedelta(days=settings.outbox_retention_days), registry=registry,
                      ).start(active=lambda: leadership.is_leader)
     start_retention(store.engine, settings, active=lambda: leadership.is_leader)
-    stopping = False
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_requested()
     log.info("alerter: %d topic(s) with saved state, channels %s, metrics on :%d", len(service.detectors),
              ", ".join(c.destination.split("://")[0] for c in channels), settings.metrics_port)
-    service.run_forever(settings.alert_poll_s, stop=lambda: stopping, leadership=leadership)
+    service.run_forever(settings.alert_poll_s, stop=stopping, leadership=leadership)
     leadership.release()
 
 

@@ -181,6 +181,26 @@ class AckRequest(BaseModel):
         return value
 
 
+MAX_INGEST = 1_000  # records per POST /v1/ingest
+
+
+class IngestRequest(BaseModel):
+    """``tweets.raw`` records, each ``{id, text, created_at, user?, lang?, topics?}`` (docs/contracts.md)."""
+
+    records: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_INGEST)
+
+
+class IngestRefusal(BaseModel):
+    index: int
+    reason: str
+
+
+class IngestResult(BaseModel):
+    accepted: int
+    refused: list[IngestRefusal]
+    destination: Literal["kafka", "store"]
+
+
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, str]
@@ -321,6 +341,17 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
             for b in points], alerts=[AlertMark(id=r.id, fired_at=_utc(r.fired_at), resolved_at=_utc_or_none(
                 r.resolved_at), state=r.state) for r in rows])
 
+    ingest = Ingestion(settings, db, get_model, reg)
+
+    @app.post("/v1/ingest", tags=["ingest"], response_model=IngestResult, status_code=202, dependencies=[writer],
+              responses={503: {"description": "Kafka does not answer: nothing was accepted, retry later"}})
+    def ingest_records(body: IngestRequest) -> IngestResult:
+        """Validated with the scorer's own rules; accepted records go to ``tweets.raw`` (stack mode) or are
+        scored and stored at once (embedded mode). Refused ones are listed with their index and reason."""
+        accepted, refused = ingest.submit(body.records)
+        return IngestResult(accepted=accepted, refused=[IngestRefusal(index=i, reason=r) for i, r in refused],
+                            destination="kafka" if settings.kafka_bootstrap else "store")
+
     @app.get("/v1/alerts", tags=["alerts"], response_model=AlertPage, dependencies=[reader])
     def alerts(topic: Annotated[str | None, Query(max_length=TOPIC_MAX_CHARS)] = None,
                state: Literal["firing", "resolved"] | None = None,
@@ -399,3 +430,66 @@ def _kafka_check(settings: Settings) -> Callable[[], None]:
             admin.close()
 
     return check
+
+
+class Ingestion:
+    """``POST /v1/ingest``'s work: validate like the scorer, then produce to ``tweets.raw`` or, in embedded mode
+    (no Kafka), run the same scoring pipeline in this process and store."""
+
+    def __init__(self, settings: Settings, db: Engine, get_model: Callable[[], Any], registry: CollectorRegistry
+                 ) -> None:
+        self.settings = settings
+        self.db = db
+        self.get_model = get_model
+        self.registry = registry
+        self._producer: Any = None
+        self._pipeline: Any = None
+
+    def submit(self, records: list[dict[str, Any]]) -> tuple[int, list[tuple[int, str]]]:
+        from badbuzz.stream.errors import InvalidMessage
+        from badbuzz.stream.validation import check_event_time, decode_tweet
+
+        now = datetime.now(UTC)
+        good: list[bytes] = []
+        refused: list[tuple[int, str]] = []
+        for i, record in enumerate(records):
+            value = json.dumps(record, ensure_ascii=False).encode("utf-8")
+            try:
+                check_event_time(decode_tweet(value, self.settings.limits), now, self.settings.limits)
+            except InvalidMessage as exc:
+                refused.append((i, f"{exc.kind}: {exc}"))
+                continue
+            good.append(value)
+        if good:
+            self._kafka(good) if self.settings.kafka_bootstrap else self._store(good)
+        return len(good), refused
+
+    def _kafka(self, values: list[bytes]) -> None:
+        from badbuzz.stream.kafka_io import make_producer
+
+        try:
+            if self._producer is None:
+                assert self.settings.kafka_bootstrap is not None
+                self._producer = make_producer(self.settings.kafka_bootstrap, self.settings.kafka_max_request_bytes,
+                                               self.settings.kafka_security())
+            for value in values:
+                self._producer.send(self.settings.topic_raw, key=json.loads(value)["id"].encode(), value=value)
+            self._producer.flush(timeout=15)
+        except Exception as exc:  # no broker, a refused password, a timeout: the client retries the whole batch
+            self._producer = None
+            raise HTTPException(503, f"Kafka does not answer ({type(exc).__name__}): nothing accepted, retry") from None
+
+    def _store(self, values: list[bytes]) -> None:
+        from badbuzz.services.storage import ScoreStore
+        from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, ScoredTweet
+        from badbuzz.stream.metrics import ScorerMetrics
+        from badbuzz.stream.pipeline import ScoringPipeline
+        from badbuzz.stream.sinks import NullSink
+        from badbuzz.stream.topics import TopicMatcher
+
+        if self._pipeline is None:
+            self._pipeline = ScoringPipeline(
+                self.get_model(), ScoreStore(self.db), NullSink[ScoredTweet](), NullSink[DeadLetter](),
+                ScorerMetrics(self.registry), limits=self.settings.limits,
+                topics=TopicMatcher.from_file(self.settings.topics_file))
+        self._pipeline.process([IncomingMessage(v, Origin("api", 0, i)) for i, v in enumerate(values)])

@@ -1,0 +1,83 @@
+"""Where a connector's records go, and what it counts on the way.
+
+Every record is validated with the scorer's rules (``decode_tweet`` and the event-time window) before it is
+produced, so a connector never fills ``tweets.raw`` with what the scorer would only dead-letter; a record
+that fails is counted and reported with its reason. ``--dry-run`` prints the records instead (JSON lines on
+stdout), which is also how to pipe one connector into another tool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from badbuzz.stream.contracts import RawTweet
+from badbuzz.stream.errors import InvalidMessage
+from badbuzz.stream.validation import ValidationLimits, check_event_time, decode_tweet
+
+log = logging.getLogger(__name__)
+
+
+class ConnectorMetrics:
+    def __init__(self, registry: CollectorRegistry, connector: str) -> None:
+        c = {"connector": connector}
+        self.received = Counter("badbuzz_ingest_received", "Posts or lines received from the source",
+                                ["connector"], registry=registry).labels(**c)
+        self.produced = Counter("badbuzz_ingest_produced", "Records written to tweets.raw (or printed)",
+                                ["connector"], registry=registry).labels(**c)
+        self.filtered = Counter("badbuzz_ingest_filtered", "Posts received but not about the brand",
+                                ["connector"], registry=registry).labels(**c)
+        self.rejected = Counter("badbuzz_ingest_rejected", "Records refused by the tweets.raw validation",
+                                ["connector"], registry=registry).labels(**c)
+        self.reconnects = Counter("badbuzz_ingest_reconnects", "Connections to the source reopened",
+                                  ["connector"], registry=registry).labels(**c)
+        self.last_event = Gauge("badbuzz_ingest_last_event_seconds", "When the source last sent anything "
+                                "(unix seconds)", ["connector"], registry=registry).labels(**c)
+
+
+class RawSink:
+    """Validates and produces ``tweets.raw`` records: to Kafka (``producer``), or printed (dry run)."""
+
+    def __init__(self, metrics: ConnectorMetrics, limits: ValidationLimits, *, producer: Any = None,
+                 topic: str = "tweets.raw", out: IO[str] | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.metrics = metrics
+        self.limits = limits
+        self.producer = producer
+        self.topic = topic
+        self.out = out if out is not None or producer is not None else sys.stdout
+        self._now = now
+
+    def put(self, tweet: RawTweet) -> str | None:
+        """Produce one record; returns the reason when the scorer's rules refuse it (it is not produced)."""
+        value = tweet.encode()
+        try:
+            checked = decode_tweet(value, self.limits)
+            check_event_time(checked, self._now(), self.limits)
+        except InvalidMessage as exc:
+            self.metrics.rejected.inc()
+            return f"{exc.kind}: {exc}"
+        if self.producer is not None:
+            self.producer.send(self.topic, key=checked.id.encode(), value=value)
+        else:
+            assert self.out is not None
+            self.out.write(json.dumps(tweet.to_json(), ensure_ascii=False) + "\n")
+            self.out.flush()
+        self.metrics.produced.inc()
+        return None
+
+    def flush(self) -> None:
+        """Wait until everything produced so far is acknowledged (before a cursor is saved)."""
+        if self.producer is not None:
+            self.producer.flush(timeout=30)
+
+    def seen(self) -> None:
+        self.metrics.received.inc()
+        self.metrics.last_event.set(time.time())
