@@ -450,21 +450,25 @@ class Ingestion:
         from badbuzz.stream.validation import check_event_time, decode_tweet
 
         now = datetime.now(UTC)
-        good: list[bytes] = []
+        good: list[tuple[str, bytes]] = []  # (the tweet's id as the scorer reads it, the record)
         refused: list[tuple[int, str]] = []
         for i, record in enumerate(records):
-            value = json.dumps(record, ensure_ascii=False).encode("utf-8")
             try:
-                check_event_time(decode_tweet(value, self.settings.limits), now, self.settings.limits)
+                value = json.dumps(record, ensure_ascii=False).encode("utf-8")
+                tweet = decode_tweet(value, self.settings.limits)
+                check_event_time(tweet, now, self.settings.limits)
             except InvalidMessage as exc:
                 refused.append((i, f"{exc.kind}: {exc}"))
                 continue
-            good.append(value)
+            except (ValueError, UnicodeEncodeError) as exc:  # e.g. a lone surrogate that UTF-8 cannot carry
+                refused.append((i, f"decode: {exc}"))
+                continue
+            good.append((tweet.id, value))
         if good:
             self._kafka(good) if self.settings.kafka_bootstrap else self._store(good)
         return len(good), refused
 
-    def _kafka(self, values: list[bytes]) -> None:
+    def _kafka(self, values: list[tuple[str, bytes]]) -> None:
         from badbuzz.stream.kafka_io import make_producer
 
         try:
@@ -472,14 +476,14 @@ class Ingestion:
                 assert self.settings.kafka_bootstrap is not None
                 self._producer = make_producer(self.settings.kafka_bootstrap, self.settings.kafka_max_request_bytes,
                                                self.settings.kafka_security())
-            for value in values:
-                self._producer.send(self.settings.topic_raw, key=json.loads(value)["id"].encode(), value=value)
+            for key, value in values:
+                self._producer.send(self.settings.topic_raw, key=key.encode(), value=value)
             self._producer.flush(timeout=15)
         except Exception as exc:  # no broker, a refused password, a timeout: the client retries the whole batch
             self._producer = None
             raise HTTPException(503, f"Kafka does not answer ({type(exc).__name__}): nothing accepted, retry") from None
 
-    def _store(self, values: list[bytes]) -> None:
+    def _store(self, values: list[tuple[str, bytes]]) -> None:
         from badbuzz.services.storage import ScoreStore
         from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, ScoredTweet
         from badbuzz.stream.metrics import ScorerMetrics
@@ -492,4 +496,4 @@ class Ingestion:
                 self.get_model(), ScoreStore(self.db), NullSink[ScoredTweet](), NullSink[DeadLetter](),
                 ScorerMetrics(self.registry), limits=self.settings.limits,
                 topics=TopicMatcher.from_file(self.settings.topics_file))
-        self._pipeline.process([IncomingMessage(v, Origin("api", 0, i)) for i, v in enumerate(values)])
+        self._pipeline.process([IncomingMessage(v, Origin("api", 0, i)) for i, (_, v) in enumerate(values)])

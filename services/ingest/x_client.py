@@ -18,9 +18,14 @@ from typing import Any
 
 from badbuzz.services.ingest.sink import RawSink
 from badbuzz.stream.connectors.x import STALL_S, STREAM_FIELDS, Backoff, map_tweet, rule_changes
+from badbuzz.stream.errors import BadBuzzError
 
 log = logging.getLogger(__name__)
 DEFAULT_API = "https://api.x.com"
+
+
+class XAccessRefused(BadBuzzError):
+    """401/403: retrying cannot help, the token or the app's access level must change."""
 
 
 class XApi:
@@ -96,7 +101,8 @@ def run_x(api: XApi, rules: Sequence[str], sink: RawSink, *, stop: Callable[[], 
                 reset = exc.headers.get("x-rate-limit-reset")
                 wait = policy.next("rate_limited", now=time.time(), reset_at=float(reset) if reset else None)
             elif exc.code in (401, 403):
-                raise PermissionError(f"X refused the bearer token or the app's access (HTTP {exc.code})") from None
+                raise XAccessRefused(f"X refused the bearer token or the app's access (HTTP {exc.code}): check "
+                                     "BADBUZZ_X_BEARER_TOKEN and the app's filtered-stream access") from None
             else:
                 wait = policy.next("http")
             log.warning("x: HTTP %d; reconnecting in %.1f s", exc.code, wait)

@@ -57,6 +57,8 @@ def test_live_api_on_postgresql_passes_schemathesis(stack: Stack, database: str,
     env.update({"BADBUZZ_DATABASE_URL": database, "BADBUZZ_KAFKA_BOOTSTRAP": stack.kafka,
                 "BADBUZZ_MODEL_DIR": str(tiny_model_dir), "BADBUZZ_EMOTION_MODEL_DIR": str(tiny_emotion_model_dir),
                 "BADBUZZ_EMOTIONS": "negative", "BADBUZZ_API_KEYS": entry, "BADBUZZ_API_PORT": str(port),
+                # POST /v1/ingest produces what the fuzzer sends: to a topic of this test, not the stack's
+                "BADBUZZ_TOPIC_RAW": f"schemathesis-{port}.raw",
                 "BADBUZZ_HOME": str(tmp_path / "home")})
     log = tmp_path / "api.log"
     with open(log, "ab") as fh:

@@ -292,19 +292,22 @@ def test_post_ingest_validates_like_the_scorer_and_stores_in_embedded_mode(inges
     records = [{"id": "a1", "text": "Air Paradis lost my bag", "created_at": now},
                {"id": "a2", "text": "", "created_at": now},
                {"id": "a3", "text": "great crew", "created_at": "not a date"},
-               {"id": "a4", "text": "on time for once", "created_at": now, "lang": "en"}]
-    r = client.post("/v1/ingest", json={"records": records}, headers={"Authorization": f"Bearer {write}"})
+               {"id": "a4", "text": "on time for once", "created_at": now, "lang": "en"},
+               {"id": 1197592283286970369, "text": "an integer id, as some exports write it", "created_at": now},
+               {"id": "a6", "text": "a lone surrogate \ud800 in the text", "created_at": now}]
+    r = client.post("/v1/ingest", content=json.dumps({"records": records}),  # ASCII JSON: the surrogate escaped
+                    headers={"Authorization": f"Bearer {write}", "Content-Type": "application/json"})
     assert r.status_code == 202, r.text
     doc = r.json()
-    assert doc["accepted"] == 2 and doc["destination"] == "store"
-    assert [x["index"] for x in doc["refused"]] == [1, 2]
-    assert client.post("/v1/ingest", json={"records": records}, headers={"Authorization": f"Bearer {read}"}
+    assert doc["accepted"] == 3 and doc["destination"] == "store"
+    assert [x["index"] for x in doc["refused"]] == [1, 2, 5]
+    assert client.post("/v1/ingest", json={"records": records[:1]}, headers={"Authorization": f"Bearer {read}"}
                        ).status_code == 403
-    assert client.post("/v1/ingest", json={"records": records}).status_code == 401
+    assert client.post("/v1/ingest", json={"records": records[:1]}).status_code == 401
     assert client.post("/v1/ingest", json={"records": []}, headers={"Authorization": f"Bearer {write}"}
                        ).status_code == 422
     too_many = [records[0]] * 1001
     assert client.post("/v1/ingest", json={"records": too_many}, headers={"Authorization": f"Bearer {write}"}
                        ).status_code == 422
     topics = client.get("/v1/topics", headers={"Authorization": f"Bearer {read}"}).json()
-    assert sum(t["last_minute"]["tweets"] for t in topics if t["topic"] == "all") == 2  # scored and stored
+    assert sum(t["last_minute"]["tweets"] for t in topics if t["topic"] == "all") == 3  # scored and stored
