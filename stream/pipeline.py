@@ -24,7 +24,7 @@ from badbuzz.stream.errors import InvalidMessage
 from badbuzz.stream.metrics import ScorerMetrics
 from badbuzz.stream.sinks import Sink
 from badbuzz.stream.topics import TopicMatcher
-from badbuzz.stream.validation import ValidationLimits, check_event_time, decode_tweet
+from badbuzz.stream.validation import ValidationLimits, validate
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,7 @@ class ScoringPipeline:
         dead: list[DeadLetter] = []
         for msg in batch:
             try:
-                tweet = decode_tweet(msg.value, self.limits)
-                check_event_time(tweet, now, self.limits)
+                tweet = validate(msg.value, now, self.limits)
                 tweets.append((replace(tweet, topics=self.topics.assign(tweet.text, tweet.topics)), msg))
             except InvalidMessage as exc:
                 dead.append(DeadLetter(msg, exc.kind, exc.reason))

@@ -77,6 +77,14 @@ def decode_tweet(value: bytes | None, limits: ValidationLimits) -> RawTweet:
     )
 
 
+def validate(value: bytes | None, now: datetime, limits: ValidationLimits) -> RawTweet:
+    """Every rule a ``tweets.raw`` message must pass to be scored (:func:`decode_tweet`, then
+    :func:`check_event_time`): the one check the scorer, the connectors and ``POST /v1/ingest`` share."""
+    tweet = decode_tweet(value, limits)
+    check_event_time(tweet, now, limits)
+    return tweet
+
+
 def check_event_time(tweet: RawTweet, now: datetime, limits: ValidationLimits) -> None:
     """Refuse event times the stream cannot use: too far ahead of ``now`` or older than ``max_age``.
 

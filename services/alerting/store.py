@@ -67,11 +67,13 @@ class AlertStore:
                 " FROM t WHERE t.topic IS NOT NULL"
                 ") SELECT topic FROM t WHERE topic IS NOT NULL")
 
-    def first_minute(self, topic: str) -> datetime | None:
+    def first_minute(self, topic: str, since: datetime | None = None) -> datetime | None:
+        """The topic's first minute with tweets (at or after ``since`` when given), from the primary key."""
+        where = [TopicMinuteRow.topic == topic]
+        if since is not None:
+            where.append(TopicMinuteRow.minute >= since)
         with self.engine.connect() as conn:
-            return conn.execute(
-                select(func.min(TopicMinuteRow.minute)).where(TopicMinuteRow.topic == topic)
-            ).scalar_one_or_none()
+            return conn.execute(select(func.min(TopicMinuteRow.minute)).where(*where)).scalar_one_or_none()
 
     def rollups(self, topic: str, start: datetime, end: datetime) -> dict[datetime, tuple[int, int]]:
         """(n, n_negative) per minute in ``[start, end)`` for ``topic``."""

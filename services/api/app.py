@@ -447,7 +447,7 @@ class Ingestion:
 
     def submit(self, records: list[dict[str, Any]]) -> tuple[int, list[tuple[int, str]]]:
         from badbuzz.stream.errors import InvalidMessage
-        from badbuzz.stream.validation import check_event_time, decode_tweet
+        from badbuzz.stream.validation import validate
 
         now = datetime.now(UTC)
         good: list[tuple[str, bytes]] = []  # (the tweet's id as the scorer reads it, the record)
@@ -455,8 +455,7 @@ class Ingestion:
         for i, record in enumerate(records):
             try:
                 value = json.dumps(record, ensure_ascii=False).encode("utf-8")
-                tweet = decode_tweet(value, self.settings.limits)
-                check_event_time(tweet, now, self.settings.limits)
+                tweet = validate(value, now, self.settings.limits)
             except InvalidMessage as exc:
                 refused.append((i, f"{exc.kind}: {exc}"))
                 continue

@@ -25,7 +25,7 @@ from markupsafe import Markup
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from badbuzz.services.alerting.store import as_utc
+from badbuzz.services.alerting.store import AlertStore, as_utc
 from badbuzz.services.api import queries
 from badbuzz.services.api.auth import ApiKey, find_key
 from badbuzz.services.api.chart import Band, timeline_svg
@@ -114,18 +114,15 @@ def mount_page(app: FastAPI, db: Engine, config: DetectorConfig, keys: list[ApiK
 def board_context(db: Engine, config: DetectorConfig, selected: str | None, now: datetime) -> dict[str, Any]:
     """What the board shows: a tile per topic, the selected topic's timeline, the firing alerts in full."""
     tiles = [s for t in queries.topic_names(db) if (s := queries.topic_status(db, config, t)) is not None]
-    firing_rows, _ = queries.alert_rows(db, state="firing", limit=50)
+    firing, _ = queries.alert_rows(db, state="firing", limit=50)
+    acks = queries.acks_for(db, [row.id for row in firing])  # one query for all of them: this runs every 3 s
     alerts: list[dict[str, Any]] = []
-    for row in firing_rows:
-        found = queries.alert_row(db, row.id)
-        if found is None:
-            continue
-        full, acks = found
+    for full in firing:
         event = AlertEvent(full.id, full.topic, "firing", full.fired_at, full.window_start, full.window_end,
                            full.negative_rate, full.baseline_rate, full.volume, full.p_value,
                            [(t, z) for t, z in full.top_terms], list(full.examples), None, full.emotions or {},
                            full.signal or "share", full.scale_minutes or 0, full.expected_negatives)
-        alerts.append({"row": full, "summary": event.summary(), "acks": acks,
+        alerts.append({"row": full, "summary": event.summary(), "acks": acks.get(full.id, []),
                        "examples": list(full.examples)[:5]})
     names = [t["topic"] for t in tiles]
     if selected not in names:  # a firing topic, else the one that alerted last, else the first
@@ -154,8 +151,8 @@ def chart_window(db: Engine, topic: str, end: datetime) -> tuple[datetime, int]:
     topic or a short replay fills the chart instead of a sliver at its right edge), at least an hour, and
     about 120 points whatever the span."""
     earliest = end - timedelta(hours=TIMELINE_HOURS)
-    minutes = queries.timeline(db, topic, earliest, end, 1)
-    first = next((b.start for b in minutes if b.tweets), earliest)
+    found = AlertStore(db).first_minute(topic, since=earliest)
+    first = as_utc(found) if found is not None else earliest
     start = min(max(earliest, first - timedelta(minutes=10)), end - timedelta(hours=1))
     span = int((end - start) / timedelta(minutes=1))
     return start, max(1, -(-span // 120))

@@ -114,10 +114,21 @@ def alert_row(engine: Engine, alert_id: str) -> tuple[AlertRow, list[AlertAckRow
         row = session.get(AlertRow, alert_id)
         if row is None:
             return None
-        acks = session.scalars(select(AlertAckRow).where(AlertAckRow.alert_id == alert_id)
-                               .order_by(AlertAckRow.acked_at, AlertAckRow.id)).all()
         session.expunge_all()
-    return row, list(acks)
+    return row, acks_for(engine, [alert_id]).get(alert_id, [])
+
+
+def acks_for(engine: Engine, alert_ids: list[str]) -> dict[str, list[AlertAckRow]]:
+    """The acknowledgements of several alerts in one query, oldest first, by alert id."""
+    found: dict[str, list[AlertAckRow]] = {}
+    if not alert_ids:
+        return found
+    with Session(engine) as session:
+        for ack in session.scalars(select(AlertAckRow).where(AlertAckRow.alert_id.in_(alert_ids))
+                                   .order_by(AlertAckRow.acked_at, AlertAckRow.id)):
+            found.setdefault(ack.alert_id, []).append(ack)
+        session.expunge_all()
+    return found
 
 
 def acknowledge(engine: Engine, alert_id: str, who: str, note: str, key_name: str, now: datetime) -> bool:

@@ -75,9 +75,8 @@ async def run_bluesky(url: str, flt: PostFilter, sink: RawSink, cursor: CursorFi
                         log.warning("bluesky: %s refused: %s", mapped.tweet.id, reason)
                     if mapped.cursor_us is not None:
                         last, pending = mapped.cursor_us, pending + 1
-                    if pending >= save_every and last is not None:
-                        sink.flush()
-                        cursor.save(last)
+                    if pending >= save_every:
+                        _checkpoint(sink, cursor, last, pending)
                         pending = 0
         except (OSError, ConnectionError, websockets.WebSocketException) as exc:
             _checkpoint(sink, cursor, last, pending)

@@ -12,8 +12,6 @@ from collections.abc import Iterable
 from typing import IO
 
 from badbuzz.services.ingest.sink import RawSink
-from badbuzz.stream.errors import InvalidMessage
-from badbuzz.stream.validation import decode_tweet
 
 
 def ingest_lines(lines: Iterable[bytes], sink: RawSink, errors: IO[str] = sys.stderr) -> tuple[int, int]:
@@ -24,14 +22,7 @@ def ingest_lines(lines: Iterable[bytes], sink: RawSink, errors: IO[str] = sys.st
         if not line:
             continue
         sink.seen()
-        try:
-            tweet = decode_tweet(line, sink.limits)
-        except InvalidMessage as exc:
-            reason: str | None = f"{exc.kind}: {exc}"
-            sink.metrics.rejected.inc()
-        else:
-            reason = sink.put(tweet)
-        if reason:
+        if reason := sink.put_value(line):
             refused += 1
             errors.write(f"line {number}: {reason}\n")
         else:

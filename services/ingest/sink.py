@@ -1,6 +1,6 @@
 """Where a connector's records go, and what it counts on the way.
 
-Every record is validated with the scorer's rules (``decode_tweet`` and the event-time window) before it is
+Every record is validated with the scorer's rules (``stream.validation.validate``) before it is
 produced, so a connector never fills ``tweets.raw`` with what the scorer would only dead-letter; a record
 that fails is counted and reported with its reason. ``--dry-run`` prints the records instead (JSON lines on
 stdout), which is also how to pipe one connector into another tool.
@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from badbuzz.stream.contracts import RawTweet
 from badbuzz.stream.errors import InvalidMessage
-from badbuzz.stream.validation import ValidationLimits, check_event_time, decode_tweet
+from badbuzz.stream.validation import ValidationLimits, validate
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +56,21 @@ class RawSink:
         self._now = now
 
     def put(self, tweet: RawTweet) -> str | None:
-        """Produce one record; returns the reason when the scorer's rules refuse it (it is not produced)."""
-        value = tweet.encode()
+        """Produce one mapped record; returns the reason when the scorer's rules refuse it (not produced)."""
+        return self.put_value(tweet.encode())
+
+    def put_value(self, value: bytes) -> str | None:
+        """Produce one ``tweets.raw`` value (e.g. a JSON line), as the scorer reads it, if its rules accept it."""
         try:
-            checked = decode_tweet(value, self.limits)
-            check_event_time(checked, self._now(), self.limits)
+            checked = validate(value, self._now(), self.limits)
         except InvalidMessage as exc:
             self.metrics.rejected.inc()
             return f"{exc.kind}: {exc}"
         if self.producer is not None:
-            self.producer.send(self.topic, key=checked.id.encode(), value=value)
+            self.producer.send(self.topic, key=checked.id.encode(), value=checked.encode())
         else:
             assert self.out is not None
-            self.out.write(json.dumps(tweet.to_json(), ensure_ascii=False) + "\n")
+            self.out.write(json.dumps(checked.to_json(), ensure_ascii=False) + "\n")
             self.out.flush()
         self.metrics.produced.inc()
         return None

@@ -4,12 +4,12 @@ from its own OpenAPI document: no server error, every response as the schema say
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
 import sys
 import urllib.request
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,10 +17,9 @@ from prometheus_client import CollectorRegistry
 
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore
-from badbuzz.services.api.auth import new_key
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.alerting.detector import DetectorConfig
-from tests.integration.conftest import Stack, free_port, wait_until
+from tests.integration.conftest import ApiProcess, Stack
 from tests.seed import scored_minutes
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -51,22 +50,14 @@ def get(url: str, key: str | None = None) -> tuple[int, object]:
 def test_live_api_on_postgresql_passes_schemathesis(stack: Stack, database: str, tiny_model_dir: Path,
                                                      tiny_emotion_model_dir: Path, tmp_path: Path) -> None:
     seed(database)
-    key, entry = new_key("schemathesis", "write")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BADBUZZ_")}
-    env.update({"BADBUZZ_DATABASE_URL": database, "BADBUZZ_KAFKA_BOOTSTRAP": stack.kafka,
-                "BADBUZZ_MODEL_DIR": str(tiny_model_dir), "BADBUZZ_EMOTION_MODEL_DIR": str(tiny_emotion_model_dir),
-                "BADBUZZ_EMOTIONS": "negative", "BADBUZZ_API_KEYS": entry, "BADBUZZ_API_PORT": str(port),
-                # POST /v1/ingest produces what the fuzzer sends: to a topic of this test, not the stack's
-                "BADBUZZ_TOPIC_RAW": f"schemathesis-{port}.raw",
-                "BADBUZZ_HOME": str(tmp_path / "home")})
-    log = tmp_path / "api.log"
-    with open(log, "ab") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "api"], env=env,
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    proc = ApiProcess(database, tiny_model_dir, tmp_path / "api.log", key_name="schemathesis",
+                      BADBUZZ_KAFKA_BOOTSTRAP=stack.kafka, BADBUZZ_EMOTION_MODEL_DIR=str(tiny_emotion_model_dir),
+                      BADBUZZ_EMOTIONS="negative",
+                      # POST /v1/ingest produces what the fuzzer sends: to a topic of this test, not the stack's
+                      BADBUZZ_TOPIC_RAW=f"schemathesis-{uuid.uuid4().hex[:10]}.raw")
+    key, base = proc.key, proc.base
     try:
-        wait_until(lambda: _up(base), 60, "the API answering /healthz", lambda: log.read_text(errors="replace"))
+        proc.start()
         status, ready = get(f"{base}/readyz")
         assert status == 200 and ready == {"ready": True, "checks": {"database": "ok", "kafka": "ok", "model": "ok"}}
         status, topics = get(f"{base}/v1/topics", key)
@@ -83,12 +74,4 @@ def test_live_api_on_postgresql_passes_schemathesis(stack: Stack, database: str,
               f"exit {run.returncode}")
         assert run.returncode == 0, out[-6000:]
     finally:
-        proc.terminate()
-        proc.wait(20)
-
-
-def _up(base: str) -> bool:
-    try:
-        return get(f"{base}/healthz")[0] == 200
-    except OSError:
-        return False
+        proc.stop()
