@@ -80,6 +80,9 @@ class ModelManifest:
     # a branch (models/branch.py) runs on another model's encoder: that model's version, the SHA-256 of its
     # graph file, the tensor it reads, and where it usually lives (relative to this directory)
     trunk: dict[str, Any] = field(default_factory=dict)
+    # variants made from the fp32 graph at load (models/quantize.py), with what was measured of them:
+    # {"int8": {"method", "onnxruntime", "metrics", "gate", "default_on_cpu", "probe", ...}}
+    derived: dict[str, Any] = field(default_factory=dict)
 
     def write(self, model_dir: Path) -> Path:
         path = model_dir / MANIFEST_NAME

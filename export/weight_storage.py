@@ -11,6 +11,7 @@ so the running graph, its fusions and its speed are those of the fp32 model, wit
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 SUFFIX = "__fp16"
 MIN_ELEMENTS = 1024  # small tensors (biases, LayerNorm) stay fp32: they save nothing and matter most
@@ -54,3 +55,30 @@ def stores_fp16(path: Path) -> bool:
 
     model = onnx.load(str(path), load_external_data=False)
     return any(init.name.endswith(SUFFIX) for init in model.graph.initializer)
+
+
+def restore_fp32(model: Any) -> int:
+    """Turn this storage back into plain fp32 initializers, in place (for tools that need to see the weights
+    as initializers, such as the int8 quantizer); returns the number of tensors restored."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    graph = model.graph
+    halves = {init.name: init for init in graph.initializer if init.name.endswith(SUFFIX)}
+    if not halves:
+        return 0
+    keep, restored = [], 0
+    for node in graph.node:
+        if node.op_type == "Cast" and len(node.input) == 1 and node.input[0] in halves:
+            weights = numpy_helper.to_array(halves[node.input[0]]).astype(np.float32)
+            graph.initializer.append(numpy_helper.from_array(weights, node.output[0]))
+            restored += 1
+        else:
+            keep.append(node)
+    used = {name for node in keep for name in node.input}
+    for name, init in halves.items():
+        if name not in used:
+            graph.initializer.remove(init)
+    del graph.node[:]
+    graph.node.extend(keep)
+    return restored

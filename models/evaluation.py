@@ -99,10 +99,16 @@ def write_reports(reports: dict[str, Report], out: Path, title: str) -> tuple[Pa
     return json_path, md_path
 
 
-def model_dir_scorer(model_dir: Path, variant: str | None = None) -> tuple[Scorer, list[str], Any]:
+SERVED_SUB_BATCH = 16  # the scorer's default BADBUZZ_ONNX_SUB_BATCH
+
+
+def model_dir_scorer(model_dir: Path, variant: str | None = None,
+                     sub_batch: int = SERVED_SUB_BATCH) -> tuple[Scorer, list[str], Any]:
+    """A scorer over a model directory, run as the scorer runs it: length-sorted sub-batches of ``sub_batch``
+    (int8 scores depend slightly on a tweet's batch mates, models/quantize.py; fp32 ones do not)."""
     from badbuzz.models.inference import OnnxSentimentModel
 
-    model = OnnxSentimentModel(model_dir, device="auto", variant=variant, max_batch=64)  # a branch runs as a head
+    model = OnnxSentimentModel(model_dir, device="auto", variant=variant, max_batch=sub_batch)  # a branch: a head
 
     def score(texts: Sequence[str]) -> FloatArray:
         out = [model.predict(list(texts[i : i + 1024])).probabilities for i in range(0, len(texts), 1024)]

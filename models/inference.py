@@ -44,13 +44,26 @@ def gpu_present() -> bool:
 GPU_VARIANTS = ("fp16", "fp32")  # fp16 is derived from fp32 at load when the directory ships only fp32
 
 
-def cpu_variant(manifest: ModelManifest, requested: str | None) -> str:
-    """The CPU variant: the one asked for, else int8 when the directory ships it, else fp32."""
+DERIVED_CPU_VARIANTS = ("int8",)  # made from fp32 at load (models/quantize.py) when not shipped
+
+
+def cpu_variant(manifest: ModelManifest, requested: str | None, *, int8_qualified: bool = False) -> str:
+    """The CPU variant: the one asked for (int8 may be derived from fp32), else int8 when the directory ships
+    it or its int8 was qualified against fp32 (``badbuzz quantize``), else fp32."""
     if requested:
-        if requested not in manifest.variants:
+        derivable = requested in DERIVED_CPU_VARIANTS and "fp32" in manifest.variants
+        if requested not in manifest.variants and not derivable:
             raise InvalidModelDir(f"variant {requested!r} not in model directory ({sorted(manifest.variants)})")
         return requested
-    return "int8" if "int8" in manifest.variants else "fp32"
+    if "int8" in manifest.variants or (int8_qualified and "fp32" in manifest.variants):
+        return "int8"
+    return "fp32"
+
+
+def int8_qualified(manifest: ModelManifest) -> bool:
+    """Whether ``badbuzz quantize`` found this directory's derived int8 within a point of fp32."""
+    record = manifest.derived.get("int8")
+    return isinstance(record, dict) and record.get("default_on_cpu") is True
 
 
 def gpu_variant(manifest: ModelManifest, requested: str | None) -> str:
@@ -162,10 +175,53 @@ class OnnxSentimentModel:
                 log.warning("no working CUDA provider (available: %s): scoring on the CPU",
                             ", ".join(self._available_providers()))
         if self._session is None:
-            self.variant = cpu_variant(self.trunk, variant)
-            self._session = self._open(self._graph(self.trunk.variants[self.variant]), ["CPUExecutionProvider"])
+            qualified = int8_qualified(self.manifest) and (self.branch is None or int8_qualified(self.branch.manifest))
+            self.variant = cpu_variant(self.trunk, variant, int8_qualified=qualified)
+            self._session = self._cpu_session(self.variant)
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.providers: list[str] = list(self._session.get_providers())
+        if self.variant not in self.trunk.variants and self.variant in DERIVED_CPU_VARIANTS:
+            self._check_derived(explicit=variant is not None)
+
+    def _cpu_session(self, variant: str) -> Any:
+        if variant in self.trunk.variants:
+            return self._open(self._graph(self.trunk.variants[variant]), ["CPUExecutionProvider"])
+        from badbuzz.models.quantize import int8_graph
+
+        fp32 = self._graph(self.trunk.variants["fp32"])
+        try:
+            graph = int8_graph(fp32)
+        except Exception as exc:  # the quantizer raises its own errors on graphs it cannot handle
+            raise InvalidModelDir(f"cannot derive the int8 variant of {self.model_dir}: {exc}") from exc
+        return self._open(graph, ["CPUExecutionProvider"])
+
+    def _check_derived(self, *, explicit: bool) -> None:
+        """Compare this load's int8 graph with the one ``badbuzz quantize`` measured, on its probe texts; serve
+        fp32 instead (with a warning) if they differ, unless int8 was asked for by name."""
+        from badbuzz.models.quantize import PROBE_TEXTS, probe_mismatch
+
+        checks = [(self.manifest, "probabilities")] + ([(self.branch.manifest, "branch")] if self.branch else [])
+        record = self.manifest.derived.get(self.variant)
+        if not isinstance(record, dict) and explicit:
+            return  # asked for by name on a directory never qualified: nothing to compare with
+        pred = self.predict(list(PROBE_TEXTS))
+        for manifest, which in checks:
+            rec = manifest.derived.get(self.variant)
+            probs = pred.probabilities if which == "probabilities" else pred.branch_probabilities
+            if probs is None:
+                continue
+            why = probe_mismatch(rec if isinstance(rec, dict) else {}, probs)
+            if why is None:
+                continue
+            if explicit:
+                log.warning("%s (%s): serving the %s variant as asked", why, manifest.version, self.variant)
+                return
+            log.warning("%s (%s, onnxruntime %s at qualification): serving fp32 instead of %s", why,
+                        manifest.version, (rec or {}).get("onnxruntime", "?"), self.variant)
+            self.variant = "fp32"
+            self._session = self._cpu_session("fp32")
+            self._inputs = {i.name for i in self._session.get_inputs()}
+            return
 
     def _graph(self, name: str) -> Path | bytes:
         """The graph to run: the encoder's file, cut below a head and with the head and the branch spliced
@@ -246,6 +302,11 @@ class OnnxSentimentModel:
         return f"{self.manifest.version}:{self.variant}"
 
     @property
+    def branch_version(self) -> str | None:
+        """The second head's version, with the variant it runs in (the encoder's: one session)."""
+        return f"{self.branch.version}:{self.variant}" if self.branch else None
+
+    @property
     def negative_label(self) -> str:
         return self.manifest.negative_label
 
@@ -287,7 +348,7 @@ class OnnxSentimentModel:
             return Prediction(self.labels, out, self.weights)
         emotions: list[dict[str, float] | None] = [
             {name: float(p) for name, p in zip(branch.labels, row, strict=True)} for row in second]
-        return Prediction(self.labels, out, self.weights, emotions=emotions, emotion_model=branch.version,
+        return Prediction(self.labels, out, self.weights, emotions=emotions, emotion_model=self.branch_version,
                           branch_probabilities=second)
 
 @dataclass(frozen=True)
@@ -304,7 +365,7 @@ class Branch:
 
     @property
     def version(self) -> str:
-        return f"{self.manifest.version}:fp32"
+        return self.manifest.version  # the variant is its encoder's (OnnxSentimentModel.branch_version)
 
 
 def load_branch(branch_dir: Path, trunk_dir: Path, trunk: ModelManifest) -> Branch:

@@ -39,7 +39,7 @@ class SentimentAndEmotion:
         if self.scope == "off":
             return None
         if self.sentiment.branch is not None:
-            return self.sentiment.branch.version
+            return self.sentiment.branch_version
         return self.emotion.version if self.emotion is not None else None
 
     @property

@@ -78,14 +78,15 @@ def run_bench(settings: Settings, *, tweets: int, output: Path) -> BenchResult:
                          id_prefix="bench-"))
     texts = [t.text for t in replay]
     plain = settings.model_copy(update={"emotions": "off"})
-    whole = plain.model_copy(update={"model_dir": encoder_dir(plain.resolved_model_dir)})  # served = a head?
+    # the reference: the full encoder in fp32 (the served model may be a head on it, or its int8)
+    whole = plain.model_copy(update={"model_dir": encoder_dir(plain.resolved_model_dir), "onnx_variant": "fp32"})
 
     def best(s: Settings) -> InferenceRun:  # best of two passes: background noise only ever slows one down
         return max((_inference_only(s, texts) for _ in range(2)), key=lambda r: r.tps)
 
     unbucketed = best(plain.model_copy(update={"onnx_sub_batch": settings.batch_max_size}))
     inference = best(plain)
-    if whole.resolved_model_dir == plain.resolved_model_dir:
+    if whole.resolved_model_dir == plain.resolved_model_dir and inference.version.endswith(":fp32"):
         full_unbucketed, full = unbucketed, inference
     else:
         full_unbucketed = best(whole.model_copy(update={"onnx_sub_batch": settings.batch_max_size}))
@@ -304,12 +305,18 @@ def run_model_comparison(settings: Settings, *, tweets: int, sentiment: Sequence
 
     full = released_model_dir("sentiment3")
     dirs = [full, *([served] if served != full else []), *[d for d in sentiment if d not in (full, served)]]
-    base = 0.0
+    reference = plain.model_copy(update={"model_dir": full, "onnx_variant": "fp32"})
+    ref_unb = best(reference.model_copy(update={"onnx_sub_batch": settings.batch_max_size}))
+    ref_buck = best(reference)
+    base = ref_unb.tps  # the full model in fp32, unbucketed: the reference of every ratio
+    rows += [(f"sentiment `{ref_unb.version}` (full, fp32), unbucketed", ref_unb.tps, "1.00 × full unbucketed"),
+             (f"sentiment `{ref_buck.version}` (full, fp32), bucketed (sub-batches of {settings.onnx_sub_batch})",
+              ref_buck.tps, f"{ref_buck.tps / base:.2f} × full unbucketed")]
+    results["full-fp32:unbucketed"], results["full-fp32:bucketed"] = ref_unb.tps, ref_buck.tps
     for d in dirs:
         name = "full" if d == full else "served" if d == served else d.name
         unb = best(plain.model_copy(update={"model_dir": d, "onnx_sub_batch": settings.batch_max_size}))
         buck = best(plain.model_copy(update={"model_dir": d}))
-        base = base or unb.tps  # the full model, unbucketed: the reference of every ratio
         label = f"`{unb.version}` ({name}{', served' if d == served and name != 'served' else ''})"
         rows += [(f"sentiment {label}, unbucketed", unb.tps, f"{unb.tps / base:.2f} × full unbucketed"),
                  (f"sentiment {label}, bucketed (sub-batches of {settings.onnx_sub_batch})", buck.tps,

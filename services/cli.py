@@ -401,7 +401,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.output is not None and len(tests) > 1:
             raise SystemExit("evaluate: --output names one report; leave it out to evaluate several --test sets")
         model_dir = args.model or settings.resolved_model_dir
-        scorer, labels, model = model_dir_scorer(model_dir, args.variant)
+        scorer, labels, model = model_dir_scorer(model_dir, args.variant, settings.onnx_sub_batch)
         weights = model.weights if args.decision == "model" else None
         rule = ("decision weights " + ", ".join(f"{n} {w:.2f}" for n, w in zip(labels, weights, strict=True))
                 if weights else "argmax")

@@ -1,5 +1,5 @@
-"""``badbuzz recipe``, ``release``, ``model-card``, ``train-branch`` and ``export-branch``: how a released model
-is made, replaced and described."""
+"""``badbuzz recipe``, ``release``, ``quantize``, ``model-card``, ``train-branch`` and ``export-branch``: how a
+released model is made, replaced and described."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from badbuzz.services.settings import Settings
 
-COMMANDS = {"recipe", "release", "model-card", "train-branch", "export-branch"}
+COMMANDS = {"recipe", "release", "quantize", "model-card", "train-branch", "export-branch"}
 
 
 def source_arg(spec: str) -> tuple[str, Path]:
@@ -38,6 +38,16 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     e.add_argument("--test", action="append", default=[], metavar="KIND=PATH",
                    help="test sets to evaluate the release on; metrics and intervals go into the manifest")
     e.add_argument("--parity-texts", type=int, default=2000)
+
+    q = sub.add_parser("quantize", help="measure a model directory's int8 (derived at load) against fp32 and record "
+                                        "whether CPUs serve it by default")
+    q.add_argument("model_dir", type=Path)
+    q.add_argument("--test", action="append", default=[], metavar="KIND=PATH",
+                   help="the quality guard's test sets (sentiment140-test, tweeteval-sentiment, tweeteval-emotion)")
+    q.add_argument("--max-drop", type=float,
+                   help="largest loss against fp32 on every guard metric (default: the guard's, 0.01 for sentiment, "
+                        "0.03 for emotion)")
+    q.add_argument("--dry-run", action="store_true", help="measure and print, leave the manifest as it is")
 
     c = sub.add_parser("model-card", help="write docs/model-card.md from the released manifests")
     c.add_argument("--output", type=Path, default=Path("docs/model-card.md"))
@@ -99,6 +109,20 @@ def dispatch(args: argparse.Namespace, settings: Settings, run_command: Callable
         from badbuzz.export.branch_export import export_branch
 
         print(f"branch exported: {export_branch(args.run_dir, args.output)}")
+        return 0
+    if args.command == "quantize":
+        from badbuzz.export.int8_qualify import qualify_int8
+
+        result = qualify_int8(args.model_dir, [source_arg(t) for t in args.test], max_drop=args.max_drop,
+                              sub_batch=settings.onnx_sub_batch, write=not args.dry_run)
+        rec = result.record
+        for variant in ("fp32", "int8"):
+            print(f"{variant}: " + ", ".join(f"{k} {v:.4f}" for k, v in rec["metrics"][variant].items())
+                  + f"; {rec['tweets_per_second'].get(variant, 0):.1f} tweets/s")
+        print(f"label agreement {rec['label_agreement_vs_fp32']:.2%} on {rec['agreement_texts']} tweets")
+        verdict = "int8 is the CPU default" if result.passed else "fp32 stays the CPU default: " + "; ".join(
+            rec["why_not"])
+        print(verdict + ("" if args.dry_run else f" (recorded in {args.model_dir})"))
         return 0
     if args.command == "model-card":
         from badbuzz.export.model_card import write_model_card

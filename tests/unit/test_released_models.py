@@ -2,7 +2,8 @@
 
 A re-release, a preprocessing change, a tokenizer or ONNX Runtime upgrade that costs quality fails here.
 The floors are the product's targets (the default sentiment model), the emotion model's published figure minus
-0.03, and for the opt-in fast sentiment head: within a point of the full model.
+0.03, and for the opt-in fast sentiment head: within a point of the full model. Each is checked on what a CPU
+serves by default (int8 derived at load where `badbuzz quantize` qualified it) and on the fp32 graph.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def test_the_served_scorer_gives_every_tweet_both_heads_from_one_encoder(monkeyp
         monkeypatch.delenv(name, raising=False)
     model = load_model(Settings(device="cpu"), warm_up=False)
     assert model.sentiment.branch is not None and model.emotion is None and model.scope == "all"
+    assert model.version.endswith(":int8") and model.emotion_version.endswith(":int8")  # qualified, see below
     texts = ["I am furious, @AirParadis cancelled my flight and the staff were rude and useless",
              "Great crew on AP123, thank you!"]
     pred = model.predict(texts)
@@ -61,15 +63,15 @@ def test_the_served_scorer_gives_every_tweet_both_heads_from_one_encoder(monkeyp
     assert angry is not None and happy is not None and angry["anger"] > 0.5 and happy["joy"] > 0.5
 
 
-@pytest.mark.parametrize("task", ["sentiment3", "sentiment3-fast"])
-def test_sentiment_model_meets_its_targets(data_dir: Path, task: str) -> None:
-    scorer, labels, model = model_dir_scorer(released_model_dir(task))
+@pytest.mark.parametrize(("task", "variant"), [("sentiment3", None), ("sentiment3", "fp32"), ("sentiment3-fast", None)])
+def test_sentiment_model_meets_its_targets(data_dir: Path, task: str, variant: str | None) -> None:
+    scorer, labels, model = model_dir_scorer(released_model_dir(task), variant)
     s140 = evaluate_scorer(scorer, labels, load_test("sentiment140-test", data_dir / "sentiment140" /
                                                      "testdata.manual.2009.06.14.csv"), weights=model.weights)
     tweeteval = evaluate_scorer(scorer, labels, load_test("tweeteval-sentiment", data_dir / "tweeteval" / "sentiment"),
                                 weights=model.weights)
     accuracy, recall = s140["negative_vs_positive"].accuracy, tweeteval["full"].macro_recall
-    print(f"[measure] released {task}: Sentiment140 test neg-vs-pos accuracy {accuracy:.4f} "
+    print(f"[measure] released {task} {model.variant}: Sentiment140 test neg-vs-pos accuracy {accuracy:.4f} "
           f"(n={s140['negative_vs_positive'].n}), TweetEval val macro recall {recall:.4f} (n={tweeteval['full'].n})")
     assert recall >= TWEETEVAL_MACRO_RECALL
     if task == "sentiment3":  # the default
@@ -80,13 +82,14 @@ def test_sentiment_model_meets_its_targets(data_dir: Path, task: str) -> None:
         assert recall >= full["tweeteval-sentiment"]["full"]["macro_recall"] - STUDENT_MARGIN
 
 
-def test_emotion_model_keeps_its_published_quality(data_dir: Path) -> None:
+@pytest.mark.parametrize("variant", [None, "fp32"])
+def test_emotion_model_keeps_its_published_quality(data_dir: Path, variant: str | None) -> None:
     model_dir = released_model_dir("emotion4")
-    scorer, labels, model = model_dir_scorer(model_dir)
+    scorer, labels, model = model_dir_scorer(model_dir, variant)
     report = evaluate_scorer(scorer, labels, load_test("tweeteval-emotion", data_dir / "tweeteval" / "emotion"),
                              weights=model.weights)["full"]
     recorded = load_manifest(model_dir).metrics["tests"]["tweeteval-emotion"]["full"]["macro_f1"]
-    print(f"[measure] released emotion4: TweetEval emotion val macro-F1 {report.macro_f1:.4f}, accuracy "
+    print(f"[measure] released emotion4 {model.variant}: TweetEval emotion val macro-F1 {report.macro_f1:.4f}, accuracy "
           f"{report.accuracy:.4f} (n={report.n}); recorded at release {recorded:.4f}")
     assert recorded == pytest.approx(EMOTION_PUBLISHED_MACRO_F1, abs=5e-4)  # the card and the files agree
     assert report.macro_f1 >= EMOTION_PUBLISHED_MACRO_F1 - EMOTION_MARGIN

@@ -1,0 +1,138 @@
+"""The int8 CPU variant derived at load: made from the fp32 graph, qualified against it, served by default only
+when qualified, and refused (fp32 served) when a load's int8 no longer matches the qualified one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from badbuzz.export.int8_qualify import qualify_int8
+from badbuzz.export.model_dir import MANIFEST_NAME, InvalidModelDir, ModelManifest, load_manifest
+from badbuzz.export.weight_storage import SUFFIX, restore_fp32, store_weights_fp16
+from badbuzz.models.inference import OnnxSentimentModel, cpu_variant
+from badbuzz.models.quantize import PROBE_TEXTS, int8_graph, probe_mismatch, within_gate
+from tests.conftest import SAMPLE_TEXTS
+
+
+def _manifest(variants: dict[str, str], derived: dict[str, object] | None = None) -> ModelManifest:
+    return ModelManifest(version="v", labels=["negative", "positive"], max_length=8, preprocessing="tweet-v1",
+                         variants=variants, derived=dict(derived or {}))
+
+
+def test_the_cpu_variant_is_int8_only_when_shipped_or_qualified() -> None:
+    fp32_only = _manifest({"fp32": "model.onnx"})
+    assert cpu_variant(fp32_only, None) == "fp32"
+    assert cpu_variant(fp32_only, None, int8_qualified=True) == "int8"
+    assert cpu_variant(fp32_only, "int8") == "int8"  # asked for by name: derived from fp32
+    assert cpu_variant(_manifest({"fp32": "a", "int8": "b"}), None) == "int8"
+    with pytest.raises(InvalidModelDir, match="variant 'fp16' not in model directory"):
+        cpu_variant(fp32_only, "fp16")
+    with pytest.raises(InvalidModelDir, match="variant 'int8'"):
+        cpu_variant(_manifest({"fp16": "h"}), "int8")  # nothing to derive it from
+
+
+def test_the_gate_is_a_largest_drop_and_a_floor_per_metric() -> None:
+    fp32 = {"a": 0.905, "b": 0.736}
+    ok, why = within_gate(fp32, {"a": 0.8997, "b": 0.74}, {"a": 0.90, "b": 0.72}, {"a": 0.01, "b": 0.01})
+    assert not ok and why == ["a 0.8997 is under the floor 0.90"]
+    ok, why = within_gate(fp32, {"a": 0.91, "b": 0.72}, {"a": 0.90}, {"a": 0.01, "b": 0.01})
+    assert not ok and "b 0.7200 is more than 0.01 under fp32's 0.7360" in why[0]
+    assert within_gate(fp32, {"a": 0.91, "b": 0.72}, {}, {"b": 0.03}) == (True, [])
+
+
+def test_restoring_fp16_storage_gives_plain_initializers_with_the_same_scores(tiny_model_dir: Path,
+                                                                            tmp_path: Path) -> None:
+    half = tmp_path / "half.onnx"
+    store_weights_fp16(tiny_model_dir / "model.onnx", half)
+    model = onnx.load(str(half))
+    restored = restore_fp32(model)
+    assert restored > 0 and not any(i.name.endswith(SUFFIX) for i in model.graph.initializer)
+    assert not any(n.op_type == "Cast" and n.name.endswith(SUFFIX + "_to_fp32") for n in model.graph.node)
+    onnx.checker.check_model(model)
+    import onnxruntime as ort
+
+    feeds = OnnxSentimentModel(tiny_model_dir, device="cpu", variant="fp32").feeds([[101, 2023, 102]])
+    a = ort.InferenceSession(str(half), providers=["CPUExecutionProvider"]).run(["logits"], feeds)[0]
+    b = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(["logits"], feeds)[0]
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert restore_fp32(model) == 0  # nothing left to restore
+
+
+def test_int8_is_derived_deterministically_and_stays_close_to_fp32(tiny_model_dir: Path) -> None:
+    graph = int8_graph(tiny_model_dir / "model.onnx")
+    assert graph == int8_graph((tiny_model_dir / "model.onnx").read_bytes())  # same bytes every load
+    ops = {n.op_type for n in onnx.load_from_string(graph).graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} & ops
+    fp32 = OnnxSentimentModel(tiny_model_dir, device="cpu", variant="fp32").predict(SAMPLE_TEXTS).probabilities
+    derived = OnnxSentimentModel(_fp32_only(tiny_model_dir), device="cpu", variant="int8")
+    assert derived.variant == "int8" and derived.version.endswith(":int8")
+    assert np.abs(derived.predict(SAMPLE_TEXTS).probabilities - fp32).max() < 0.1
+
+
+def _fp32_only(model_dir: Path) -> Path:
+    """The directory without its shipped int8 file, so int8 has to be derived."""
+    out = model_dir.parent / f"{model_dir.name}-fp32-only"
+    if not out.exists():
+        shutil.copytree(model_dir, out)
+        manifest = load_manifest(out)
+        for name in [v for k, v in manifest.variants.items() if k != "fp32"]:
+            (out / name).unlink()
+            manifest.files.pop(name, None)
+        manifest.variants = {"fp32": manifest.variants["fp32"]}
+        manifest.write(out)
+    return out
+
+
+@pytest.fixture
+def emotion_copy(tiny_emotion_model_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_emotion_model_dir, tmp_path / "emotion"))
+
+
+def test_qualification_records_the_verdict_and_the_default_follows_it(emotion_copy: Path, data_dir: Path) -> None:
+    tests = [("tweeteval-emotion", data_dir / "tweeteval" / "emotion")]
+    assert OnnxSentimentModel(emotion_copy, device="cpu").variant == "fp32"  # never qualified
+    impossible = qualify_int8(emotion_copy, tests, max_drop=-1.0)  # int8 would have to beat fp32 by a point
+    rec = load_manifest(emotion_copy).derived["int8"]
+    assert rec == json.loads(json.dumps(impossible.record)) and not impossible.passed and rec["why_not"]
+    assert OnnxSentimentModel(emotion_copy, device="cpu").variant == "fp32"
+    result = qualify_int8(emotion_copy, tests)
+    rec = result.record
+    key = "tweeteval-emotion/full/macro_f1"
+    expected = rec["metrics"]["int8"][key] >= rec["metrics"]["fp32"][key] - 0.03
+    assert result.passed is expected and rec["max_drop"] == {key: 0.03} and rec["agreement_texts"] == 374
+    assert np.asarray(rec["probe"]).shape == (len(PROBE_TEXTS), 4)
+    assert 0.0 <= rec["batch_mates"]["label_agreement"] <= 1.0
+    assert OnnxSentimentModel(emotion_copy, device="cpu").variant == ("int8" if expected else "fp32")
+    no_guard = qualify_int8(emotion_copy, [], write=False)
+    assert not no_guard.passed and no_guard.record["why_not"] == ["no quality-guard test set given"]
+
+
+def test_a_load_whose_int8_differs_from_the_qualified_one_serves_fp32(emotion_copy: Path, data_dir: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    qualify_int8(emotion_copy, [("tweeteval-emotion", data_dir / "tweeteval" / "emotion")], max_drop=1.0)
+    assert OnnxSentimentModel(emotion_copy, device="cpu").variant == "int8"
+    doc = json.loads((emotion_copy / MANIFEST_NAME).read_text())
+    doc["derived"]["int8"]["probe"][3][0] += 0.2  # as if another ONNX Runtime quantized differently
+    doc["derived"]["int8"]["onnxruntime"] = "0.0-other"
+    (emotion_copy / MANIFEST_NAME).write_text(json.dumps(doc))
+    with caplog.at_level(logging.WARNING, logger="badbuzz.models.inference"):
+        model = OnnxSentimentModel(emotion_copy, device="cpu")
+    assert model.variant == "fp32" and model.version.endswith(":fp32")
+    assert "differ from the qualified ones by up to 0.2" in caplog.text and "0.0-other" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="badbuzz.models.inference"):
+        asked = OnnxSentimentModel(emotion_copy, device="cpu", variant="int8")
+    assert asked.variant == "int8" and "serving the int8 variant as asked" in caplog.text
+
+
+def test_probe_mismatch_explains_itself() -> None:
+    probs = np.full((2, 3), 1 / 3, dtype=np.float32)
+    assert probe_mismatch({"probe": probs.tolist()}, probs) is None
+    assert "no probe" in str(probe_mismatch({}, probs))
+    assert "shape" in str(probe_mismatch({"probe": [[0.5, 0.5]]}, probs))
