@@ -110,7 +110,9 @@ def section(task: str, doc: dict[str, Any], model_dir: Path) -> list[str]:
                   + f", fitted on {doc.get('metrics', {}).get('decision_dev_rows', '?')} dev tweets.", ""]
     tests = doc.get("metrics", {}).get("tests", {})
     if tests:
-        lines += ["**Metrics** (as served, 95 % bootstrap intervals, 1,000 resamples):", "", *_metrics_table(tests), ""]
+        lines += ["**Metrics** (fp32 graph, 95 % bootstrap intervals, 1,000 resamples):", "",
+                  *_metrics_table(tests), ""]
+    lines += _int8_lines(doc.get("derived", {}).get("int8"))
     both = (" for both heads together (the sentiment model and this branch, one run)"
             if trunk and "negative" not in doc["labels"] else "")
     lines += [f"**Speed.** {speed.get('tweets_per_second', '?')} tweets/s inference-only{both} on "
@@ -122,6 +124,27 @@ def section(task: str, doc: dict[str, Any], model_dir: Path) -> list[str]:
               "| file | bytes | SHA-256 |", "| --- | ---: | --- |"]
     lines += [f"| {n} | {sizes.get(n, 0):,} | `{h[:16]}…` |" for n, h in sorted(files.items())]
     return [*lines, ""]
+
+
+def _int8_lines(rec: dict[str, Any] | None) -> list[str]:
+    """What ``badbuzz quantize`` measured of the int8 variant CPUs derive at load."""
+    if not rec:
+        return ["**On CPUs:** fp32 (int8 never qualified: `badbuzz quantize`).", ""]
+    served = ("served by default on CPUs" if rec.get("default_on_cpu")
+              else "not served by default (" + "; ".join(rec.get("why_not", [])) + ")")
+    fp32, int8 = rec["metrics"].get("fp32", {}), rec["metrics"].get("int8", {})
+    cells = ", ".join(f"{k.replace('/', ' ').replace('_', ' ')} {int8[k]:.4f} (fp32 {fp32[k]:.4f})" for k in int8)
+    speed = rec.get("tweets_per_second", {})
+    mates = rec.get("batch_mates", {})
+    return [f"**On CPUs: int8, derived from the fp32 graph at load, {served}.** {rec.get('method')}, ONNX Runtime "
+            f"{rec.get('onnxruntime')}, scored in sub-batches of {rec.get('sub_batch')}: {cells}; label agreement "
+            f"with fp32 {_fmt(rec.get('label_agreement_vs_fp32'), 4)} on {rec.get('agreement_texts')} tweets; "
+            f"{speed.get('int8', '?')} vs {speed.get('fp32', '?')} tweets/s. Activations are quantized per call, so "
+            f"a tweet's int8 score depends slightly on its batch mates (sub-batches of {mates.get('other_sub_batch')}"
+            f" instead: label agreement {_fmt(mates.get('label_agreement'), 4)}, max |Δp| "
+            f"{_fmt(mates.get('max_abs_diff'), 3)}). Each load compares the derived graph's scores of "
+            f"{len(rec.get('probe', []))} probe texts with these and serves fp32 if they differ "
+            "(`BADBUZZ_ONNX_VARIANT=fp32` forces fp32).", ""]
 
 
 def write_model_card(output: Path) -> Path:
