@@ -136,7 +136,13 @@ def fused_copy(model_dir: Path, out: Path) -> Path:
     config = json.loads((model_dir / "config.json").read_text())
     for f in model_dir.iterdir():
         shutil.copy(f, out / f.name)
-    opt = optimize_model(str(model_dir / manifest.variants["fp32"]), model_type="bert", opt_level=1,
+    import onnx
+
+    from badbuzz.export.weight_storage import restore_fp32
+
+    graph = onnx.load(str(model_dir / manifest.variants["fp32"]))
+    restore_fp32(graph)  # fp16-stored weights as plain fp32 initializers: the optimizer fuses around casts badly
+    opt = optimize_model(graph, model_type="bert", opt_level=1,
                          num_heads=int(config.get("num_attention_heads", 12)), hidden_size=int(config["hidden_size"]))
     opt.save_model_to_file(str(out / manifest.variants["fp32"]))
     manifest.files = {}

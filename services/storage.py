@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from badbuzz.stream.pipeline import WriteResult
 
 log = logging.getLogger(__name__)
 NEGATIVE = "negative"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the event time of a partition not read yet
 
 
 SCHEMA_LOCK = 0x6261646275  # "badbu": one advisory lock id for schema creation
@@ -186,6 +187,30 @@ class ScoreStore:
         )
         conn.execute(stmt.on_conflict_do_update(index_elements=["partition"], set_={
             "max_event_time": greatest(table.c.max_event_time, stmt.excluded.max_event_time), "updated_at": now}))
+
+    def hold_partitions(self, partitions: Collection[int]) -> None:
+        """Mark source partitions with unread tweets as active now, so they hold the alerter's watermark back.
+
+        Why: a partition silent for a minute stops holding the watermark back (``AlertStore.event_time_progress``),
+        which lets a quiet brand's minutes close. After a pause, though, the first partition scored would then
+        close minutes that the other partitions' tweets, still unread in Kafka, belong to: a burst after a quiet
+        night would be decided on a fraction of its tweets. A partition never seen before gets the epoch as its
+        event time: nothing closes until its first tweets are stored.
+        """
+        table = StreamProgressRow.__table__
+        now = datetime.now(UTC)
+        stmt = self._insert(table).values([{"partition": p, "max_event_time": EPOCH, "updated_at": now}
+                                           for p in sorted(partitions)])
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(stmt.on_conflict_do_update(index_elements=["partition"], set_={"updated_at": now}))
+                return
+            except (DBAPIError, StatementError) as exc:
+                if not _transient(exc) or attempt == self.max_attempts:
+                    raise StoreUnavailable(f"store refused the partitions' progress: {_reason(exc)}") from exc
+                self._on_retry(exc)
+                self._sleep(min(5.0, 0.5 * 2 ** (attempt - 1)))
 
     def register_model(self, version: str, labels: list[str], details: dict[str, Any]) -> None:
         stmt = self._insert(ModelVersionRow.__table__).values(

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ def build_app(
 
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         mine = [tp for tp in assigned if tp.topic == topic]
+        unread.reset()  # another replica may have read these partitions further meanwhile
         metrics.assigned_partitions.labels(topic=topic).set(len(mine))
         if lag is not None:
             lag.assign((tp.topic, tp.partition) for tp in mine)
@@ -79,15 +81,74 @@ def build_app(
 
     app.on_partitions_revoked.connect(on_revoked)
 
+    unread = UnreadPartitions()
+
     @app.agent(raw)  # type: ignore[untyped-decorator]  # faust is not analysed (see pyproject)
     async def score(stream: Any) -> AsyncIterator[None]:
         async for events in stream.take_events(batch_max_size, within=batch_max_wait_s):
             batch = [_incoming(e.message) for e in events]
+            unread.processed((m.origin.partition, m.origin.offset) for m in batch if m.origin is not None)
             prepared = await asyncio.to_thread(pipeline.prepare, batch)
+            prepared.pending_partitions = await _unread(app.consumer, topic, unread)
             await _deliver_until_durable(pipeline, prepared, metrics)
             yield None
 
     return app
+
+
+class UnreadPartitions:
+    """Which of this consumer's partitions still have tweets in Kafka beyond what it has scored.
+
+    A partition counts as unread while the broker's high watermark is past the offset after the newest tweet
+    scored from it (or, before any, past the consumer's fetch position). Offsets can have gaps a consumer never
+    sees (a transactional producer's commit markers), so a partition that makes no progress for ``give_up_s``
+    stops counting: the watermark may wait for unread tweets, never stall on a gap.
+    """
+
+    def __init__(self, give_up_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.give_up_s = give_up_s
+        self._clock = clock
+        self.read_next: dict[int, int] = {}
+        self._since: dict[int, tuple[int | None, float]] = {}
+
+    def processed(self, offsets: Iterable[tuple[int, int]]) -> None:
+        for partition, offset in offsets:
+            self.read_next[partition] = max(self.read_next.get(partition, 0), offset + 1)
+
+    def reset(self) -> None:
+        self.read_next.clear()
+        self._since.clear()
+
+    def unread(self, highwater: Mapping[int, int | None], position: Mapping[int, int | None]) -> frozenset[int]:
+        """``highwater`` and ``position`` (next offset to fetch) per assigned partition, None when unknown."""
+        now, out = self._clock(), set()
+        for partition, hw in highwater.items():
+            done = self.read_next.get(partition, position.get(partition))
+            if hw is None or done is None or hw <= done:
+                self._since.pop(partition, None)
+                continue
+            last, since = self._since.get(partition, (None, now))
+            if last != done:  # it moved since we last looked: a fresh wait
+                since = now
+            self._since[partition] = (done, since)
+            if now - since <= self.give_up_s:
+                out.add(partition)
+        return frozenset(out)
+
+
+async def _unread(consumer: Any, topic: str, unread: UnreadPartitions) -> frozenset[int]:
+    """This consumer's unread partitions of ``topic`` (none when the consumer cannot tell)."""
+    try:
+        mine = [tp for tp in consumer.assignment() if tp.topic == topic]
+        highwater = {tp.partition: consumer.highwater(tp) for tp in mine}
+        position: dict[int, int | None] = {}
+        for tp in mine:
+            if tp.partition not in unread.read_next:
+                position[tp.partition] = await consumer.position(tp)
+        return unread.unread(highwater, position)
+    except Exception:  # faust/aiokafka internals: a guess that fails must not stop scoring
+        log.debug("could not read the consumer's high watermarks", exc_info=True)
+        return frozenset()
 
 
 def _incoming(message: Any) -> IncomingMessage:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -55,6 +55,9 @@ class SentimentModel(Protocol):
 class Store(Protocol):
     def write(self, records: Sequence[ScoredTweet]) -> WriteResult: ...
 
+    def hold_partitions(self, partitions: Collection[int]) -> None:
+        """Mark source partitions that still have unread tweets as active (see ``PreparedBatch``)."""
+
 
 @dataclass
 class WriteResult:
@@ -84,6 +87,10 @@ class PreparedBatch:
     dead_published: bool = False
     scored_published: bool = False
     inserted: int = 0
+    # source partitions of this consumer with tweets still unread when the batch was taken. Stored (as active)
+    # before the batch: the alerter's watermark must not run ahead on the first partition scored after a pause
+    # while the others' tweets for the same minutes are still in Kafka (stream/aggregation.py)
+    pending_partitions: frozenset[int] = frozenset()
 
 
 class ScoringPipeline:
@@ -154,6 +161,8 @@ class ScoringPipeline:
 
     def _store(self, batch: PreparedBatch) -> None:
         started = time.perf_counter()
+        if batch.pending_partitions:
+            self.store.hold_partitions(batch.pending_partitions)
         result = self.store.write([s for s, _ in batch.scored])
         self.metrics.store_seconds.observe(time.perf_counter() - started)
         refused: dict[int, tuple[str, str]] = {id(s): ("store_rejected", why) for s, why in result.rejected}

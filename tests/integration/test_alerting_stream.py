@@ -50,10 +50,10 @@ def pool(s140_sample: Path) -> list[PoolTweet]:
 @dataclass(frozen=True)
 class EpisodeStream:
     """90 minutes of two topics ending half an hour ago, with one baggage episode at minutes 40-50; split two
-    minutes after it ends. The 40 minutes after the episode leave room for its resolution: it needs 10 calm
-    minutes once the longer windows have calmed down (minute ~67 with gold labels), and the test scorer's
-    labels move with its batches (the tiny model's int8 quantizes activations per batch), so a stream that
-    stopped at minute 70 resolved on some runs and not on others."""
+    minutes after it ends. The episode resolves at minute 67 (with gold labels, and with the tests' tiny model
+    in fp32 or int8 whatever its batches), so the 40 minutes after it leave room to spare; a stream that
+    stopped at minute 70 left two. The second part comes after a pause: the scorer must hold the partitions it
+    has not read yet (``UnreadPartitions``), or the first one scored closes the minutes for all of them."""
 
     scenario: Scenario
     origin: datetime
