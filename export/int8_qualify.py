@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from badbuzz.export.model_dir import load_manifest
 from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer
-from badbuzz.models.quantize import METHOD, PROBE_TEXTS, agreement, within_gate
+from badbuzz.models.quantize import METHOD, agreement, probe_probabilities, within_gate
 
 # (test kind, report, metric) the quality guard checks → (floor, largest loss against fp32)
 # (tests/unit/test_released_models.py)
@@ -65,7 +65,7 @@ def qualify_int8(model_dir: Path, tests: list[tuple[str, Path]], *, max_drop: fl
                     metrics[variant][f"{kind}/{report}/{metric}"] = round(float(getattr(reports[report], metric)), 4)
             decided[variant] += model.predict([e.text for e in rows]).decisions().tolist()
         if variant == "int8":
-            probe = np.round(model.predict(list(PROBE_TEXTS)).probabilities.astype(np.float64), 5).tolist()
+            probe = np.round(probe_probabilities(model)[0].astype(np.float64), 5).tolist()
             # the same tweets with other batch mates (sub-batches of 64): how much a score depends on them
             texts = [e.text for rows in examples.values() for e in rows]
             here = _probabilities(model, texts)

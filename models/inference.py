@@ -198,16 +198,16 @@ class OnnxSentimentModel:
     def _check_derived(self, *, explicit: bool) -> None:
         """Compare this load's int8 graph with the one ``badbuzz quantize`` measured, on its probe texts; serve
         fp32 instead (with a warning) if they differ, unless int8 was asked for by name."""
-        from badbuzz.models.quantize import PROBE_TEXTS, probe_mismatch
+        from badbuzz.models.quantize import probe_mismatch, probe_probabilities
 
         checks = [(self.manifest, "probabilities")] + ([(self.branch.manifest, "branch")] if self.branch else [])
         record = self.manifest.derived.get(self.variant)
         if not isinstance(record, dict) and explicit:
             return  # asked for by name on a directory never qualified: nothing to compare with
-        pred = self.predict(list(PROBE_TEXTS))
+        main, branch = probe_probabilities(self)
         for manifest, which in checks:
             rec = manifest.derived.get(self.variant)
-            probs = pred.probabilities if which == "probabilities" else pred.branch_probabilities
+            probs = main if which == "probabilities" else branch
             if probs is None:
                 continue
             why = probe_mismatch(rec if isinstance(rec, dict) else {}, probs)

@@ -87,6 +87,16 @@ def _quiet_quantizer() -> Iterator[None]:
         root.removeFilter(not_the_quantizer)
 
 
+def probe_probabilities(model: Any) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+    """The model's probabilities (and its branch's) for :data:`PROBE_TEXTS`, each text scored alone: an int8
+    score depends on its batch mates, so the probe must not depend on the scorer's sub-batch setting."""
+    preds = [model.predict([text]) for text in PROBE_TEXTS]
+    main = np.concatenate([p.probabilities for p in preds])
+    branches = [p.branch_probabilities for p in preds]
+    branch = np.concatenate(branches) if all(b is not None for b in branches) else None
+    return main, branch
+
+
 def probe_mismatch(record: dict[str, Any], probabilities: npt.NDArray[np.float32]) -> str | None:
     """Why this load's int8 probabilities for :data:`PROBE_TEXTS` differ from the qualified ones (``None``:
     they agree within :data:`PROBE_TOLERANCE`)."""

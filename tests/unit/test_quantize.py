@@ -131,6 +131,14 @@ def test_a_load_whose_int8_differs_from_the_qualified_one_serves_fp32(emotion_co
     assert asked.variant == "int8" and "serving the int8 variant as asked" in caplog.text
 
 
+def test_the_probe_does_not_depend_on_the_sub_batch_setting(emotion_copy: Path, data_dir: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    qualify_int8(emotion_copy, [("tweeteval-emotion", data_dir / "tweeteval" / "emotion")], max_drop=1.0)
+    with caplog.at_level(logging.WARNING, logger="badbuzz.models.inference"):
+        variants = {OnnxSentimentModel(emotion_copy, device="cpu", max_batch=n).variant for n in (1, 8, 64)}
+    assert variants == {"int8"} and "differ" not in caplog.text
+
+
 def test_probe_mismatch_explains_itself() -> None:
     probs = np.full((2, 3), 1 / 3, dtype=np.float32)
     assert probe_mismatch({"probe": probs.tolist()}, probs) is None
