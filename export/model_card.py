@@ -154,7 +154,8 @@ def write_model_card(output: Path) -> Path:
              "Every command and service uses these models unless told otherwise (`--model`, "
              "`BADBUZZ_MODEL_DIR`, `BADBUZZ_EMOTION_MODEL_DIR`, `BADBUZZ_EMOTIONS=off`). Each file's "
              "SHA-256 is checked at every load. A new release replaces the old one in place "
-             "(`badbuzz release`, the last step of each recipe); git history keeps one copy per release.", ""]
+             "(`badbuzz release`, then `badbuzz quantize`: the last steps of each recipe); git history keeps one copy "
+             "per release.", ""]
     for task in TASKS:
         model_dir = released_model_dir(task)
         if not (model_dir / "badbuzz-model.json").is_file():

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize("name", ["sentiment3", "emotion4"])
 def test_shipped_recipes_name_existing_data_and_end_in_a_release(name: str, data_dir: Path, tmp_path: Path) -> None:
     recipe = load_recipe(ROOT / "models" / "recipes" / f"{name}.toml")
-    assert recipe.task == name and recipe.steps[-1].args[0] == "release"
+    # released, then its int8 measured against it (models/quantize.py)
+    assert recipe.task == name and [s.args[0] for s in recipe.steps][-2:] == ["release", "quantize"]
+    assert recipe.steps[-1].args[1] == f"{{released}}/{name}"
     listed: list[str] = []
     run_recipe(recipe, data=data_dir, runs=tmp_path, run_command=lambda a: 1, dry_run=True, log=listed.append)
     assert len(listed) == len(recipe.steps)
