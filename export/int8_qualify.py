@@ -12,6 +12,7 @@ Label agreement with fp32, how much a score depends on its batch mates, the prob
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from badbuzz.export.model_dir import load_manifest
-from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer
-from badbuzz.models.quantize import METHOD, agreement, probe_probabilities, within_gate
+from badbuzz.models.decision import decide
+from badbuzz.models.evaluation import SERVED_SUB_BATCH, evaluate_scorer, load_test, model_dir_scorer
+from badbuzz.models.quantize import METHOD, probe_probabilities, within_gate
 
 # (test kind, report, metric) the quality guard checks → (floor, largest loss against fp32)
 # (tests/unit/test_released_models.py)
@@ -42,38 +44,37 @@ class Qualification:
         return bool(self.record["default_on_cpu"])
 
 
-def qualify_int8(model_dir: Path, tests: list[tuple[str, Path]], *, max_drop: float | None = None, sub_batch: int = 16,
-                 write: bool = True) -> Qualification:
+def qualify_int8(model_dir: Path, tests: list[tuple[str, Path]], *, max_drop: float | None = None,
+                 sub_batch: int = SERVED_SUB_BATCH, write: bool = True) -> Qualification:
     """Evaluate fp32 and the derived int8 of ``model_dir`` on ``tests``, in sub-batches of ``sub_batch`` as the
     scorer serves them (int8 scores depend slightly on batch mates); record and return the verdict."""
     import onnxruntime
 
-    metrics: dict[str, dict[str, float]] = {"fp32": {}, "int8": {}}
-    decided: dict[str, list[int]] = {"fp32": [], "int8": []}
-    speed: dict[str, float] = {}
-    probe: list[list[float]] = []
-    batch_mates: dict[str, float] = {}
     examples = {kind: load_test(kind, path) for kind, path in tests}
+    n_texts = sum(len(rows) for rows in examples.values())
+    metrics: dict[str, dict[str, float]] = {"fp32": {}, "int8": {}}
+    decided: dict[str, npt.NDArray[np.int64]] = {}
+    speed: dict[str, float] = {}
     for variant in ("fp32", "int8"):
         scorer, labels, model = model_dir_scorer(model_dir, variant, sub_batch)
+        started = time.perf_counter()
+        probs = _score_each(scorer, examples)  # scored once; the reports below reuse these probabilities
+        speed[variant] = round(n_texts / (time.perf_counter() - started), 1) if n_texts else 0.0
+        decided[variant] = decide(np.concatenate([probs[k] for k in examples]), model.weights) if n_texts else \
+            np.zeros(0, dtype=np.int64)
         for kind, rows in examples.items():
-            started = time.perf_counter()
-            reports = evaluate_scorer(scorer, labels, rows, bootstrap=0, weights=model.weights)
-            speed[variant] = speed.get(variant, 0.0) + len(rows) / (time.perf_counter() - started)
-            for (k, report, metric), _floor in GUARD_METRICS.items():
+            reports = evaluate_scorer(_already(probs[kind]), labels, rows, bootstrap=0, weights=model.weights)
+            for (k, report, metric) in GUARD_METRICS:
                 if k == kind and report in reports:
                     metrics[variant][f"{kind}/{report}/{metric}"] = round(float(getattr(reports[report], metric)), 4)
-            decided[variant] += model.predict([e.text for e in rows]).decisions().tolist()
-        if variant == "int8":
-            probe = np.round(probe_probabilities(model)[0].astype(np.float64), 5).tolist()
-            # the same tweets with other batch mates (sub-batches of 64): how much a score depends on them
-            texts = [e.text for rows in examples.values() for e in rows]
-            here = _probabilities(model, texts)
-            model.max_batch = 64
-            other = _probabilities(model, texts)
-            batch_mates = {"other_sub_batch": 64,
-                           "label_agreement": round(agreement(here.argmax(1).tolist(), other.argmax(1).tolist()), 4),
-                           "max_abs_diff": round(float(np.abs(here - other).max(initial=0.0)), 4)}
+    # the int8 model is still loaded: its probe, and the same tweets with other batch mates (sub-batches of 64)
+    probe = np.round(probe_probabilities(model)[0].astype(np.float64), 5).tolist()
+    model.max_batch = 64
+    here, other = (np.concatenate([p[k] for k in examples]) if n_texts else np.zeros((0, 1))
+                   for p in (probs, _score_each(scorer, examples)))
+    batch_mates = {"other_sub_batch": 64,
+                   "label_agreement": round(_agreement(here.argmax(1), other.argmax(1)), 4),
+                   "max_abs_diff": round(float(np.abs(here - other).max(initial=0.0)), 4)}
     floors = {f"{k}/{r}/{m}": floor for (k, r, m), (floor, _) in GUARD_METRICS.items()}
     drops = {f"{k}/{r}/{m}": drop if max_drop is None else max_drop for (k, r, m), (_, drop) in GUARD_METRICS.items()}
     passed, reasons = within_gate(metrics["fp32"], metrics["int8"], floors, drops)
@@ -83,10 +84,8 @@ def qualify_int8(model_dir: Path, tests: list[tuple[str, Path]], *, max_drop: fl
         "metrics": metrics, "max_drop": {k: v for k, v in drops.items() if k in metrics["int8"]},
         "sub_batch": sub_batch, "default_on_cpu": passed and bool(metrics["int8"]),
         "why_not": reasons if metrics["int8"] else ["no quality-guard test set given"],
-        "label_agreement_vs_fp32": round(agreement(decided["fp32"], decided["int8"]), 4),
-        "agreement_texts": len(decided["fp32"]),
-        "tweets_per_second": {k: round(v / max(1, len(examples)), 1) for k, v in speed.items()},
-        "batch_mates": batch_mates, "probe": probe,
+        "label_agreement_vs_fp32": round(_agreement(decided["fp32"], decided["int8"]), 4),
+        "agreement_texts": n_texts, "tweets_per_second": speed, "batch_mates": batch_mates, "probe": probe,
     }
     if write:
         manifest = load_manifest(model_dir)
@@ -95,6 +94,16 @@ def qualify_int8(model_dir: Path, tests: list[tuple[str, Path]], *, max_drop: fl
     return Qualification(record)
 
 
-def _probabilities(model: Any, texts: list[str]) -> npt.NDArray[np.float32]:
-    chunks = [model.predict(texts[i:i + 1024]).probabilities for i in range(0, len(texts), 1024)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, 1), dtype=np.float32)
+def _score_each(scorer: Callable[[Sequence[str]], Any], examples: dict[str, list[Any]]
+                ) -> dict[str, npt.NDArray[np.float64]]:
+    """Each test set scored on its own, as the quality guard scores it (int8 scores depend on batch mates)."""
+    return {kind: np.asarray(scorer([e.text for e in rows])) for kind, rows in examples.items()}
+
+
+def _already(probs: npt.NDArray[np.float64]) -> Callable[[Sequence[str]], npt.NDArray[np.float64]]:
+    """A scorer that returns probabilities computed before (each test set is scored once)."""
+    return lambda _texts: probs
+
+
+def _agreement(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> float:
+    return float(np.mean(a == b)) if len(a) else 1.0

@@ -200,24 +200,21 @@ class OnnxSentimentModel:
         fp32 instead (with a warning) if they differ, unless int8 was asked for by name."""
         from badbuzz.models.quantize import probe_mismatch, probe_probabilities
 
-        checks = [(self.manifest, "probabilities")] + ([(self.branch.manifest, "branch")] if self.branch else [])
-        record = self.manifest.derived.get(self.variant)
-        if not isinstance(record, dict) and explicit:
+        if explicit and not isinstance(self.manifest.derived.get(self.variant), dict):
             return  # asked for by name on a directory never qualified: nothing to compare with
         main, branch = probe_probabilities(self)
-        for manifest, which in checks:
+        checks = [(self.manifest, main)] + ([(self.branch.manifest, branch)] if self.branch else [])
+        for manifest, probs in checks:
             rec = manifest.derived.get(self.variant)
-            probs = main if which == "probabilities" else branch
-            if probs is None:
-                continue
-            why = probe_mismatch(rec if isinstance(rec, dict) else {}, probs)
+            rec = rec if isinstance(rec, dict) else {}
+            why = None if probs is None else probe_mismatch(rec, probs)
             if why is None:
                 continue
             if explicit:
                 log.warning("%s (%s): serving the %s variant as asked", why, manifest.version, self.variant)
                 return
             log.warning("%s (%s, onnxruntime %s at qualification): serving fp32 instead of %s", why,
-                        manifest.version, (rec or {}).get("onnxruntime", "?"), self.variant)
+                        manifest.version, rec.get("onnxruntime", "?"), self.variant)
             self.variant = "fp32"
             self._session = self._cpu_session("fp32")
             self._inputs = {i.name for i in self._session.get_inputs()}

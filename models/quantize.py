@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,12 +49,12 @@ PROBE_TEXTS: tuple[str, ...] = (
 )
 
 
-def int8_graph(fp32: Path | bytes, *, keep_fp32: Sequence[str] = ()) -> bytes:
+def int8_graph(fp32: Path | bytes) -> bytes:
     """The dynamically quantized int8 graph of an fp32 graph (file or serialized model): the MatMuls' weights
     in int8 per output channel, embeddings left in fp32 (a lookup costs nothing to speed up). Weights stored
     in fp16 by :mod:`badbuzz.export.weight_storage` are restored to fp32 first (the quantizer only sees
-    initializers that feed a MatMul directly). Nodes whose names start with a prefix in ``keep_fp32`` stay
-    fp32. Other choices measured: ``export/onnx_export.py`` (``quantize_int8_variant``)."""
+    initializers that feed a MatMul directly). Other choices measured: ``export/onnx_export.py``
+    (``quantize_int8_variant``)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -62,12 +62,10 @@ def int8_graph(fp32: Path | bytes, *, keep_fp32: Sequence[str] = ()) -> bytes:
 
     model = onnx.load_from_string(fp32) if isinstance(fp32, bytes) else onnx.load(str(fp32))
     restore_fp32(model)
-    exclude = [n.name for n in model.graph.node if keep_fp32 and n.name.startswith(tuple(keep_fp32))]
     with tempfile.TemporaryDirectory(prefix="badbuzz-int8-") as tmp, _quiet_quantizer():
-        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        onnx.save(model, str(src))
-        quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8,
-                         nodes_to_exclude=exclude, op_types_to_quantize=["MatMul"],
+        dst = Path(tmp) / "int8.onnx"  # the quantizer takes the model in memory but writes only to a file
+        quantize_dynamic(model, str(dst), per_channel=True, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul"],
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         return dst.read_bytes()
 
@@ -125,6 +123,3 @@ def within_gate(fp32: dict[str, float], int8: dict[str, float], floors: dict[str
             reasons.append(f"{key} {value:.4f} is under the floor {floors[key]:.2f}")
     return not reasons, reasons
 
-
-def agreement(a: Sequence[int], b: Sequence[int]) -> float:
-    return float(np.mean(np.asarray(a) == np.asarray(b))) if len(a) else 1.0

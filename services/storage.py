@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -38,6 +38,7 @@ from badbuzz.stream.pipeline import WriteResult
 
 log = logging.getLogger(__name__)
 NEGATIVE = "negative"
+T = TypeVar("T")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the event time of a partition not read yet
 
 
@@ -113,20 +114,24 @@ class ScoreStore:
 
     def _retrying(self, records: Sequence[ScoredTweet], result: WriteResult) -> None:
         rows = [_row(r) for r in records]
-        for attempt in range(1, self.max_attempts + 1):
+        inserted, conflicting_ids = self._with_retries(lambda: self._write_rows(rows))
+        result.inserted += inserted
+        result.conflicting.extend(r for r in records if r.tweet.id in conflicting_ids)
+
+    def _with_retries(self, attempt: Callable[[], T]) -> T:
+        """``attempt()``, retried with backoff while the error is transient; :class:`StoreUnavailable` after
+        ``max_attempts``. Any other database error is raised as it is."""
+        for n in range(1, self.max_attempts + 1):
             try:
-                inserted, conflicting_ids = self._write_rows(rows)
-                result.inserted += inserted
-                result.conflicting.extend(r for r in records if r.tweet.id in conflicting_ids)
-                return
+                return attempt()
             except (DBAPIError, StatementError) as exc:
                 if not _transient(exc):
                     raise
                 self._on_retry(exc)
-                if attempt == self.max_attempts:
-                    raise StoreUnavailable(f"store unreachable after {attempt} attempts: {_reason(exc)}") from exc
-                delay = min(5.0, 0.5 * 2 ** (attempt - 1))  # short: a recovered store is used within seconds
-                log.error("store write failed (%s); retry %d in %.1fs", _reason(exc), attempt, delay)
+                if n == self.max_attempts:
+                    raise StoreUnavailable(f"store unreachable after {n} attempts: {_reason(exc)}") from exc
+                delay = min(5.0, 0.5 * 2 ** (n - 1))  # short: a recovered store is used within seconds
+                log.error("store write failed (%s); retry %d in %.1fs", _reason(exc), n, delay)
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
@@ -201,16 +206,16 @@ class ScoreStore:
         now = datetime.now(UTC)
         stmt = self._insert(table).values([{"partition": p, "max_event_time": EPOCH, "updated_at": now}
                                            for p in sorted(partitions)])
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(stmt.on_conflict_do_update(index_elements=["partition"], set_={"updated_at": now}))
-                return
-            except (DBAPIError, StatementError) as exc:
-                if not _transient(exc) or attempt == self.max_attempts:
-                    raise StoreUnavailable(f"store refused the partitions' progress: {_reason(exc)}") from exc
-                self._on_retry(exc)
-                self._sleep(min(5.0, 0.5 * 2 ** (attempt - 1)))
+        upsert = stmt.on_conflict_do_update(index_elements=["partition"], set_={"updated_at": now})
+
+        def hold() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(upsert)
+
+        try:
+            self._with_retries(hold)
+        except (DBAPIError, StatementError) as exc:  # not transient: the batch waits all the same
+            raise StoreUnavailable(f"store refused the partitions' progress: {_reason(exc)}") from exc
 
     def register_model(self, version: str, labels: list[str], details: dict[str, Any]) -> None:
         stmt = self._insert(ModelVersionRow.__table__).values(
