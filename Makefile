@@ -10,7 +10,7 @@ DATA ?= $(or $(BADBUZZ_DATA),$(wildcard ../shared/data))
 # covers pyproject.toml and the list of module files.
 STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; ls services stream models export) | sha1sum | cut -c1-12)
 
-.PHONY: help install demo test unit integration lint typecheck bench gpu-bench stack-start stack-stop browser clean
+.PHONY: help install demo test unit integration lint typecheck bench store-bench gpu-bench stack-start stack-stop browser clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ test: install lint typecheck stack-start browser  ## everything CI runs: lint, t
 
 bench: install stack-start  ## end-to-end vs inference-only throughput → docs/benchmarks.md
 	eval "$$(bash deploy/stack.sh env)" && $(BIN)/badbuzz bench $(if $(DATA),--data $(DATA))
+
+store-bench: install stack-start  ## client CPU per stored row: the store's statements built once vs per batch
+	eval "$$(bash deploy/stack.sh env)" && $(BIN)/python bench/store_write.py "$$BADBUZZ_DATABASE_URL"
 
 gpu-bench: install  ## on a CUDA machine: ONNX Runtime fp16 (as served) vs PyTorch fp16, same weights and tweets
 	mkdir -p reports && $(BIN)/python bench/gpu_bench.py --data $(or $(DATA),../shared/data) --out reports/gpu-bench.json

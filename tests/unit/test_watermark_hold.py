@@ -92,12 +92,25 @@ def test_unread_follows_offsets_and_gives_up_on_a_partition_that_never_moves() -
     assert unread.unread({0: 10}, {0: 4}) == {0} and not unread.read_next  # after a rebalance: the fetch position
 
 
-def test_hold_keeps_the_event_time_and_refreshes_the_activity(tmp_path: Path) -> None:
+def test_hold_and_write_keep_the_event_time_and_refresh_the_activity(tmp_path: Path) -> None:
+    """The store's statements are built once: the activity time must come from each call, not from then."""
     scores = ScoreStore(make_engine(f"sqlite:///{tmp_path / 'h.db'}"))
     scores.write([scored(3, 10, 0)])
+
+    def progress() -> tuple[datetime, float]:
+        with scores.engine.begin() as conn:
+            row = conn.execute(StreamProgressRow.__table__.select()).one()
+            conn.execute(update(StreamProgressRow).values(updated_at=datetime.now(UTC) - timedelta(minutes=5)))
+        assert row.partition == 3
+        return row.max_event_time.replace(tzinfo=UTC), row.updated_at.replace(tzinfo=UTC).timestamp()
+
+    progress()  # ages the activity by five minutes
     before = time.time()
     scores.hold_partitions([3])
-    with scores.engine.connect() as conn:
-        row = conn.execute(StreamProgressRow.__table__.select()).one()
-    assert row.partition == 3 and row.max_event_time.replace(tzinfo=UTC) == T0 + timedelta(minutes=10)
-    assert row.updated_at.replace(tzinfo=UTC).timestamp() >= before - 1
+    event_time, active = progress()
+    assert event_time == T0 + timedelta(minutes=10) and active >= before - 1
+    scores.write([scored(3, 8, 1)])  # an older tweet: the event time stays, the activity is refreshed
+    event_time, active = progress()
+    assert event_time == T0 + timedelta(minutes=10) and active >= before - 1
+    scores.write([scored(3, 12, 2)])
+    assert progress()[0] == T0 + timedelta(minutes=12, seconds=2)
