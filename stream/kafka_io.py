@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
@@ -89,10 +90,45 @@ def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, max_mes
         admin.close()
 
 
-def connect(make: Callable[[], T], bootstrap: str, security: KafkaSecurity) -> T:
+def connect(make: Callable[[], T], bootstrap: str, security: KafkaSecurity, *,
+            poll_s: float = 0.05) -> T:
     """``make()`` a kafka-python client, turning its failures into the two errors an operator can act on:
-    the broker refused our credentials, or no broker answered."""
-    with _AuthWatch() as watch:
+    the broker refused our credentials, or no broker answered.
+
+    Why a thread: kafka-python logs a refused SASL login and goes on retrying its bootstrap until
+    ``bootstrap_timeout_ms`` (30 s), which must stay long enough to wait out a broker that is restarting.
+    With credentials configured, the client is built in a daemon thread while this one watches the log, so
+    a refusal is reported as soon as the broker gives it; the abandoned attempt ends at its own timeout and
+    closes whatever it built.
+    """
+    if not security.sasl:
+        return _mapped(make, bootstrap, security, _AuthWatch())
+    watch, done = _AuthWatch(), threading.Event()
+    box: dict[str, Any] = {}
+
+    def build() -> None:
+        try:
+            box["client"] = _mapped(make, bootstrap, security, watch)
+        except BaseException as exc:  # handed to the waiting thread
+            box["error"] = exc
+        done.set()
+        if box.get("abandoned") and "client" in box:
+            _close_quietly(box["client"])
+
+    threading.Thread(target=build, name="kafka-connect", daemon=True).start()
+    while not done.wait(poll_s):
+        if watch.refused:
+            box["abandoned"] = True
+            if done.is_set() and "client" in box:  # built in the same instant: close it here, twice is harmless
+                _close_quietly(box["client"])
+            raise KafkaAuthFailed(security, bootstrap, SaslAuthenticationFailedError()) from None
+    if "error" in box:
+        raise box["error"]
+    return cast(T, box["client"])
+
+
+def _mapped(make: Callable[[], T], bootstrap: str, security: KafkaSecurity, watch: _AuthWatch) -> T:
+    with watch:
         try:
             return make()
         except SaslAuthenticationFailedError as exc:
@@ -101,6 +137,13 @@ def connect(make: Callable[[], T], bootstrap: str, security: KafkaSecurity) -> T
             if watch.refused:
                 raise KafkaAuthFailed(security, bootstrap, exc) from None
             raise KafkaUnavailable(f"no Kafka broker at {bootstrap} (start it: deploy/stack.sh start)") from None
+
+
+def _close_quietly(client: Any) -> None:
+    try:
+        client.close()
+    except Exception:  # an abandoned client: nothing left to report to
+        log.debug("closing an abandoned Kafka client failed", exc_info=True)
 
 
 def make_producer(bootstrap: str, max_request_bytes: int, security: KafkaSecurity = PLAINTEXT) -> KafkaProducer:
