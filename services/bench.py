@@ -35,6 +35,10 @@ from badbuzz.stream.replay import retime, shuffled_rows
 TARGET_RATIO = 0.75  # end to end vs inference only (pipeline overhead)
 EMOTION_TARGET = 0.7  # end to end with emotions vs without
 SPEED_TARGET = 2.0  # served inference vs the full model without length bucketing (issue 14)
+# The scorer's micro-batch before it was raised to 256. The reference rows keep it: issue 14's target is against
+# "the current fp32 MiniLM throughput", one ONNX call per micro-batch of 64, and one call per 256 tweets would
+# only make the reference slower (more padding) and the ratios larger.
+REFERENCE_BATCH = 64
 
 
 @dataclass
@@ -56,6 +60,7 @@ class BenchResult:
     full_unbucketed_tps: float = 0.0  # the full 6-layer model, one ONNX call per micro-batch: the reference
     full_tps: float = 0.0  # the full model, bucketed (equal to inference_tps when it is the served model)
     full_model: str = ""
+    end_to_end_reference_batch_tps: float = 0.0  # end to end with micro-batches of REFERENCE_BATCH
 
     @property
     def ratio(self) -> float:
@@ -84,28 +89,32 @@ def run_bench(settings: Settings, *, tweets: int, output: Path) -> BenchResult:
     def best(s: Settings) -> InferenceRun:  # best of two passes: background noise only ever slows one down
         return max((_inference_only(s, texts) for _ in range(2)), key=lambda r: r.tps)
 
-    unbucketed = best(plain.model_copy(update={"onnx_sub_batch": settings.batch_max_size}))
+    one_call = {"batch_max_size": REFERENCE_BATCH, "onnx_sub_batch": REFERENCE_BATCH}
+    unbucketed = best(plain.model_copy(update=one_call))
     inference = best(plain)
     if whole.resolved_model_dir == plain.resolved_model_dir and inference.version.endswith(":fp32"):
         full_unbucketed, full = unbucketed, inference
     else:
-        full_unbucketed = best(whole.model_copy(update={"onnx_sub_batch": settings.batch_max_size}))
+        full_unbucketed = best(whole.model_copy(update=one_call))
         full = best(whole)
     one_thread = best(plain.model_copy(update={"onnx_threads": 1}))
     with tempfile.TemporaryDirectory() as tmp:
         fused = best(whole.model_copy(update={"model_dir": fused_copy(whole.resolved_model_dir, Path(tmp))}))
     with_emotion = best(settings.model_copy(update={"emotions": "all"}))
     end_to_end = _end_to_end(plain, replay)
+    end_to_end_reference_batch = _end_to_end(plain.model_copy(update={"batch_max_size": REFERENCE_BATCH}), replay)
     emotion_end_to_end = _end_to_end(settings.model_copy(update={"emotions": "all"}), replay)
     result = BenchResult(len(replay), inference.tps, end_to_end, inference.version, inference.providers,
                          settings.batch_max_size, settings.onnx_sub_batch, unbucketed.tps, with_emotion.tps,
                          emotion_end_to_end, with_emotion.emotion_version or "", with_emotion.negative_share,
-                         fused.tps, one_thread.tps, full_unbucketed.tps, full.tps, full.version)
+                         fused.tps, one_thread.tps, full_unbucketed.tps, full.tps, full.version,
+                         end_to_end_reference_batch)
     _write_report(result, output)
     print(json.dumps({"full_unbucketed_tps": round(full_unbucketed.tps, 1), "full_tps": round(full.tps, 1),
                       "inference_only_tps": round(inference.tps, 1), "unbucketed_tps": round(unbucketed.tps, 1),
                       "fused_tps": round(fused.tps, 1), "one_thread_tps": round(one_thread.tps, 1),
                       "end_to_end_tps": round(end_to_end, 1), "ratio": round(result.ratio, 3),
+                      f"end_to_end_batch{REFERENCE_BATCH}_tps": round(end_to_end_reference_batch, 1),
                       "emotion_inference_tps": round(with_emotion.tps, 1),
                       "emotion_end_to_end_tps": round(emotion_end_to_end, 1),
                       "emotion_ratio": round(result.emotion_ratio, 3), "negative_share": round(
@@ -259,18 +268,19 @@ def _write_report(r: BenchResult, output: Path) -> None:
 
 Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on: {machine()}.
 Command: `make bench` (= `deploy/stack.sh start` then `badbuzz bench --tweets {r.tweets}`). Every row is the
-same {r.tweets} Sentiment140 tweets in the same run, in micro-batches of {r.batch_size} as the scorer receives them;
-inference-only rows are the best of two passes.
+same {r.tweets} Sentiment140 tweets in the same run, in micro-batches of {r.batch_size} as the scorer receives
+them under a backlog (rows marked "one call per {REFERENCE_BATCH}": micro-batches of {REFERENCE_BATCH}, the \
+scorer's before); inference-only rows are the best of two passes.
 
 | measurement | tweets/s | ratio |
 | --- | ---: | --- |
-| inference only, full model `{r.full_model}`, one ONNX call per micro-batch (no length bucketing) | \
+| inference only, full model `{r.full_model}`, one call per {REFERENCE_BATCH} (no length bucketing) | \
 {r.full_unbucketed_tps:,.1f} | 1.000 (reference) |
 | inference only, full model, sorted by length in sub-batches of {r.sub_batch} | {r.full_tps:,.1f} | \
 {r.full_tps / max(r.full_unbucketed_tps, 1e-9):.3f} × reference |
 | the same, graph fused offline by ONNX Runtime's transformer optimizer | {r.fused_tps:,.1f} | \
 {r.fused_tps / max(r.full_tps, 1e-9):.3f} × the full model bucketed |
-| inference only, served `{r.model}`, no length bucketing | {r.unbucketed_tps:,.1f} | \
+| inference only, served `{r.model}`, one call per {REFERENCE_BATCH} (no length bucketing) | {r.unbucketed_tps:,.1f} | \
 {r.unbucketed_tps / max(r.full_unbucketed_tps, 1e-9):.3f} × reference |
 | inference only, served, sorted by length in sub-batches of {r.sub_batch} (as served) | {r.inference_tps:,.1f} | \
 **{r.inference_tps / max(r.full_unbucketed_tps, 1e-9):.3f}** × reference |
@@ -280,6 +290,8 @@ inference-only rows are the best of two passes.
 {r.emotion_inference_tps / max(r.inference_tps, 1e-9):.3f} × sentiment only |
 | end to end, sentiment: Kafka `tweets.raw` → faust scorer → PostgreSQL (+ `tweets.scored`) | \
 {r.end_to_end_tps:,.1f} | **{r.ratio:.3f}** × inference only |
+| the same with micro-batches of {REFERENCE_BATCH} | {r.end_to_end_reference_batch_tps:,.1f} | \
+{r.end_to_end_reference_batch_tps / max(r.end_to_end_tps, 1e-9):.3f} × micro-batches of {r.batch_size} |
 | end to end, sentiment + emotion | {r.emotion_end_to_end_tps:,.1f} | **{r.emotion_ratio:.3f}** × sentiment only |
 
 Targets: end to end ≥ {TARGET_RATIO} × inference only (this run {verdict} it); end to end with emotions ≥
