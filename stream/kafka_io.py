@@ -40,33 +40,101 @@ class KafkaUnavailable(BadBuzzError):
     """No broker answered at the configured bootstrap address."""
 
 
+SASL_DROP = "the broker closed the connection during SASL authentication"
+SASL_DROPS_REFUSED = 3  # so many in one connect, with no success between: the credentials, not the network
+
+
 class _AuthWatch(logging.Handler):
     """Notices a SASL authentication failure that kafka-python only logs: the client then retries its bootstrap
-    until it times out and reports "no broker", which would send an operator looking for a network problem."""
+    until it times out and reports "no broker", which would send an operator looking for a network problem.
+
+    A refusal shows in one of two ways: kafka-python reads the broker's error (SaslAuthenticationFailed), or
+    the broker's close wins the race against that read and the attempt ends as a lost connection inside the
+    SASL exchange (about half the attempts here, and every one of 36 in a loaded CI run).
+    :func:`_note_sasl_outcomes` reports both to the watches open at the time, whatever the log level; the log
+    handler stays as the fallback for a kafka-python without that step. A broker restarting at that very step,
+    three times in a row, is the rare false reading.
+    """
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.refused = False
+        self.drops = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         if "SaslAuthenticationFailed" in record.getMessage():
             self.refused = True
 
+    def dropped(self) -> None:
+        self.drops += 1
+        self.refused = self.refused or self.drops >= SASL_DROPS_REFUSED
+
+    @property
+    def detail(self) -> str:
+        return f"{SASL_DROP} {self.drops} times" if self.drops >= SASL_DROPS_REFUSED else ""
+
     def __enter__(self) -> _AuthWatch:
+        _note_sasl_outcomes()
+        with _WATCHES_LOCK:
+            _WATCHES.add(self)
         logging.getLogger("kafka").addHandler(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         logging.getLogger("kafka").removeHandler(self)
+        with _WATCHES_LOCK:
+            _WATCHES.discard(self)
+
+
+_WATCHES: set[_AuthWatch] = set()
+_WATCHES_LOCK = threading.Lock()
+
+
+def _sasl_outcome(refused: bool) -> None:
+    """Tell the open watches: the broker refused us, or closed the connection inside the SASL exchange."""
+    with _WATCHES_LOCK:
+        watches = list(_WATCHES)
+    for watch in watches:
+        if refused:
+            watch.refused = True
+        else:
+            watch.dropped()
+
+
+def _note_sasl_outcomes() -> None:
+    """Report how kafka-python's SASL exchange ended when it failed (it logs only "Connection lost" for a drop).
+
+    Wraps ``KafkaConnection._sasl_authenticate`` once per process; a kafka-python without it (another
+    version) leaves :class:`_AuthWatch` its log handler.
+    """
+    from kafka.net.connection import KafkaConnection
+
+    original = getattr(KafkaConnection, "_sasl_authenticate", None)
+    if original is None or getattr(original, "_badbuzz_wrapped", False):
+        return
+
+    async def sasl_authenticate(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(self, *args, **kwargs)
+        except SaslAuthenticationFailedError:
+            _sasl_outcome(refused=True)
+            raise
+        except KafkaConnectionError as exc:
+            log.warning("%s (%s)", SASL_DROP, exc)
+            _sasl_outcome(refused=False)
+            raise
+
+    sasl_authenticate._badbuzz_wrapped = True  # type: ignore[attr-defined]
+    KafkaConnection._sasl_authenticate = sasl_authenticate
 
 
 class KafkaAuthFailed(BadBuzzError):
     """The broker refused our credentials: a configuration error, reported at once (retrying cannot help)."""
 
-    def __init__(self, security: KafkaSecurity, bootstrap: str, cause: Exception) -> None:
+    def __init__(self, security: KafkaSecurity, bootstrap: str, cause: Exception, detail: str = "") -> None:
         super().__init__(f"Kafka at {bootstrap} refused {security.protocol} {security.mechanism} authentication as "
                          f"{security.username!r}: check BADBUZZ_KAFKA_USERNAME / BADBUZZ_KAFKA_PASSWORD "
-                         f"({type(cause).__name__})")
+                         f"({detail or type(cause).__name__})")
 
 
 def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, max_message_bytes: int,
@@ -121,7 +189,7 @@ def connect(make: Callable[[], T], bootstrap: str, security: KafkaSecurity, *,
             box["abandoned"] = True
             if done.is_set() and "client" in box:  # built in the same instant: close it here, twice is harmless
                 _close_quietly(box["client"])
-            raise KafkaAuthFailed(security, bootstrap, SaslAuthenticationFailedError()) from None
+            raise KafkaAuthFailed(security, bootstrap, SaslAuthenticationFailedError(), watch.detail) from None
     if "error" in box:
         raise box["error"]
     return cast(T, box["client"])
@@ -135,7 +203,7 @@ def _mapped(make: Callable[[], T], bootstrap: str, security: KafkaSecurity, watc
             raise KafkaAuthFailed(security, bootstrap, exc) from None
         except _UNREACHABLE as exc:
             if watch.refused:
-                raise KafkaAuthFailed(security, bootstrap, exc) from None
+                raise KafkaAuthFailed(security, bootstrap, exc, watch.detail) from None
             raise KafkaUnavailable(f"no Kafka broker at {bootstrap} (start it: deploy/stack.sh start)") from None
 
 

@@ -12,7 +12,7 @@ import threading
 import pytest
 from kafka.errors import KafkaTimeoutError
 
-from badbuzz.stream.kafka_io import KafkaAuthFailed, KafkaUnavailable, connect
+from badbuzz.stream.kafka_io import SASL_DROP, KafkaAuthFailed, KafkaUnavailable, _sasl_outcome, connect
 from badbuzz.stream.kafka_security import KafkaSecurity
 
 SASL = KafkaSecurity("SASL_PLAINTEXT", "SCRAM-SHA-512", "badbuzz", "wrong")
@@ -54,3 +54,44 @@ def test_clients_and_errors_come_back_as_before() -> None:
     for security in (SASL, KafkaSecurity()):
         with pytest.raises(KafkaUnavailable, match="no Kafka broker at broker:9092"):
             connect(unreachable, "broker:9092", security)
+
+
+def test_connections_lost_inside_sasl_count_as_a_refusal_after_three() -> None:
+    """The broker's close can win the race against kafka-python reading its error: then only drops show.
+    Reported whatever the log level (a user's BADBUZZ_LOG_LEVEL=ERROR must not hide a wrong password)."""
+    release, client = threading.Event(), Client()
+    kafka_logger = logging.getLogger("kafka")
+    level = kafka_logger.level
+    kafka_logger.setLevel(logging.CRITICAL)
+
+    def make() -> Client:
+        for _ in range(3):
+            _sasl_outcome(refused=False)  # what the wrapped SASL step reports for each drop
+        release.wait(30)
+        return client
+
+    try:
+        with pytest.raises(KafkaAuthFailed, match=f"\\({SASL_DROP} 3 times\\)"):
+            connect(make, "broker:9094", SASL)
+    finally:
+        kafka_logger.setLevel(level)
+    release.set()
+    assert client.closed.wait(10)
+    two = Client()
+
+    def hiccup() -> Client:  # two drops, then a success: a broker hiccup, not a refusal
+        _sasl_outcome(refused=False)
+        _sasl_outcome(refused=False)
+        return two
+
+    assert connect(hiccup, "broker:9094", SASL) is two
+
+
+def test_the_sasl_step_is_wrapped_once() -> None:
+    from kafka.net.connection import KafkaConnection
+
+    connect(Client, "broker:9092", KafkaSecurity())
+    wrapped = KafkaConnection._sasl_authenticate
+    assert getattr(wrapped, "_badbuzz_wrapped", False)
+    connect(Client, "broker:9092", KafkaSecurity())
+    assert KafkaConnection._sasl_authenticate is wrapped
