@@ -39,6 +39,7 @@ SPEED_TARGET = 2.0  # served inference vs the full model without length bucketin
 # "the current fp32 MiniLM throughput", one ONNX call per micro-batch of 64, and one call per 256 tweets would
 # only make the reference slower (more padding) and the ratios larger.
 REFERENCE_BATCH = 64
+ONE_CALL = {"batch_max_size": REFERENCE_BATCH, "onnx_sub_batch": REFERENCE_BATCH}  # the reference's batching
 
 
 @dataclass
@@ -89,13 +90,12 @@ def run_bench(settings: Settings, *, tweets: int, output: Path) -> BenchResult:
     def best(s: Settings) -> InferenceRun:  # best of two passes: background noise only ever slows one down
         return max((_inference_only(s, texts) for _ in range(2)), key=lambda r: r.tps)
 
-    one_call = {"batch_max_size": REFERENCE_BATCH, "onnx_sub_batch": REFERENCE_BATCH}
-    unbucketed = best(plain.model_copy(update=one_call))
+    unbucketed = best(plain.model_copy(update=ONE_CALL))
     inference = best(plain)
     if whole.resolved_model_dir == plain.resolved_model_dir and inference.version.endswith(":fp32"):
         full_unbucketed, full = unbucketed, inference
     else:
-        full_unbucketed = best(whole.model_copy(update=one_call))
+        full_unbucketed = best(whole.model_copy(update=ONE_CALL))
         full = best(whole)
     one_thread = best(plain.model_copy(update={"onnx_threads": 1}))
     with tempfile.TemporaryDirectory() as tmp:
@@ -326,8 +326,7 @@ def run_model_comparison(settings: Settings, *, tweets: int, sentiment: Sequence
     full = released_model_dir("sentiment3")
     dirs = [full, *([served] if served != full else []), *[d for d in sentiment if d not in (full, served)]]
     reference = plain.model_copy(update={"model_dir": full, "onnx_variant": "fp32"})
-    one_call = {"batch_max_size": REFERENCE_BATCH, "onnx_sub_batch": REFERENCE_BATCH}  # as in run_bench
-    ref_unb = best(reference.model_copy(update=one_call))
+    ref_unb = best(reference.model_copy(update=ONE_CALL))
     ref_buck = best(reference)
     base = ref_unb.tps  # the full model in fp32, unbucketed: the reference of every ratio
     rows += [(f"sentiment `{ref_unb.version}` (full, fp32), unbucketed (one call per {REFERENCE_BATCH})", ref_unb.tps,
@@ -337,7 +336,7 @@ def run_model_comparison(settings: Settings, *, tweets: int, sentiment: Sequence
     results["full-fp32:unbucketed"], results["full-fp32:bucketed"] = ref_unb.tps, ref_buck.tps
     for d in dirs:
         name = "full" if d == full else "served" if d == served else d.name
-        unb = best(plain.model_copy(update={"model_dir": d, **one_call}))
+        unb = best(plain.model_copy(update={"model_dir": d, **ONE_CALL}))
         buck = best(plain.model_copy(update={"model_dir": d}))
         label = f"`{unb.version}` ({name}{', served' if d == served and name != 'served' else ''})"
         rows += [(f"sentiment {label}, unbucketed (one call per {REFERENCE_BATCH})", unb.tps,

@@ -10,7 +10,8 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, cast
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
@@ -165,34 +166,29 @@ def connect(make: Callable[[], T], bootstrap: str, security: KafkaSecurity, *,
 
     Why a thread: kafka-python logs a refused SASL login and goes on retrying its bootstrap until
     ``bootstrap_timeout_ms`` (30 s), which must stay long enough to wait out a broker that is restarting.
-    With credentials configured, the client is built in a daemon thread while this one watches the log, so
+    With credentials configured, the client is built in a daemon thread while this one watches for a refusal, so
     a refusal is reported as soon as the broker gives it; the abandoned attempt ends at its own timeout and
     closes whatever it built.
     """
     if not security.sasl:
         return _mapped(make, bootstrap, security, _AuthWatch())
-    watch, done = _AuthWatch(), threading.Event()
-    box: dict[str, Any] = {}
+    watch, built = _AuthWatch(), Future[T]()
 
     def build() -> None:
         try:
-            box["client"] = _mapped(make, bootstrap, security, watch)
+            built.set_result(_mapped(make, bootstrap, security, watch))
         except BaseException as exc:  # handed to the waiting thread
-            box["error"] = exc
-        done.set()
-        if box.get("abandoned") and "client" in box:
-            _close_quietly(box["client"])
+            built.set_exception(exc)
 
     threading.Thread(target=build, name="kafka-connect", daemon=True).start()
-    while not done.wait(poll_s):
-        if watch.refused:
-            box["abandoned"] = True
-            if done.is_set() and "client" in box:  # built in the same instant: close it here, twice is harmless
-                _close_quietly(box["client"])
-            raise KafkaAuthFailed(security, bootstrap, SaslAuthenticationFailedError(), watch.detail) from None
-    if "error" in box:
-        raise box["error"]
-    return cast(T, box["client"])
+    while not watch.refused:
+        try:
+            return built.result(timeout=poll_s)
+        except TimeoutError:
+            if built.done():  # the client's own TimeoutError, not the end of a wait
+                raise
+    built.add_done_callback(_close_if_built)  # abandoned: closed once built (at once if it already is)
+    raise KafkaAuthFailed(security, bootstrap, SaslAuthenticationFailedError(), watch.detail) from None
 
 
 def _mapped(make: Callable[[], T], bootstrap: str, security: KafkaSecurity, watch: _AuthWatch) -> T:
@@ -207,9 +203,11 @@ def _mapped(make: Callable[[], T], bootstrap: str, security: KafkaSecurity, watc
             raise KafkaUnavailable(f"no Kafka broker at {bootstrap} (start it: deploy/stack.sh start)") from None
 
 
-def _close_quietly(client: Any) -> None:
+def _close_if_built(built: Future[Any]) -> None:
+    if built.exception() is not None:
+        return
     try:
-        client.close()
+        built.result().close()
     except Exception:  # an abandoned client: nothing left to report to
         log.debug("closing an abandoned Kafka client failed", exc_info=True)
 
