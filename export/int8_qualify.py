@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from badbuzz.export.model_dir import load_manifest
+from badbuzz.models.datasets import UMSAB_LANGUAGES
 from badbuzz.models.decision import decide
 from badbuzz.models.evaluation import SERVED_SUB_BATCH, evaluate_scorer, load_test, model_dir_scorer
 from badbuzz.models.quantize import METHOD, probe_probabilities, within_gate
@@ -32,6 +33,9 @@ GUARD_METRICS: dict[tuple[str, str, str], tuple[float, float]] = {
     ("sentiment140-test", "negative_vs_positive", "accuracy"): (0.90, 0.01),
     ("tweeteval-sentiment", "full", "macro_recall"): (0.72, 0.01),
     ("tweeteval-emotion", "full", "macro_f1"): (0.0, 0.03),
+    # the multilingual model, per language of UMSAB's validation split (324 tweets each: two points of
+    # macro-F1 is about six tweets, the smallest loss told apart from batch-mate noise)
+    **{(f"umsab-{lang}", "full", "macro_f1"): (0.0, 0.02) for lang in UMSAB_LANGUAGES},
 }
 
 

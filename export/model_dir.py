@@ -83,6 +83,9 @@ class ModelManifest:
     # variants made from the fp32 graph at load (models/quantize.py), with what was measured of them:
     # {"int8": {"method", "onnxruntime", "metrics", "gate", "default_on_cpu", "probe", ...}}
     derived: dict[str, Any] = field(default_factory=dict)
+    # languages (ISO 639-1) the model was validated on; the scorer sends it only tweets in these (empty: any
+    # language, for a model trained on a user's own data); see models/routing.py
+    languages: list[str] = field(default_factory=list)
 
     def write(self, model_dir: Path) -> Path:
         path = model_dir / MANIFEST_NAME

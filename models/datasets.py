@@ -47,6 +47,29 @@ def tweeteval(folder: Path, split: str) -> Iterator[Example]:
         yield Example(f"tweeteval-{folder.name}-{split}-{i}", text, mapping[label], f"tweeteval/{folder.name}")
 
 
+UMSAB_LANGUAGES = ("arabic", "english", "french", "german", "hindi", "italian", "portuguese", "spanish")
+UMSAB_CODES = {"arabic": "ar", "english": "en", "french": "fr", "german": "de", "hindi": "hi", "italian": "it",
+               "portuguese": "pt", "spanish": "es"}
+
+
+def umsab(folder: Path, split: str) -> Iterator[Example]:
+    """UMSAB (XLM-T's multilingual tweet sentiment): ``folder`` is one language's folder
+    (``umsab/french``) or the root holding all of them; labels 0/1/2 are negative/neutral/positive.
+    The example's source names its language (``umsab/french``), so reports and dev splits can go per language."""
+    folder = Path(folder)
+    languages = [folder] if (folder / f"{split}_text.txt").is_file() else sorted(
+        p for p in folder.iterdir() if (p / f"{split}_text.txt").is_file())
+    if not languages:
+        raise DataFormatError(f"{folder}: no UMSAB {split} split (expected {split}_text.txt and {split}_labels.txt)")
+    for lang in languages:
+        texts = (lang / f"{split}_text.txt").read_text(encoding="utf-8").splitlines()
+        labels = (lang / f"{split}_labels.txt").read_text().split()
+        if len(texts) != len(labels):
+            raise DataFormatError(f"{lang}: {len(texts)} texts but {len(labels)} labels in split {split!r}")
+        for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
+            yield Example(f"umsab-{lang.name}-{split}-{i}", text, SENTIMENT3[int(label)], f"umsab/{lang.name}")
+
+
 def semeval(path: Path, *, drop_tweeteval_val: bool = True) -> Iterator[Example]:
     with open_text(path, "utf-8") as fh:
         for row in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):

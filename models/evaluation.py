@@ -19,7 +19,7 @@ from badbuzz.models.data import iter_sentiment140
 from badbuzz.models.metrics import FloatArray, Report, evaluate, neutral_band
 
 Scorer = Callable[[Sequence[str]], FloatArray]
-TEST_KINDS = ("sentiment140-test", "tweeteval-sentiment", "tweeteval-emotion", "tse", "csv")
+TEST_KINDS = ("sentiment140-test", "tweeteval-sentiment", "tweeteval-emotion", "tse", "umsab-<language>", "csv")
 
 
 def load_test(kind: str, path: Path) -> list[datasets.Example]:
@@ -29,6 +29,8 @@ def load_test(kind: str, path: Path) -> list[datasets.Example]:
         return list(datasets.tweeteval(path, "val"))
     if kind == "tse":
         return list(datasets.tweet_sentiment_extraction(path))
+    if kind.startswith("umsab"):  # umsab-french=.../umsab/french: that language's validation split
+        return list(datasets.umsab(path, "val"))
     if kind == "csv":
         return list(datasets.csv_texts(path, label_column="label"))
     raise ValueError(f"unknown test set kind {kind!r}; known: {', '.join(TEST_KINDS)}")

@@ -224,14 +224,18 @@ class OnnxSentimentModel:
         """The graph to run: the encoder's file, cut below a head and with the head and the branch spliced
         in when there are some (one session, every head)."""
         path = self.trunk_dir / name
-        if self.branch is None and self.head is None:
+        int8_stored = self.trunk.weight_storage == "int8"
+        if self.branch is None and self.head is None and not int8_stored:
             return path
         import onnx
 
+        from badbuzz.export.weight_storage import restore_fp32
         from badbuzz.models.branch import merge_branch, prune
 
         try:
             graph = onnx.load(str(path))
+            if int8_stored:  # ORT would dequantize int8-stored weights at every run: restore them once, here
+                restore_fp32(graph)
             if self.head is not None:
                 graph = prune(graph, sorted({self.head.tensor} | ({self.branch.tensor} if self.branch else set())))
             if self.branch is not None:

@@ -34,7 +34,7 @@ TASKS = {
     "sentiment3": ["negative", "neutral", "positive"],
     "emotion4": ["anger", "joy", "optimism", "sadness"],
 }
-SOURCE_KINDS = ("sentiment140", "semeval", "tse", "tweeteval-sentiment", "tweeteval-emotion", "csv")
+SOURCE_KINDS = ("sentiment140", "semeval", "tse", "tweeteval-sentiment", "tweeteval-emotion", "umsab", "csv")
 
 
 @dataclass
@@ -59,6 +59,10 @@ class TrainConfig:
     seed: int = 13
     threads: int = 0
     preprocessing: str = CURRENT_VERSION
+    # keep the word embeddings as pretrained: a multilingual encoder fine-tuned on a few languages then keeps
+    # every other word where pretraining put it (aligned across languages), and the vocabulary can be trimmed
+    # after training without changing what the kept pieces mean
+    freeze_embeddings: bool = False
     # distillation (models/distill.py): a student with fewer layers learns the teacher's probabilities
     teacher: str | None = None  # checkpoint whose soft labels the student learns
     student_layers: int = 0  # > 0: keep this many of the base model's layers, evenly spaced
@@ -145,6 +149,8 @@ def _source(kind: str, path: Path) -> Any:
         return datasets.tweet_sentiment_extraction(path)
     if kind in {"tweeteval-sentiment", "tweeteval-emotion"}:
         return datasets.tweeteval(path, "train")
+    if kind == "umsab":
+        return datasets.umsab(path, "train")
     if kind == "csv":
         return datasets.csv_texts(path, label_column="label")
     raise ValueError(f"unknown training source {kind!r}; known: {', '.join(SOURCE_KINDS)}")
@@ -201,7 +207,10 @@ def train(cfg: TrainConfig) -> Path:
         label2id={name: i for i, name in enumerate(cfg.labels)},
         ignore_mismatched_sizes=True,
     ).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
+    if cfg.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate,
+                                  weight_decay=0.01)
     scheduler = get_linear_schedule_with_warmup(
         optimizer, math.ceil(cfg.max_steps * cfg.warmup_ratio), cfg.max_steps
     )

