@@ -200,7 +200,8 @@ def _end_to_end(settings: Settings, replay: list) -> float:  # type: ignore[type
                 "BADBUZZ_METRICS_PORT": "0", "BADBUZZ_LOG_LEVEL": "WARNING",
                 "BADBUZZ_MODEL_DIR": str(settings.resolved_model_dir), "BADBUZZ_HOME": str(settings.home),
                 "BADBUZZ_EMOTION_MODEL_DIR": str(settings.resolved_emotion_model_dir),
-                "BADBUZZ_EMOTIONS": settings.emotions, "BADBUZZ_ONNX_SUB_BATCH": str(settings.onnx_sub_batch)})
+                "BADBUZZ_EMOTIONS": settings.emotions, "BADBUZZ_ONNX_SUB_BATCH": str(settings.onnx_sub_batch),
+                "BADBUZZ_LANGUAGES": settings.languages})
     proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "scorer"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     engine = make_engine(settings.resolved_database_url)

@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--task", choices=["sentiment2", "sentiment3", "emotion4"], default="sentiment2")
     t.add_argument("--train", action="append", default=[], metavar="KIND=PATH",
                    help="training set, repeatable: sentiment140, semeval, tse, tweeteval-sentiment, "
-                        "tweeteval-emotion (a folder) or csv (text,label columns); combined and deduplicated")
+                        "tweeteval-emotion, umsab (a folder: every language in it) or csv (text,label columns); "
+                        "combined and deduplicated")
     t.add_argument("--eval-every", type=int, default=100)
     t.add_argument("--patience", type=int, default=None, help="stop after N evaluations without improvement")
     t.add_argument("--checkpoint-every", type=int, default=0, help="save resumable state every N steps")
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preprocessing", choices=sorted(PREPROCESSORS), default=CURRENT_VERSION,
                    help="tweet normalisation, recorded in the checkpoint and applied again by every scorer "
                         "(tweet-v2 also spells out emoji, which word-piece vocabularies lack)")
+    t.add_argument("--freeze-embeddings", action="store_true",
+                   help="keep the word embeddings as pretrained (a multilingual encoder keeps its unseen languages "
+                        "aligned, and its vocabulary can be trimmed after training)")
     t.add_argument("--teacher", help="distil: learn this checkpoint's probabilities (models/distill.py)")
     t.add_argument("--student-layers", type=int, default=0,
                    help="distil: keep this many of --base-model's layers, evenly spaced (0: all)")
@@ -136,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("score", help="score texts (arguments, or lines on stdin): sentiment, and emotion if negative")
     c.add_argument("texts", nargs="*")
     c.add_argument("--model", type=Path, help="sentiment model directory (default: the released model)")
+    c.add_argument("--lang", help="the texts' language (e.g. fr); detected per text when absent")
 
     d = sub.add_parser("demo", help="the main job end to end in embedded mode (no servers needed)")
     d.add_argument("--data", type=Path, help="Sentiment140 CSV or folder (default BADBUZZ_DATA)")
@@ -185,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference only, no servers: the served models against --sentiment / --emotion directories")
     b.add_argument("--sentiment", type=Path, action="append", default=[], help="a sentiment model dir to compare")
     b.add_argument("--emotion", type=Path, action="append", default=[], help="an emotion model dir to compare")
+    b.add_argument("--languages", action="store_true",
+                   help="what languages cost: routing on an English stream, tweets/s per language, bilingual end to "
+                        "end (docs/benchmarks-languages.md)")
     model_commands.add_parsers(sub)
     return p
 
@@ -299,7 +307,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             learning_rate=args.learning_rate, seed=args.seed, eval_every=args.eval_every, patience=args.patience,
             checkpoint_every=args.checkpoint_every, resume=args.resume, dev_percent=args.dev_percent,
             max_dev_rows=args.max_dev_rows, preprocessing=args.preprocessing,
-            teacher=args.teacher, student_layers=args.student_layers,
+            teacher=args.teacher, student_layers=args.student_layers, freeze_embeddings=args.freeze_embeddings,
             unlabelled=[source_arg(spec) for spec in args.unlabelled],
         ))
         print(f"checkpoint written to {out}")
@@ -375,13 +383,17 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         model = load_model(_with(settings, model_dir=args.model), warm_up=False)
         texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-        pred = model.predict(texts)
-        emotions = pred.emotions or [None] * len(texts)
-        for text, probs, decided, emo in zip(texts, pred.probabilities, pred.decided_labels(), emotions, strict=True):
-            doc: dict[str, Any] = {"text": text, "label": decided, "probabilities": {
-                k: round(float(v), 4) for k, v in zip(pred.labels, probs, strict=True)}}
-            if emo is not None:
-                doc["emotions"] = {k: round(v, 4) for k, v in emo.items()}
+        pred = model.route(texts, [args.lang] * len(texts))
+        for i, text in enumerate(texts):
+            doc: dict[str, Any] = {"text": text, "label": pred.decided[i], "lang": pred.languages[i] or "und"}
+            if pred.unscored[i]:
+                doc["unscored_reason"] = pred.unscored[i]
+            else:
+                doc["probabilities"] = {k: round(float(v), 4) for k, v in zip(pred.labels, pred.probabilities[i],
+                                                                                strict=True)}
+                doc["model"] = pred.versions[i]
+            if (emotions := pred.emotions[i]) is not None:
+                doc["emotions"] = {k: round(v, 4) for k, v in emotions.items()}
             print(json.dumps(doc, ensure_ascii=False))
         return 0
     if cmd == "demo":
@@ -440,6 +452,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "bench":
         from badbuzz.services.bench import run_bench, run_model_comparison
 
+        if args.languages:
+            from badbuzz.services.bench_languages import run_language_bench
+
+            run_language_bench(_with(settings, data=args.data), tweets=args.tweets,
+                               output=args.output or Path("docs/benchmarks-languages.md"))
+            return 0
         if args.compare_models:
             run_model_comparison(_with(settings, data=args.data), tweets=args.tweets, sentiment=args.sentiment,
                                  emotion=args.emotion, output=args.output or Path("docs/benchmarks-models.md"))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from badbuzz.export.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest
+from badbuzz.export.model_dir import MANIFEST_NAME, InvalidModelDir, ModelManifest, load_manifest
 from badbuzz.models.inference import OnnxSentimentModel
+from badbuzz.models.language import LanguageDetector
+from badbuzz.models.routing import LanguageRouter, Route, single
 from badbuzz.models.scoring import SentimentAndEmotion
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine
@@ -26,7 +29,38 @@ from badbuzz.stream.topics import TopicMatcher
 log = logging.getLogger(__name__)
 
 
-def load_model(settings: Settings, *, warm_up: bool = True) -> SentimentAndEmotion:
+def load_model(settings: Settings, *, warm_up: bool = True) -> LanguageRouter:
+    """The sentiment models, each for the languages it was validated on, behind one router (models/routing.py);
+    the main one with its emotion model unless ``BADBUZZ_EMOTIONS=off``; warmed up."""
+    main = load_main_model(settings, warm_up=warm_up)
+    if settings.languages == "off":
+        return single(main)
+    routes = [Route(main, _languages(main.sentiment.manifest), _emotion_languages(main))]
+    multi_dir = settings.resolved_multilingual_model_dir
+    explicit = settings.multilingual_model_dir is not None
+    if explicit or (multi_dir / MANIFEST_NAME).is_file():
+        multi = OnnxSentimentModel(multi_dir, device=settings.device, variant=settings.onnx_variant,
+                                   threads=settings.onnx_threads, max_batch=settings.onnx_sub_batch,
+                                   cuda_device_id=settings.cuda_device_id, cuda_mem_limit_mb=settings.cuda_mem_limit_mb)
+        routes.append(Route(_warm(SentimentAndEmotion(multi, None, "off"), warm_up), _languages(multi.manifest)))
+    router = LanguageRouter(routes, detector=LanguageDetector(settings.language_confidence))
+    served = router.supported_languages()
+    log.info("languages served: %s", "any" if served is None else ", ".join(sorted(served)))
+    return router
+
+
+def _languages(manifest: ModelManifest) -> frozenset[str] | None:
+    return frozenset(manifest.languages) if manifest.languages else None
+
+
+def _emotion_languages(model: SentimentAndEmotion) -> frozenset[str] | None:
+    """The languages the emotion head was validated on (its manifest's; none listed: any)."""
+    if model.sentiment.branch is not None:
+        return _languages(model.sentiment.branch.manifest)
+    return _languages(model.emotion.manifest) if model.emotion is not None else None
+
+
+def load_main_model(settings: Settings, *, warm_up: bool = True) -> SentimentAndEmotion:
     """The sentiment model and, unless ``BADBUZZ_EMOTIONS=off``, the emotion model, warmed up."""
 
     def one(model_dir: Path, branch_dir: Path | None = None) -> OnnxSentimentModel:
@@ -63,6 +97,20 @@ def _warm(model: SentimentAndEmotion, warm_up: bool) -> SentimentAndEmotion:
     return model
 
 
+def register_models(store: ScoreStore, router: LanguageRouter, settings: Settings) -> None:
+    """Every model that may score a tweet, with the languages it serves (the rows' model_version points here)."""
+    for route in router.routes:
+        m: Any = route.model
+        languages = sorted(route.languages) if route.languages is not None else "any"
+        store.register_model(m.version, m.labels, {"languages": languages,
+                                                   "dir": str(getattr(m, "sentiment", m).model_dir)})
+        emotion_version = getattr(m, "emotion_version", None)
+        if emotion_version is not None:
+            store.register_model(emotion_version, m.emotion_labels, {
+                "dir": str(settings.resolved_emotion_model_dir), "scope": m.scope,
+                "languages": sorted(route.emotion_languages) if route.emotion_languages is not None else "any"})
+
+
 def run_scorer(settings: Settings) -> None:
     """Run one scorer replica until stopped (SIGTERM/SIGINT)."""
     import faust
@@ -77,10 +125,7 @@ def run_scorer(settings: Settings) -> None:
     metrics.model_info.labels(version=model.version, providers=",".join(model.providers)).set(1)
     store = ScoreStore(make_engine(settings.resolved_database_url),
                        on_retry=lambda exc: metrics.store_retries.inc())
-    store.register_model(model.version, model.labels, {"dir": str(settings.resolved_model_dir)})
-    if model.emotion_version is not None:
-        store.register_model(model.emotion_version, model.emotion_labels,
-                             {"dir": str(settings.resolved_emotion_model_dir), "scope": model.scope})
+    register_models(store, model, settings)
     security = settings.kafka_security()
     ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
                   settings.partitions, settings.kafka_max_request_bytes, security)

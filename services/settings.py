@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     emotions: Literal["negative", "all", "off"] = Field(
         "all", description="which tweets get emotion probabilities: all (free with the released emotion branch), "
                            "those scored negative (cheaper with a standalone emotion model), or none")
+    multilingual_model_dir: Path | None = Field(
+        None, description="sentiment model for the languages the main model is not validated on; default: the "
+                          "released multilingual one (if present)")
+    languages: Literal["route", "off"] = Field(
+        "route", description="route: each tweet goes to the model validated on its language (the feed's tag, or "
+                             "detected), tweets in other languages are stored unscored; off: one model for all")
+    language_confidence: float = Field(
+        0.5, ge=0, le=1, description="detector confidence below which a tweet's language counts as undetermined")
     base_model: str = DEFAULT_BASE_MODEL
 
     kafka_bootstrap: str | None = Field(None, description="host:port,...; unset = embedded mode")
@@ -201,6 +209,10 @@ class Settings(BaseSettings):
         full model but falls one tweet short of the 0.90 Sentiment140 floor the default must hold
         (docs/model-card.md)."""
         return self.model_dir or released_model_dir("sentiment3")
+
+    @property
+    def resolved_multilingual_model_dir(self) -> Path:
+        return self.multilingual_model_dir or released_model_dir("sentiment3-multilingual")
 
     @property
     def resolved_emotion_model_dir(self) -> Path:

@@ -163,7 +163,9 @@ class ScoreStore:
         if memberships:
             conn.execute(self._statements.memberships, memberships)
         self._advance_progress(conn, rows)
-        counts = increments((r["topics"], r["created_at"], r["label"] == NEGATIVE) for r in rows)
+        # an unscored tweet (a language no model serves) is kept but not counted: it is neither negative nor not
+        counts = increments((r["topics"], r["created_at"], r["label"] == NEGATIVE) for r in rows
+                            if r["unscored_reason"] is None)
         if counts:
             conn.execute(self._statements.minute_counts,
                          [{"topic": c.topic, "minute": c.minute, "n": c.n, "n_negative": c.n_negative} for c in counts])
@@ -252,13 +254,14 @@ def _row(r: ScoredTweet) -> dict[str, Any]:
         "lang": t.lang,
         "topics": list(t.topics),
         "label": r.label,
-        "p_negative": float(r.p_negative),
+        "p_negative": float(r.p_negative) if r.scored else None,
         "probabilities": {k: float(v) for k, v in r.probabilities.items()},
         "model_version": r.model_version,
         "scored_at": r.scored_at,
         "source_partition": r.origin.partition if r.origin else None,
         "source_offset": r.origin.offset if r.origin else None,
         "emotions": {k: float(v) for k, v in r.emotions.items()} if r.emotions is not None else None,
+        "unscored_reason": r.unscored_reason,
     }
 
 

@@ -36,7 +36,7 @@ class ScoredTweetRow(Base):
     lang: Mapped[str | None] = mapped_column(String(LANG_MAX_CHARS))
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     label: Mapped[str] = mapped_column(String(LABEL_MAX_CHARS))
-    p_negative: Mapped[float] = mapped_column(Float)
+    p_negative: Mapped[float | None] = mapped_column(Float, nullable=True)  # NULL: unscored
     probabilities: Mapped[dict[str, float]] = mapped_column(JSON)
     model_version: Mapped[str] = mapped_column(String(MODEL_VERSION_MAX_CHARS))
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -44,6 +44,8 @@ class ScoredTweetRow(Base):
     source_offset: Mapped[int | None] = mapped_column(BigInteger)
     # anger/joy/optimism/sadness probabilities; NULL where emotion was not run (non-negative tweets by default)
     emotions: Mapped[dict[str, float] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # why the tweet has no score (label "unscored"): no model is validated on its language
+    unscored_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class TweetTopicRow(Base):
@@ -108,6 +110,9 @@ class AlertRow(Base):
     signal: Mapped[str | None] = mapped_column(String(16), nullable=True)
     scale_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     expected_negatives: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # share of the negatives per language, and the share of them that had emotions (the mood line's base)
+    languages: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    emotion_coverage: Mapped[float | None] = mapped_column(Float, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -3,7 +3,10 @@
 ``tweets.raw``    value: JSON ``{id, text, created_at, user?, lang?, topics?}``, key: tweet id.
 ``tweets.scored`` value: the raw fields plus ``label``, ``p_negative``, ``probabilities``,
                   ``model_version``, ``scored_at``, ``emotions`` (anger/joy/optimism/sadness
-                  probabilities, or null where emotion was not run) and ``emotion_model``.
+                  probabilities, or null where emotion was not run) and ``emotion_model``; ``lang`` is the
+                  feed's tag or the detected language (``und``: undetermined). A tweet in a language no
+                  model serves has label ``unscored``, no probabilities, ``p_negative`` null and
+                  ``unscored_reason``.
 ``tweets.dlq``    value: the original bytes, untouched; headers carry the error and the origin.
 """
 
@@ -73,16 +76,23 @@ class ScoredTweet:
     origin: Origin | None = None
     emotions: dict[str, float] | None = None  # None: emotion not run for this tweet (see models/scoring.py)
     emotion_model: str | None = None
+    # why the tweet was stored without a score (label "unscored", no probabilities): no model is validated
+    # on its language (models/routing.py)
+    unscored_reason: str | None = None
 
     @property
     def p_negative(self) -> float:
         return self.probabilities.get("negative", 0.0)
 
+    @property
+    def scored(self) -> bool:
+        return self.unscored_reason is None
+
     def to_json(self) -> dict[str, Any]:
         doc = self.tweet.to_json()
         doc.update(
             label=self.label,
-            p_negative=round(self.p_negative, 6),
+            p_negative=round(self.p_negative, 6) if self.scored else None,
             probabilities={k: round(v, 6) for k, v in self.probabilities.items()},
             model_version=self.model_version,
             scored_at=self.scored_at.isoformat(),
@@ -90,6 +100,8 @@ class ScoredTweet:
         )
         if self.emotion_model is not None:
             doc["emotion_model"] = self.emotion_model
+        if self.unscored_reason is not None:
+            doc["unscored_reason"] = self.unscored_reason
         return doc
 
     def encode(self) -> bytes:

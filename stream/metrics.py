@@ -18,7 +18,12 @@ class ScorerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.tweets_scored = Counter(
-            "badbuzz_tweets_scored", "Tweets scored and stored", ["label"], registry=registry
+            "badbuzz_tweets_scored", "Tweets scored and stored, by label and language (the feed's or the detected "
+            "one; 'und' undetermined, 'other' outside the served languages)", ["label", "lang"], registry=registry
+        )
+        self.tweets_unscored = Counter(
+            "badbuzz_tweets_unscored", "Tweets stored without a score: no model is validated on their language",
+            ["lang"], registry=registry
         )
         self.rows_inserted = Counter(
             "badbuzz_rows_inserted", "Rows newly inserted into the store (replays excluded)", registry=registry

@@ -19,6 +19,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from badbuzz.models.language import METRIC_LANGUAGES, UNDETERMINED, primary_subtag
+from badbuzz.models.routing import UNSCORED, as_router
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, RawTweet, ScoredTweet
 from badbuzz.stream.errors import InvalidMessage
 from badbuzz.stream.metrics import ScorerMetrics
@@ -48,6 +50,9 @@ class PredictionLike(Protocol):
 class SentimentModel(Protocol):
     @property
     def version(self) -> str: ...
+
+    @property
+    def labels(self) -> list[str]: ...
 
     def predict(self, texts: Sequence[str]) -> PredictionLike: ...
 
@@ -107,6 +112,10 @@ class ScoringPipeline:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.model = model
+        self.router = as_router(model)
+        served = self.router.supported_languages()
+        # the languages a metric label may take: the served ones, und and other (bounded cardinality)
+        self._metric_langs = (served if served is not None else set(METRIC_LANGUAGES)) | {UNDETERMINED}
         self.store = store
         self.scored_sink = scored_sink
         self.dlq_sink = dlq_sink
@@ -195,23 +204,34 @@ class ScoringPipeline:
 
     def _score_all(self, tweets: list[tuple[RawTweet, IncomingMessage]]) -> list[tuple[ScoredTweet, IncomingMessage]]:
         started = time.perf_counter()
-        pred = self.model.predict([t.text for t, _ in tweets])
+        pred = self.router.route([t.text for t, _ in tweets], [t.lang for t, _ in tweets])
         self.metrics.inference_seconds.observe(time.perf_counter() - started)
         scored_at = datetime.fromtimestamp(self._now(), tz=UTC)
-        version = self.model.version
         out = []
-        decided = pred.decided_labels()
-        emotions = pred.emotions or [None] * len(tweets)
-        for (tweet, msg), probs, label, emotion in zip(tweets, pred.probabilities, decided, emotions, strict=True):
-            as_dict = {name: float(p) for name, p in zip(pred.labels, probs, strict=True)}
-            out.append((ScoredTweet(tweet, label, as_dict, version, scored_at, msg.origin, emotion,
-                                    pred.emotion_model if emotion is not None else None), msg))
+        for i, (tweet, msg) in enumerate(tweets):
+            if self.router.needs_languages and tweet.lang is None:  # stored with the language it was routed by
+                tweet = replace(tweet, lang=pred.languages[i] or UNDETERMINED)
+            reason = pred.unscored[i]
+            if reason is not None:
+                out.append((ScoredTweet(tweet, UNSCORED, {}, UNSCORED, scored_at, msg.origin,
+                                        unscored_reason=reason), msg))
+                continue
+            as_dict = {name: float(p) for name, p in zip(pred.labels, pred.probabilities[i], strict=True)}
+            out.append((ScoredTweet(tweet, pred.decided[i], as_dict, pred.versions[i] or self.router.version,
+                                    scored_at, msg.origin, pred.emotions[i], pred.emotion_models[i]), msg))
         return out
+
+    def _metric_lang(self, tweet: RawTweet) -> str:
+        lang = primary_subtag(tweet.lang) or UNDETERMINED
+        return lang if lang in self._metric_langs else "other"
 
     def _observe(self, scored: list[ScoredTweet], inserted: int) -> None:
         now = self._now()
         for s in scored:
-            self.metrics.tweets_scored.labels(label=s.label).inc()
+            if s.scored:
+                self.metrics.tweets_scored.labels(label=s.label, lang=self._metric_lang(s.tweet)).inc()
+            else:
+                self.metrics.tweets_unscored.labels(lang=self._metric_lang(s.tweet)).inc()
             if s.origin and s.origin.timestamp_ms:
                 self.metrics.end_to_end_latency.observe(max(0.0, now - s.origin.timestamp_ms / 1000))
         self.metrics.rows_inserted.inc(inserted)

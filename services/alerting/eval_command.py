@@ -31,8 +31,17 @@ ORIGIN = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 def load_pool(data: Path) -> list[PoolTweet]:
-    return [PoolTweet(r.id, r.text, r.label == "negative") for r in iter_sentiment140(data)
+    return [PoolTweet(r.id, r.text, r.label == "negative", "en") for r in iter_sentiment140(data)
             if r.label in {"negative", "positive"}]
+
+
+def umsab_pool(folder: Path, lang: str) -> list[PoolTweet]:
+    """One UMSAB language's labelled tweets (train split, negative and positive) as a replay pool: the
+    other language of a bilingual stream."""
+    from badbuzz.models.datasets import umsab
+
+    return [PoolTweet(e.id, e.text, e.label == "negative", lang) for e in umsab(folder, "train")
+            if e.label in {"negative", "positive"}]
 
 
 def predicted_negatives(settings: Settings, pool: Sequence[PoolTweet], data: Path) -> dict[str, bool]:
@@ -47,11 +56,11 @@ def predicted_negatives(settings: Settings, pool: Sequence[PoolTweet], data: Pat
         flags = np.load(cache)
     else:
         texts = [t.text for t in pool]
-        neg = model.labels.index(model.sentiment.negative_label)
+        negative = model.sentiment.negative_label
         flags = np.zeros(len(texts), dtype=bool)
         chunk = 1024
         for i in tqdm(range(0, len(texts), chunk), desc="predict pool", unit="chunk"):
-            flags[i : i + chunk] = model.predict(texts[i : i + chunk]).decisions() == neg
+            flags[i : i + chunk] = [label == negative for label in model.predict(texts[i : i + chunk]).decided]
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, flags)
     return {t.id: bool(f) for t, f in zip(pool, flags, strict=True)}

@@ -21,7 +21,7 @@ from badbuzz.services.alerting.leadership import Leadership
 from badbuzz.services.alerting.store import AlertStore, as_utc
 from badbuzz.stream.aggregation import MINUTE, Watermark
 from badbuzz.stream.alerting.detector import Detector, DetectorConfig, Evaluation, TopicState
-from badbuzz.stream.alerting.event import AlertEvent, emotion_mix
+from badbuzz.stream.alerting.event import AlertEvent, emotion_mix, language_mix, pick_examples
 from badbuzz.stream.alerting.explain import top_terms
 from badbuzz.stream.alerting.significance import log10_significance
 
@@ -167,13 +167,17 @@ class AlertService:
         explain_start = min(window_start, window_end - EXPLAIN_SPAN)
         negatives = self.store.texts(ev.topic, explain_start, window_end, negative_only=True)
         history = self.store.texts(ev.topic, explain_start - BASELINE_SPAN, explain_start, negative_only=False)
+        profile = self.store.negative_profile(ev.topic, explain_start, window_end)
+        langs = language_mix(lang for lang, _ in profile)
+        with_emotions = [e for _, e in profile if e]
         return AlertEvent(
             alert_id_for(ev.topic, window_end), ev.topic, "firing", window_end, window_start, window_end, w.rate,
             baseline, w.n, w.p_value,
-            top_terms=top_terms([t for _, t, _ in negatives], [t for _, t, _ in history]),
-            examples=[{"id": i, "text": t} for i, t, _ in negatives[:5]],
-            emotions=emotion_mix(self.store.negative_emotions(ev.topic, explain_start, window_end)),
-            signal=w.signal, scale_minutes=w.minutes, expected_negatives=expected,
+            top_terms=top_terms([r[1] for r in negatives], [r[1] for r in history]),
+            examples=pick_examples(negatives, langs),
+            emotions=emotion_mix(with_emotions),
+            signal=w.signal, scale_minutes=w.minutes, expected_negatives=expected, languages=langs,
+            emotion_coverage=round(len(with_emotions) / len(profile), 3) if profile else None,
         )
 
     def reload(self) -> None:

@@ -86,29 +86,30 @@ class AlertStore:
         return {as_utc(m): (int(n), int(k)) for m, n, k in rows}
 
     def texts(self, topic: str, start: datetime, end: datetime, *, negative_only: bool,
-              limit: int = 2000) -> list[tuple[str, str, float]]:
-        """(tweet id, text, p_negative) of a topic's tweets in an event-time range: the negatives most negative
-        first (the examples an alert shows); all tweets newest first (the baseline an explanation compares
-        with must not be skewed towards negative tweets by the limit)."""
+              limit: int = 2000) -> list[tuple[str, str, float, str | None]]:
+        """(tweet id, text, p_negative, language) of a topic's scored tweets in an event-time range: the
+        negatives most negative first (the examples an alert shows); all tweets newest first (the baseline an
+        explanation compares with must not be skewed towards negative tweets by the limit)."""
         t, m = ScoredTweetRow, TweetTopicRow
-        cond = [m.topic == topic, t.created_at >= start, t.created_at < end]
+        cond = [m.topic == topic, t.created_at >= start, t.created_at < end, t.p_negative.is_not(None)]
         if negative_only:
             cond.append(t.label == "negative")
-        stmt = (select(t.tweet_id, t.text, t.p_negative).join(m, m.tweet_id == t.tweet_id).where(and_(*cond))
+        stmt = (select(t.tweet_id, t.text, t.p_negative, t.lang).join(m, m.tweet_id == t.tweet_id)
+                .where(and_(*cond))
                 .order_by(t.p_negative.desc() if negative_only else t.created_at.desc()).limit(limit))
         with self.engine.connect() as conn:
-            return [(str(a), str(b), float(c)) for a, b, c in conn.execute(stmt)]
+            return [(str(a), str(b), float(c or 0.0), d) for a, b, c, d in conn.execute(stmt)]
 
-    def negative_emotions(self, topic: str, start: datetime, end: datetime,
-                          limit: int = 2000) -> list[dict[str, float]]:
-        """Emotion probabilities of a topic's negative tweets in an event-time range (those that have them)."""
+    def negative_profile(self, topic: str, start: datetime, end: datetime,
+                         limit: int = 2000) -> list[tuple[str | None, dict[str, float] | None]]:
+        """(language, emotion probabilities or None) of a topic's negative tweets in an event-time range: the
+        alert's language mix, and how many of its negatives the mood line speaks for."""
         t, m = ScoredTweetRow, TweetTopicRow
-        stmt = (select(t.emotions).join(m, m.tweet_id == t.tweet_id)
-                .where(and_(m.topic == topic, t.created_at >= start, t.created_at < end, t.label == "negative",
-                            t.emotions.is_not(None)))
+        stmt = (select(t.lang, t.emotions).join(m, m.tweet_id == t.tweet_id)
+                .where(and_(m.topic == topic, t.created_at >= start, t.created_at < end, t.label == "negative"))
                 .limit(limit))
         with self.engine.connect() as conn:
-            return [dict(e) for (e,) in conn.execute(stmt) if isinstance(e, dict)]
+            return [(lang, dict(e) if isinstance(e, dict) else None) for lang, e in conn.execute(stmt)]
 
     # ------------------------------------------------------------------ detector state
     def load_states(self) -> dict[str, TopicState]:
@@ -139,7 +140,8 @@ class AlertStore:
                       baseline_rate=ev.baseline_rate, volume=ev.volume, p_value=ev.p_value,
                       top_terms=[list(t) for t in ev.top_terms], examples=ev.examples,
                       emotions=ev.emotions or None, signal=ev.signal, scale_minutes=ev.scale_minutes,
-                      expected_negatives=ev.expected_negatives, updated_at=now)
+                      expected_negatives=ev.expected_negatives, languages=ev.languages or None,
+                      emotion_coverage=ev.emotion_coverage, updated_at=now)
         stmt = self._insert(AlertRow.__table__).values(**values)
         if ev.state == "resolved":
             return stmt.on_conflict_do_update(index_elements=["id"], set_={

@@ -23,11 +23,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import Engine, text
 
+from badbuzz.models.routing import as_router
 from badbuzz.services.api import queries
 from badbuzz.services.api.auth import ApiKey, Role, find_key, parse_keys
 from badbuzz.services.settings import Settings
 from badbuzz.services.tables import AlertAckRow, AlertRow
-from badbuzz.stream.limits import TOPIC_MAX_CHARS
+from badbuzz.stream.limits import LANG_MAX_CHARS, LANG_TAG, TOPIC_MAX_CHARS
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 256  # texts per POST /v1/score
@@ -51,6 +52,8 @@ class ScoreRequest(BaseModel):
     text: str | None = Field(None, min_length=1, max_length=2_000)
     texts: list[Annotated[str, Field(min_length=1, max_length=2_000)]] | None = Field(
         None, min_length=1, max_length=MAX_BATCH)
+    lang: str | None = Field(None, max_length=LANG_MAX_CHARS, pattern=LANG_TAG.pattern,
+                             description="the texts' language (e.g. fr); detected per text when absent")
 
     @model_validator(mode="after")
     def one_of(self) -> ScoreRequest:
@@ -61,9 +64,12 @@ class ScoreRequest(BaseModel):
 
 class Score(BaseModel):
     text: str
-    label: str
+    label: str  # "unscored" when no model is validated on the text's language
     probabilities: dict[str, float]
     emotions: dict[str, float] | None = None
+    lang: str | None = None  # the language the text was routed by (given or detected; None: undetermined)
+    model_version: str | None = None  # the model that scored it (models/routing.py)
+    unscored_reason: str | None = None
 
 
 class ScoreResponse(BaseModel):
@@ -307,13 +313,13 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
     def score(body: ScoreRequest) -> ScoreResponse:
         texts = [body.text] if body.text is not None else list(body.texts or [])
         m = get_model()
-        pred = m.predict(texts)
-        labels = pred.decided_labels()
-        emotions = pred.emotions or [None] * len(texts)
+        pred = as_router(m).route(texts, [body.lang] * len(texts))
         return ScoreResponse(model_version=m.version, emotion_model=pred.emotion_model, scores=[
-            Score(text=t, label=label, probabilities={n: float(p) for n, p in zip(pred.labels, row, strict=True)},
-                  emotions=e)
-            for t, label, row, e in zip(texts, labels, pred.probabilities, emotions, strict=True)])
+            Score(text=t, label=pred.decided[i], emotions=pred.emotions[i], lang=pred.languages[i],
+                  model_version=pred.versions[i], unscored_reason=pred.unscored[i],
+                  probabilities={} if pred.unscored[i] else {
+                      n: float(p) for n, p in zip(pred.labels, pred.probabilities[i], strict=True)})
+            for i, t in enumerate(texts)])
 
     @app.get("/v1/topics", tags=["topics"], response_model=list[TopicStatus], dependencies=[reader])
     def topics() -> list[dict[str, Any]]:

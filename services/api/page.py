@@ -121,7 +121,8 @@ def board_context(db: Engine, config: DetectorConfig, selected: str | None, now:
         event = AlertEvent(full.id, full.topic, "firing", full.fired_at, full.window_start, full.window_end,
                            full.negative_rate, full.baseline_rate, full.volume, full.p_value,
                            [(t, z) for t, z in full.top_terms], list(full.examples), None, full.emotions or {},
-                           full.signal or "share", full.scale_minutes or 0, full.expected_negatives)
+                           full.signal or "share", full.scale_minutes or 0, full.expected_negatives,
+                           full.languages or {}, full.emotion_coverage)
         alerts.append({"row": full, "summary": event.summary(), "acks": acks.get(full.id, []),
                        "examples": list(full.examples)[:5]})
     names = [t["topic"] for t in tiles]

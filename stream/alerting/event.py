@@ -33,6 +33,11 @@ class AlertEvent:
     signal: str = "share"
     scale_minutes: int = 0
     expected_negatives: float | None = None
+    # share of the window's negative tweets in each language (stored or detected), largest first
+    languages: dict[str, float] = field(default_factory=dict)
+    # share of the window's negative tweets that have emotions at all (only languages the emotion model was
+    # validated on get them): the mood line speaks for this share, not for every negative tweet
+    emotion_coverage: float | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -64,8 +69,12 @@ class AlertEvent:
         else:
             what = (f"{self.negative_rate:.0%} negative over {self.volume} tweets ({when}) "
                     f"vs usual {self.baseline_rate:.0%}")
+        langs = language_phrase(self.languages)
+        covered = self.emotion_coverage
+        mood_of = f" (of the {covered:.0%} with emotions)" if covered is not None and covered < 0.995 else ""
         return (f"Bad buzz on '{self.topic}': {what}; p={self.p_value:.1e}. Words: {words}."
-                + (f" Mood: {mood}." if mood else ""))
+                + (f" Languages: {langs}." if langs else "")
+                + (f" Mood{mood_of}: {mood}." if mood else ""))
 
 
 def scale_phrase(minutes: int) -> str:
@@ -88,6 +97,47 @@ def emotion_mix(emotions: Iterable[dict[str, float] | None]) -> dict[str, float]
         counts[top] = counts.get(top, 0) + 1
         n += 1
     return {k: round(v / n, 3) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))} if n else {}
+
+
+LANGUAGE_NAMES = {"ar": "Arabic", "de": "German", "en": "English", "es": "Spanish", "fr": "French", "hi": "Hindi",
+                  "it": "Italian", "nl": "Dutch", "pt": "Portuguese", "und": "undetermined"}
+
+
+def language_mix(langs: Iterable[str | None]) -> dict[str, float]:
+    """Share of tweets per language (``None`` counts as ``und``), rounded to 3 decimals, largest first."""
+    counts: dict[str, int] = {}
+    for lang in langs:
+        key = (lang or "und").split("-")[0].lower()
+        counts[key] = counts.get(key, 0) + 1
+    n = sum(counts.values())
+    return {k: round(v / n, 3) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))} if n else {}
+
+
+def language_phrase(mix: dict[str, float], *, min_share: float = 0.05, most: int = 3) -> str:
+    """``"62% French, 38% English"``; empty when every tweet is English (nothing worth saying)."""
+    if not mix or set(mix) == {"en"}:
+        return ""
+    parts = [f"{share:.0%} {LANGUAGE_NAMES.get(code, code)}" for code, share in mix.items() if share >= min_share]
+    return ", ".join(parts[:most])
+
+
+def pick_examples(negatives: list[tuple[str, str, float, str | None]], mix: dict[str, float],
+                  n: int = 5) -> list[dict[str, str]]:
+    """The most negative tweets, shared out among the languages of the wave (largest first, at least one
+    for every language holding 20 % of it): a French wave shows French tweets, not only the English ones."""
+    by_lang: dict[str, list[tuple[str, str, float, str | None]]] = {}
+    for row in negatives:  # already most negative first
+        by_lang.setdefault((row[3] or "und").split("-")[0].lower(), []).append(row)
+    order = [lang for lang, share in mix.items() if share >= 0.2] or list(mix)
+    chosen: list[tuple[str, str, float, str | None]] = []
+    while len(chosen) < n and any(by_lang.get(lang) for lang in order):
+        for lang in order:
+            if by_lang.get(lang) and len(chosen) < n:
+                chosen.append(by_lang[lang].pop(0))
+    if len(chosen) < n:  # fill with the most negative of the rest
+        rest = sorted((r for rows in by_lang.values() for r in rows), key=lambda r: -r[2])
+        chosen += rest[: n - len(chosen)]
+    return [{"id": i, "text": t, **({"lang": lang} if lang else {})} for i, t, _, lang in chosen]
 
 
 def emotion_phrase(mix: dict[str, float], *, min_share: float = 0.1, most: int = 3) -> str:
