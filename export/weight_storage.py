@@ -64,7 +64,7 @@ def store_weights_int8(src: Path, dst: Path, *, min_elements: int = MIN_ELEMENTS
     """Write ``src`` (fp32 ONNX) to ``dst`` with its large 2-D weights stored as int8, one fp32 scale per
     output channel (per row of an embedding table, per column of a MatMul's weight), recreated in the graph
     by ``DequantizeLinear``. A quarter of the fp32 size: what lets a 12-layer multilingual encoder with a
-    59k-piece vocabulary fit in one file under 50 MB. Symmetric, weight-only: activations stay fp32, so the
+    58k-piece vocabulary fit in one file under 50 MB. Symmetric, weight-only: activations stay fp32, so the
     error is that of rounding each weight to 1/254 of its channel's range (the release measures it).
     :func:`restore_fp32` turns it back into fp32 initializers at load. Returns the tensors converted."""
     import numpy as np

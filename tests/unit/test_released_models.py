@@ -15,9 +15,10 @@ import pytest
 
 from badbuzz.export.model_dir import load_manifest
 from badbuzz.export.release import MAX_FILE_BYTES, TASKS, released_model_dir
+from badbuzz.models.datasets import UMSAB_CODES, UMSAB_LANGUAGES
 from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer
 from badbuzz.models.inference import OnnxSentimentModel
-from badbuzz.services.scorer import load_model
+from badbuzz.services.scorer import load_main_model, load_model
 from badbuzz.services.settings import Settings
 
 S140_NEG_POS_ACCURACY = 0.90
@@ -25,7 +26,9 @@ TWEETEVAL_MACRO_RECALL = 0.72
 EMOTION_PUBLISHED_MACRO_F1 = 0.7190  # docs/model-card.md, TweetEval emotion validation (the emotion branch)
 EMOTION_MARGIN = 0.03
 STUDENT_MARGIN = 0.01
+LANGUAGE_MARGIN = 0.02  # per language of UMSAB validation (324 tweets: two points is about six tweets)
 REPO_MODEL_BYTES = 120 * 1024 * 1024
+RELEASE_BYTES = {"sentiment3-multilingual": 60 * 1024 * 1024}
 EMOTIONS = ["anger", "joy", "optimism", "sadness"]
 
 
@@ -38,9 +41,10 @@ def test_released_models_are_the_defaults_and_fit_the_repository(monkeypatch: py
     total = 0
     for task in TASKS:
         manifest = load_manifest(released_model_dir(task))  # every checksum verified
-        assert manifest.release["task"] == task and manifest.weight_storage == "fp16"
+        assert manifest.release["task"] == task
+        assert manifest.weight_storage == ("int8" if task == "sentiment3-multilingual" else "fp16")
         sizes = [(released_model_dir(task) / name).stat().st_size for name in manifest.files]
-        assert max(sizes) < MAX_FILE_BYTES
+        assert max(sizes) < MAX_FILE_BYTES and sum(sizes) <= RELEASE_BYTES.get(task, REPO_MODEL_BYTES)
         total += sum(sizes)
     assert total <= REPO_MODEL_BYTES
 
@@ -48,7 +52,7 @@ def test_released_models_are_the_defaults_and_fit_the_repository(monkeypatch: py
 def test_the_served_scorer_gives_every_tweet_both_heads_from_one_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("BADBUZZ_MODEL_DIR", "BADBUZZ_EMOTION_MODEL_DIR", "BADBUZZ_EMOTIONS"):
         monkeypatch.delenv(name, raising=False)
-    model = load_model(Settings(device="cpu"), warm_up=False)
+    model = load_main_model(Settings(device="cpu"), warm_up=False)
     assert model.sentiment.branch is not None and model.emotion is None and model.scope == "all"
     assert model.version.endswith(":int8") and model.emotion_version.endswith(":int8")  # qualified, see below
     texts = ["I am furious, @AirParadis cancelled my flight and the staff were rude and useless",
@@ -93,3 +97,40 @@ def test_emotion_model_keeps_its_published_quality(data_dir: Path, variant: str 
           f"accuracy {report.accuracy:.4f} (n={report.n}); recorded at release {recorded:.4f}")
     assert recorded == pytest.approx(EMOTION_PUBLISHED_MACRO_F1, abs=5e-4)  # the card and the files agree
     assert report.macro_f1 >= EMOTION_PUBLISHED_MACRO_F1 - EMOTION_MARGIN
+
+
+def test_the_served_scorer_routes_each_language_to_its_validated_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BADBUZZ_MODEL_DIR", "BADBUZZ_EMOTION_MODEL_DIR", "BADBUZZ_MULTILINGUAL_MODEL_DIR",
+                 "BADBUZZ_LANGUAGES", "BADBUZZ_EMOTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    router = load_model(Settings(device="cpu"), warm_up=False)
+    english, multi = (load_manifest(released_model_dir(t)) for t in ("sentiment3", "sentiment3-multilingual"))
+    assert english.languages == ["en"] and "fr" in multi.languages and "en" not in multi.languages
+    texts = ["Vol annulé pour la troisième fois, Air Paradis c'est une honte, plus jamais",
+             "Bagage perdu, aucune réponse depuis une semaine, je suis furieux",
+             "I am furious, @AirParadis cancelled my flight and the staff were rude and useless",
+             "Ik ben erg boos over deze vlucht, nooit meer met jullie"]
+    pred = router.route(texts, [None] * len(texts))
+    assert pred.languages == ["fr", "fr", "en", "nl"]
+    # the French complaints: negative, by the multilingual model, and no English "joy" for them
+    assert pred.decided[:3] == ["negative"] * 3
+    assert pred.versions[0] is not None and pred.versions[0].startswith("sentiment3-multilingual-")
+    assert pred.emotions[0] is None and pred.emotions[1] is None
+    assert pred.versions[2] is not None and pred.versions[2].startswith("sentiment3-2") and pred.emotions[2] is not None
+    assert pred.decided[3] == "unscored" and pred.unscored[3] is not None  # Dutch: no model validated on it
+
+
+@pytest.mark.parametrize("variant", [None, "fp32"])
+def test_multilingual_model_keeps_its_published_quality_per_language(data_dir: Path, variant: str | None) -> None:
+    model_dir = released_model_dir("sentiment3-multilingual")
+    scorer, labels, model = model_dir_scorer(model_dir, variant)
+    recorded = load_manifest(model_dir).metrics["tests"]
+    for lang in UMSAB_LANGUAGES:
+        report = evaluate_scorer(scorer, labels, load_test(f"umsab-{lang}", data_dir / "umsab" / lang),
+                                 weights=model.weights, bootstrap=0)["full"]
+        published = recorded[f"umsab-{lang}"]["full"]
+        neg_recall = report.per_class["negative"]["recall"]
+        print(f"[measure] released sentiment3-multilingual {model.variant} {UMSAB_CODES[lang]}: UMSAB val macro-F1 "
+              f"{report.macro_f1:.4f} (recorded {published['macro_f1']:.4f}), negative recall {neg_recall:.4f}")
+        assert report.macro_f1 >= published["macro_f1"] - LANGUAGE_MARGIN
+        assert neg_recall >= published["per_class"]["negative"]["recall"] - LANGUAGE_MARGIN
