@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 from badbuzz.export.model_dir import MANIFEST_NAME
 from badbuzz.models.data import find_sentiment140
 from badbuzz.services.alerting.channels import AlertChannel, ConsoleChannel, FileChannel, OutboxDispatcher
-from badbuzz.services.alerting.eval_command import load_pool
+from badbuzz.services.alerting.eval_command import load_pool, umsab_pool
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore, as_utc
 from badbuzz.services.alerting.webhook_channel import WebhookChannel
@@ -35,7 +36,7 @@ from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.services.tables import TopicMinuteRow
 from badbuzz.stream.alerting.evaluation import AlertRecord, score
-from badbuzz.stream.alerting.scenario import generate, standard_scenario
+from badbuzz.stream.alerting.scenario import PoolTweet, Scenario, generate, standard_scenario
 from badbuzz.stream.batcher import MicroBatcher
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, ScoredTweet
 from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
@@ -44,6 +45,35 @@ from badbuzz.stream.sinks import NullSink
 from badbuzz.stream.topics import TopicMatcher
 
 DEFAULT_TRAIN_STEPS = 400
+FRENCH_SHARE = 0.4  # of the everyday stream, in the bilingual demo
+
+
+def demo_scenario(settings: Settings, data: Path, start: datetime, *, hours: float,
+                  seed: int) -> tuple[Scenario, list[PoolTweet]]:
+    """Air Paradis's customers write in English and French: where the data folder holds UMSAB's French
+    tweets, the demo's stream is bilingual (Sentiment140 in English, UMSAB in French, 40 % French) and its
+    bad buzz is a French one; with Sentiment140 alone, an English stream and an English episode."""
+    pool = load_pool(data)
+    scenario = standard_scenario(start, seed=seed, days=hours / 24)
+    french = french_folder(settings.data)
+    if french is None or settings.languages == "off":
+        return scenario, pool
+    episodes = tuple(replace(e, lang="fr", theme=None) for e in scenario.episodes)
+    scenario = replace(scenario, episodes=episodes, languages={"en": 1 - FRENCH_SHARE, "fr": FRENCH_SHARE})
+    return scenario, pool + umsab_pool(french, "fr")
+
+
+def french_folder(data: Path | None) -> Path | None:
+    """UMSAB's French tweets beside the Sentiment140 data (``umsab/french`` in the data folder, or in the
+    folder above the Sentiment140 file or folder given), if there."""
+    if data is None:
+        return None
+    here = data if data.is_dir() else data.parent
+    for root in (here, here.parent):
+        folder = root / "umsab" / "french"
+        if (folder / "train_text.txt").is_file():
+            return folder
+    return None
 
 
 def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -> dict[str, object]:
@@ -83,15 +113,16 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
                                limits=settings.limits, topics=TopicMatcher.from_file(settings.topics_file))
 
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=hours)
-    scenario = standard_scenario(start, seed=seed, days=hours / 24)
+    scenario, pool = demo_scenario(settings, data, start, hours=hours, seed=seed)
     scenario.write_truth(settings.home / "demo-truth.json")
-    tweets = list(generate(scenario, load_pool(data)))
+    tweets = list(generate(scenario, pool))
     topic = InProcessTopic(settings.topic_raw)
     produce_in_thread(topic, ((scenario_record(t), t.id.encode()) for t in tweets))
     batcher: MicroBatcher[IncomingMessage] = MicroBatcher(
         settings.batch_max_size, settings.batch_max_wait_s, clock=time.monotonic
     )
     fired: list[tuple[str, datetime, datetime | None]] = []
+    explained: list[dict[str, object]] = []  # what the first alerts said: summary, languages, examples
 
     def on_batch(result: BatchResult, bar: tqdm) -> None:
         bar.update(result.scored + result.dead)
@@ -101,6 +132,9 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
         for ev in events:
             if ev.state == "firing":
                 fired.append((ev.topic, ev.fired_at, None))
+                if len(explained) < 3:
+                    explained.append({"summary": ev.summary(), "languages": ev.languages,
+                                      "examples": [e.get("lang", "?") + ": " + e["text"][:100] for e in ev.examples]})
             else:
                 fired[:] = [(t, f, ev.resolved_at if t == ev.topic and r is None else r) for t, f, r in fired]
 
@@ -133,6 +167,8 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
         "episodes_detected": f"{report.detected}/{report.episodes}",
         "false_alerts": report.false_alerts,
         "model_accuracy_on_stream": round(_accuracy(store, truth), 4),
+        "languages": _languages(store, {t.id: t.lang for t in tweets}, truth),
+        "alert_explanations": explained,
         "database": url,
         "alerts_file": str(alerts_file),
         "plot": str(png),
@@ -140,6 +176,30 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
     # the summary is printed with the database URL's password masked (the returned one keeps it for --serve)
     print(json.dumps({**summary, "database": make_url(url).render_as_string(hide_password=True)}, indent=2))
     return summary
+
+
+def _languages(store: ScoreStore, source_lang: dict[str, str | None],
+               truth: dict[str, bool]) -> dict[str, dict[str, object]]:
+    """Per source language of the replayed tweets: how many, which language they were stored with (the
+    detector's verdict), how many were left unscored, and the served labels' accuracy against the truth."""
+    from badbuzz.services.tables import ScoredTweetRow
+
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(ScoredTweetRow.tweet_id, ScoredTweetRow.lang, ScoredTweetRow.label)).all()
+    tweets: Counter[str] = Counter()
+    unscored: Counter[str] = Counter()
+    correct: Counter[str] = Counter()
+    stored_as: dict[str, Counter[str]] = {}
+    for tweet_id, lang, label in rows:
+        src = source_lang.get(tweet_id) or "?"
+        tweets[src] += 1
+        stored_as.setdefault(src, Counter())[lang or "und"] += 1
+        if label == "unscored":
+            unscored[src] += 1
+        elif tweet_id in truth and (label == "negative") == truth[tweet_id]:
+            correct[src] += 1
+    return {src: {"tweets": n, "stored_as": dict(stored_as[src].most_common(4)), "unscored": unscored[src],
+                  "accuracy": round(correct[src] / max(1, n - unscored[src]), 4)} for src, n in tweets.items()}
 
 
 def _accuracy(store: ScoreStore, truth: dict[str, bool]) -> float:

@@ -40,6 +40,7 @@ class Episode:
     multiplier: float
     per_minute: float
     theme: str | None = None
+    lang: str | None = None  # a wave in one language: its negative tweets are that language's
 
     def start(self, origin: datetime) -> datetime:
         return origin + timedelta(minutes=self.start_minute)
@@ -56,11 +57,13 @@ class Scenario:
     episodes: tuple[Episode, ...] = ()
     daily_amplitude: float = 0.5
     seed: int = 1
+    # share of the everyday stream per language (e.g. {"en": 0.6, "fr": 0.4}); None: as the pool comes
+    languages: dict[str, float] | None = None
 
     def truth(self) -> dict[str, Any]:
         return {
             "origin": self.origin.isoformat(), "minutes": self.minutes, "seed": self.seed,
-            "topics": [asdict(t) for t in self.topics],
+            "topics": [asdict(t) for t in self.topics], "languages": self.languages,
             "episodes": [asdict(e) | {"start": e.start(self.origin).isoformat(), "end": e.end(self.origin).isoformat()}
                          for e in self.episodes],
         }
@@ -74,6 +77,7 @@ class PoolTweet:
     id: str
     text: str
     negative: bool
+    lang: str | None = None  # known language of the source set (the stream itself does not carry it)
 
 
 @dataclass
@@ -84,6 +88,7 @@ class StreamTweet:
     topics: tuple[str, ...]
     negative: bool
     episode: int | None = field(default=None)
+    lang: str | None = None
 
 
 def volume_factor(minute: int, amplitude: float) -> float:
@@ -99,13 +104,18 @@ def generate(scenario: Scenario, pool: Sequence[PoolTweet]) -> Iterator[StreamTw
     if not negatives or not positives:
         raise ValueError("the pool needs both negative and positive tweets")
     themed = {ep.theme: _mentioning(negatives, ep.theme) for ep in scenario.episodes if ep.theme}
+    by_lang = _by_language(pool, scenario.languages)
     serial = 0
     for minute in range(scenario.minutes):
         batch: list[StreamTweet] = []
         base = scenario.origin + timedelta(minutes=minute)
         for spec in scenario.topics:
             lam = spec.per_minute * volume_factor(minute, scenario.daily_amplitude)
-            batch.extend(_draw(rng, base, spec.name, lam, spec.negative_share, negatives, positives, None))
+            if by_lang is None:
+                batch.extend(_draw(rng, base, spec.name, lam, spec.negative_share, negatives, positives, None))
+                continue
+            for share_of_stream, (negs, poss) in by_lang:
+                batch.extend(_draw(rng, base, spec.name, lam * share_of_stream, spec.negative_share, negs, poss, None))
         for idx, ep in enumerate(scenario.episodes):
             if ep.start_minute <= minute < ep.start_minute + ep.minutes:
                 spec = next(t for t in scenario.topics if t.name == ep.topic)
@@ -114,12 +124,30 @@ def generate(scenario: Scenario, pool: Sequence[PoolTweet]) -> Iterator[StreamTw
                 batch = [b for b in batch if ep.topic not in b.topics]
                 lam = spec.per_minute * volume_factor(minute, scenario.daily_amplitude) + extra
                 angry = themed.get(ep.theme, negatives) if ep.theme else negatives
+                if ep.lang is not None:
+                    angry = [t for t in angry if t.lang == ep.lang] or angry
                 batch.extend(_draw(rng, base, ep.topic, lam, share, angry, positives, idx))
         batch.sort(key=lambda t: t.created_at)
         for tw in batch:
             serial += 1
             tw.id = f"s{scenario.seed}-{serial}-{tw.id}"
             yield tw
+
+
+def _by_language(pool: Sequence[PoolTweet], shares: dict[str, float] | None
+                 ) -> list[tuple[float, tuple[list[PoolTweet], list[PoolTweet]]]] | None:
+    """(share of the stream, (negatives, positives)) per language of ``shares``; None for a pool used as it is."""
+    if not shares:
+        return None
+    out = []
+    total = sum(shares.values())
+    for lang, share in shares.items():
+        negs = [t for t in pool if t.lang == lang and t.negative]
+        poss = [t for t in pool if t.lang == lang and not t.negative]
+        if not negs or not poss:
+            raise ValueError(f"the pool has no negative or no positive tweets in {lang!r}")
+        out.append((share / total, (negs, poss)))
+    return out
 
 
 def _mentioning(tweets: Sequence[PoolTweet], theme: str) -> Sequence[PoolTweet]:
@@ -135,7 +163,7 @@ def _draw(rng: random.Random, base: datetime, topic: str, lam: float, share: flo
         negative = rng.random() < share
         src = rng.choice(negatives if negative else positives)
         ts = base + timedelta(seconds=rng.random() * 60)
-        out.append(StreamTweet(src.id, src.text, ts, (topic,), negative, episode))
+        out.append(StreamTweet(src.id, src.text, ts, (topic,), negative, episode, src.lang))
     return out
 
 

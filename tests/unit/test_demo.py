@@ -13,7 +13,7 @@ from badbuzz.export.release import released_model_dir
 from badbuzz.services.cli import main
 
 
-def test_demo_uses_the_released_models_and_catches_the_episode(
+def test_demo_uses_the_released_models_and_catches_the_french_episode(
         data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("BADBUZZ_MODEL_DIR", "BADBUZZ_EMOTION_MODEL_DIR", "BADBUZZ_DATABASE_URL", "BADBUZZ_KAFKA_BOOTSTRAP"):
         monkeypatch.delenv(name, raising=False)
@@ -32,5 +32,14 @@ def test_demo_uses_the_released_models_and_catches_the_episode(
     assert not (tmp_path / "home" / "model").exists()  # nothing was trained
     assert summary["tweets_scored"] > 1000 and summary["dead_letters"] == 0
     assert summary["episodes_detected"] == "1/1"
-    assert "Mood: " in out  # the firing alert says what kind of negative it is
+    # a bilingual stream (UMSAB's French beside Sentiment140) whose bad buzz is French: detected, French tweets
+    # scored by the multilingual model (not left unscored), and the alert says so and shows French tweets
+    langs = summary["languages"]
+    assert langs["fr"]["tweets"] > 1000 and langs["fr"]["unscored"] < 0.02 * langs["fr"]["tweets"]
+    assert langs["en"]["unscored"] < 0.01 * langs["en"]["tweets"]
+    first = summary["alert_explanations"][0]
+    assert max(first["languages"], key=first["languages"].get) == "fr" and "% French" in first["summary"]
+    assert sum(e.startswith("fr: ") for e in first["examples"]) >= 2
+    # the mood line speaks only for the negatives the English emotion head could read
+    assert "Mood (of the " in out or "Mood: " in out
     assert Path(summary["plot"]).is_file()
