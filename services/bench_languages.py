@@ -120,7 +120,8 @@ def _write(r: LanguageBench, output: Path) -> None:
         "# Benchmark: languages", "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}, `badbuzz bench --languages --tweets "
         f"{r.tweets}`; models {', '.join(f'`{m}`' for m in r.models)}, sentiment only, micro-batches as the "
-        "scorer takes them, tweets untagged (every language detected), best of two passes.", "",
+        "scorer takes them, tweets untagged (every language detected) unless said, best of three passes taken "
+        "in turns.", "",
         "| stream | path | tweets/s | ratio |", "| --- | --- | ---: | --- |",
         f"| English only | one model for every tweet (the scorer before languages) | {r.english_one_model_tps:.1f} "
         "| 1.00 |",
