@@ -33,7 +33,12 @@ def load_model(settings: Settings, *, warm_up: bool = True) -> LanguageRouter:
     """The sentiment models, each for the languages it was validated on, behind one router (models/routing.py);
     the main one with its emotion model unless ``BADBUZZ_EMOTIONS=off``; warmed up."""
     main = load_main_model(settings, warm_up=warm_up)
-    if settings.languages == "off":
+    if settings.languages == "off" or not main.sentiment.manifest.languages:
+        # one model for every tweet: asked for, or a main model that lists no languages (a user's own, trained on
+        # their data) and so takes every tweet before a second model could see one
+        if settings.multilingual_model_dir is not None and settings.languages != "off":
+            log.warning("%s lists no languages, so it scores every tweet: BADBUZZ_MULTILINGUAL_MODEL_DIR is not "
+                        "used", main.sentiment.model_dir)
         return single(main)
     routes = [Route(main, _languages(main.sentiment.manifest), _emotion_languages(main))]
     multi_dir = settings.resolved_multilingual_model_dir
