@@ -30,8 +30,25 @@ from badbuzz.models.language import LanguageDetector, resolve_languages
 UNSCORED = "unscored"
 
 
+class PredictionLike(Protocol):
+    @property
+    def labels(self) -> list[str]: ...
+
+    @property
+    def probabilities(self) -> npt.NDArray[np.float32]: ...
+
+    @property
+    def emotions(self) -> list[dict[str, float] | None] | None: ...
+
+    @property
+    def emotion_model(self) -> str | None: ...
+
+    def decided_labels(self) -> list[str]: ...
+
+
 class Member(Protocol):
-    """What the router needs of a model (``SentimentAndEmotion`` or any scorer with the same face)."""
+    """What the router (and the scoring pipeline) needs of a model: ``SentimentAndEmotion``, a router, or any
+    scorer with the same face."""
 
     @property
     def version(self) -> str: ...
@@ -39,7 +56,7 @@ class Member(Protocol):
     @property
     def labels(self) -> list[str]: ...
 
-    def predict(self, texts: Sequence[str]) -> Any: ...
+    def predict(self, texts: Sequence[str]) -> PredictionLike: ...
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-import numpy as np
-import numpy.typing as npt
-
 from badbuzz.models.language import METRIC_LANGUAGES, UNDETERMINED, primary_subtag
 from badbuzz.models.routing import UNSCORED, as_router
+from badbuzz.models.routing import Member as SentimentModel
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, RawTweet, ScoredTweet
 from badbuzz.stream.errors import InvalidMessage
 from badbuzz.stream.metrics import ScorerMetrics
@@ -29,32 +27,6 @@ from badbuzz.stream.topics import TopicMatcher
 from badbuzz.stream.validation import ValidationLimits, validate
 
 log = logging.getLogger(__name__)
-
-
-class PredictionLike(Protocol):
-    @property
-    def labels(self) -> list[str]: ...
-
-    @property
-    def probabilities(self) -> npt.NDArray[np.float32]: ...
-
-    @property
-    def emotions(self) -> list[dict[str, float] | None] | None: ...
-
-    @property
-    def emotion_model(self) -> str | None: ...
-
-    def decided_labels(self) -> list[str]: ...
-
-
-class SentimentModel(Protocol):
-    @property
-    def version(self) -> str: ...
-
-    @property
-    def labels(self) -> list[str]: ...
-
-    def predict(self, texts: Sequence[str]) -> PredictionLike: ...
 
 
 class Store(Protocol):
