@@ -146,13 +146,17 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
             select(TopicMinuteRow.topic, TopicMinuteRow.minute, TopicMinuteRow.n, TopicMinuteRow.n_negative))]
     episodes = [(e.topic, e.start(start), e.end(start)) for e in scenario.episodes]
     png = plot_timelines(rates_from_rollups(rollups), settings.home / "negative_rate.png",
-                         f"Negative share per minute — {len(tweets)} replayed tweets, model {model.version}",
+                         f"Negative share per minute — {len(tweets)} replayed tweets, "
+                         f"{'models' if len(model.routes) > 1 else 'model'} "
+                         f"{', '.join(r.model.version for r in model.routes)}",
                          alerts=fired, episodes=episodes)
     report = score(scenario.episodes, start, scenario.minutes,
                    [AlertRecord(t, f, r) for t, f, r in fired if t != "all"])
     summary: dict[str, object] = {
         "data": str(data),
         "model": model.version,
+        "models_by_language": {r.model.version: sorted(r.languages) if r.languages is not None else "any"
+                               for r in model.routes},
         "emotion_model": model.emotion_version,
         "providers": model.providers,
         "stream_hours": hours,
