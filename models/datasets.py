@@ -52,6 +52,20 @@ UMSAB_CODES = {"arabic": "ar", "english": "en", "french": "fr", "german": "de", 
                "portuguese": "pt", "spanish": "es"}
 
 
+def umsab_folder(data: Path | None, language: str) -> Path | None:
+    """One UMSAB language's folder beside the Sentiment140 data (``umsab/<language>`` in the data folder, or
+    in the folder above the Sentiment140 file or folder given), if there: the demo's and the language bench's
+    second language."""
+    if data is None:
+        return None
+    here = data if data.is_dir() else data.parent
+    for root in (here, here.parent):
+        folder = root / "umsab" / language
+        if (folder / "train_text.txt").is_file():
+            return folder
+    return None
+
+
 def umsab(folder: Path, split: str) -> Iterator[Example]:
     """UMSAB (XLM-T's multilingual tweet sentiment): ``folder`` is one language's folder
     (``umsab/french``) or the root holding all of them; labels 0/1/2 are negative/neutral/positive.

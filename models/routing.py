@@ -95,7 +95,7 @@ class LanguageRouter:
     """The scorer's model: ``route(texts, tags)`` scores each tweet with the model of its language."""
 
     def __init__(self, routes: Sequence[Route], *, detector: LanguageDetector | None = None,
-                 fallback: int | None = None, unscored_confidence: float = 0.8) -> None:
+                 unscored_confidence: float = 0.8) -> None:
         if not routes:
             raise ValueError("a router needs at least one model")
         labels = routes[0].model.labels
@@ -109,12 +109,9 @@ class LanguageRouter:
         # another language at 0.5 and 0.3 % at 0.8: an English-only brand must not lose them)
         self.confident = detector.min_confidence if detector is not None else 0.5
         self.unscored_confidence = max(self.confident, unscored_confidence)
-        self.fallback = fallback if fallback is not None else self._default_fallback()
-
-    def _default_fallback(self) -> int:
-        """Undetermined language: the model that serves any language, else the deployment's main model (the
-        first: what served every tweet before languages, and the one most of its stream goes to)."""
-        return next((i for i, r in enumerate(self.routes) if r.languages is None), 0)
+        # undetermined language: the model that serves any language, else the deployment's main model (the
+        # first: what served every tweet before languages, and the one most of its stream goes to)
+        self.fallback = next((i for i, r in enumerate(self.routes) if r.languages is None), 0)
 
     @property
     def primary(self) -> Member:

@@ -85,9 +85,7 @@ def run_language_bench(settings: Settings, *, tweets: int, output: Path) -> Lang
     data = find_sentiment140(settings.data)
     plain = settings.model_copy(update={"emotions": "off"})
     english = [r.text for r in shuffled_rows(data, seed=11, limit=tweets)]
-    from badbuzz.services.demo import french_folder
-
-    folder = french_folder(settings.data)
+    folder = datasets.umsab_folder(settings.data, "french")
     if folder is None:
         raise SystemExit(f"no umsab/french beside {settings.data}: the bilingual stream needs UMSAB's French tweets")
     mixed = bilingual_replay(data, folder, tweets)

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from badbuzz.export.model_dir import MANIFEST_NAME
 from badbuzz.models.data import find_sentiment140
+from badbuzz.models.datasets import umsab_folder
 from badbuzz.services.alerting.channels import AlertChannel, ConsoleChannel, FileChannel, OutboxDispatcher
 from badbuzz.services.alerting.eval_command import load_pool, umsab_pool
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
@@ -55,25 +56,12 @@ def demo_scenario(settings: Settings, data: Path, start: datetime, *, hours: flo
     bad buzz is a French one; with Sentiment140 alone, an English stream and an English episode."""
     pool = load_pool(data)
     scenario = standard_scenario(start, seed=seed, days=hours / 24)
-    french = french_folder(settings.data)
+    french = umsab_folder(settings.data, "french")
     if french is None or settings.languages == "off":
         return scenario, pool
     episodes = tuple(replace(e, lang="fr", theme=None) for e in scenario.episodes)
     scenario = replace(scenario, episodes=episodes, languages={"en": 1 - FRENCH_SHARE, "fr": FRENCH_SHARE})
     return scenario, pool + umsab_pool(french, "fr")
-
-
-def french_folder(data: Path | None) -> Path | None:
-    """UMSAB's French tweets beside the Sentiment140 data (``umsab/french`` in the data folder, or in the
-    folder above the Sentiment140 file or folder given), if there."""
-    if data is None:
-        return None
-    here = data if data.is_dir() else data.parent
-    for root in (here, here.parent):
-        folder = root / "umsab" / "french"
-        if (folder / "train_text.txt").is_file():
-            return folder
-    return None
 
 
 def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -> dict[str, object]:

@@ -44,15 +44,21 @@ def load_model(settings: Settings, *, warm_up: bool = True) -> LanguageRouter:
     multi_dir = settings.resolved_multilingual_model_dir
     explicit = settings.multilingual_model_dir is not None
     if explicit or (multi_dir / MANIFEST_NAME).is_file():
-        multi = OnnxSentimentModel(multi_dir, device=settings.device, variant=settings.onnx_variant,
-                                   threads=settings.onnx_threads, max_batch=settings.onnx_sub_batch,
-                                   cuda_device_id=settings.cuda_device_id, cuda_mem_limit_mb=settings.cuda_mem_limit_mb,
-                                   spinning=False)
+        multi = onnx_model(settings, multi_dir, spinning=False)
         routes.append(Route(_warm(SentimentAndEmotion(multi, None, "off"), warm_up), _languages(multi.manifest)))
     router = LanguageRouter(routes, detector=LanguageDetector(settings.language_confidence))
     served = router.supported_languages()
     log.info("languages served: %s", "any" if served is None else ", ".join(sorted(served)))
     return router
+
+
+def onnx_model(settings: Settings, model_dir: Path, *, branch_dir: Path | None = None,
+               spinning: bool = True) -> OnnxSentimentModel:
+    """One model directory on the device, variant, threads and batching the settings ask for."""
+    return OnnxSentimentModel(model_dir, device=settings.device, variant=settings.onnx_variant,
+                              threads=settings.onnx_threads, max_batch=settings.onnx_sub_batch,
+                              cuda_device_id=settings.cuda_device_id, cuda_mem_limit_mb=settings.cuda_mem_limit_mb,
+                              branch_dir=branch_dir, spinning=spinning)
 
 
 def _languages(manifest: ModelManifest) -> frozenset[str] | None:
@@ -70,10 +76,7 @@ def load_main_model(settings: Settings, *, warm_up: bool = True) -> SentimentAnd
     """The sentiment model and, unless ``BADBUZZ_EMOTIONS=off``, the emotion model, warmed up."""
 
     def one(model_dir: Path, branch_dir: Path | None = None) -> OnnxSentimentModel:
-        return OnnxSentimentModel(model_dir, device=settings.device, variant=settings.onnx_variant,
-                                  threads=settings.onnx_threads, max_batch=settings.onnx_sub_batch,
-                                  cuda_device_id=settings.cuda_device_id,
-                                  cuda_mem_limit_mb=settings.cuda_mem_limit_mb, branch_dir=branch_dir)
+        return onnx_model(settings, model_dir, branch_dir=branch_dir)
 
     emotion_dir = settings.resolved_emotion_model_dir
     explicit = settings.emotion_model_dir is not None
