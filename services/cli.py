@@ -204,10 +204,11 @@ def _db_command(command: str, settings: Settings) -> int:
 
     from badbuzz.services import migrations
     from badbuzz.services.retention import apply_retention
-    from badbuzz.services.storage import make_engine
+    from badbuzz.services.storage import make_engine, postgres_session_args
 
     if command == "current":
-        engine = create_engine(settings.resolved_database_url, hide_parameters=True)
+        url = settings.resolved_database_url
+        engine = create_engine(url, hide_parameters=True, connect_args=postgres_session_args(url))
         with engine.connect() as conn:
             print(f"database: {migrations.current(conn) or 'none (empty, or made before migrations)'}; "
                   f"this badbuzz: {migrations.head()}")

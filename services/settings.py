@@ -91,6 +91,9 @@ class Settings(BaseSettings):
         "comma-separated window lengths in minutes, each tested only when it holds enough tweets"))
     alert_pending_minutes: int = Field(2, ge=1)
     alert_cooldown_minutes: int = Field(30, ge=0)
+    alert_page_max_age_minutes: float = Field(30.0, gt=0, description=(
+        "a transition found while catching up (after an alerter outage, or a backfill) that is older than this "
+        "is recorded, shown in the API and counted, but not paged; the alert still firing at the end is"))
     alert_topics: str = Field("", description="comma-separated topics that may alert (empty: every topic, 'all' too)")
     alerts_file: Path | None = Field(None, description="embedded mode: append alerts as JSON lines here")
     api_keys: SecretStr | None = Field(
@@ -148,6 +151,19 @@ class Settings(BaseSettings):
         if raw.lower() in {"changeme", "change-me", "secret", "password", "xxx", "todo"} or len(raw) < 16:
             raise ValueError("BADBUZZ_WEBHOOK_SECRET looks like a placeholder: use at least 16 random characters")
         return value
+
+    @model_validator(mode="after")
+    def _retention_outlives_deduplication(self) -> Settings:
+        """A stored tweet is what makes its replay a duplicate (the primary key). Deleting tweets younger than
+        the oldest one the scorer still accepts would let a replay insert it again and count it twice."""
+        # both ages are tweet time (created_at): retention deletes below now - retention, the scorer accepts
+        # from now - max age, so the two windows nest exactly when retention >= max age
+        if self.retention_days < self.max_event_age_days:
+            raise ValueError(
+                f"BADBUZZ_RETENTION_DAYS ({self.retention_days:g}) is shorter than the deduplication window "
+                f"BADBUZZ_MAX_EVENT_AGE_DAYS ({self.max_event_age_days:g}): a replayed tweet would be stored and "
+                "counted twice; lower BADBUZZ_MAX_EVENT_AGE_DAYS with it")
+        return self
 
     @model_validator(mode="after")
     def _kafka_security_is_complete(self) -> Settings:

@@ -57,13 +57,45 @@ def make_engine(url: str) -> Engine:
     """
     from badbuzz.services import migrations
 
-    engine = create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
+    engine = create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True,
+                           connect_args=postgres_session_args(url))
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
         for line in migrations.upgrade(conn):
             log.info("database schema: %s", line)
     return engine
+
+
+# libpq connection parameters every PostgreSQL session of ours gets. Why each one:
+# - timezone=UTC: psycopg hands timestamps back in the session's zone, and initdb takes the host's zone; a
+#   Europe/Paris database would otherwise show local time labelled UTC and repeat an hour across DST.
+# - keepalives, on both ends: a peer whose machine vanished (no FIN, no RST) is noticed in ~25 s instead of
+#   the kernel's two hours. The server's side (the tcp_* settings in ``options``) is what matters for
+#   fencing: the server then ends the dead leader's session and frees its advisory lock for a standby. The
+#   client's side (libpq's keepalives_*) lets a process notice a vanished server.
+# - tcp_user_timeout: the same for a connection with unacknowledged writes outstanding.
+# - connect_timeout / statement_timeout: no call waits forever on an unreachable or wedged server; the
+#   store's retries and the alerter's loop decide what happens next.
+SESSION_TIMEZONE = "UTC"
+KEEPALIVE_IDLE_S = 10
+KEEPALIVE_INTERVAL_S = 5
+KEEPALIVE_COUNT = 3
+CONNECT_TIMEOUT_S = 10
+STATEMENT_TIMEOUT_MS = 60_000
+
+
+def postgres_session_args(url: str) -> dict[str, Any]:
+    """Connection arguments for ``url``: the fencing and UTC parameters above on PostgreSQL, none elsewhere."""
+    if not url.startswith("postgresql"):
+        return {}
+    user_timeout_ms = (KEEPALIVE_IDLE_S + KEEPALIVE_INTERVAL_S * KEEPALIVE_COUNT) * 1000
+    server = (f"-c timezone={SESSION_TIMEZONE} -c statement_timeout={STATEMENT_TIMEOUT_MS} "
+              f"-c tcp_keepalives_idle={KEEPALIVE_IDLE_S} -c tcp_keepalives_interval={KEEPALIVE_INTERVAL_S} "
+              f"-c tcp_keepalives_count={KEEPALIVE_COUNT} -c tcp_user_timeout={user_timeout_ms}")
+    return {"keepalives": 1, "keepalives_idle": KEEPALIVE_IDLE_S, "keepalives_interval": KEEPALIVE_INTERVAL_S,
+            "keepalives_count": KEEPALIVE_COUNT, "tcp_user_timeout": user_timeout_ms,
+            "connect_timeout": CONNECT_TIMEOUT_S, "options": server}
 
 
 def dialect_insert(engine: Engine) -> Callable[..., Any]:

@@ -113,6 +113,8 @@ class AlertRow(Base):
     # share of the negatives per language, and the share of them that had emotions (the mood line's base)
     languages: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     emotion_coverage: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # set when the alert was recorded but not paged (found while catching up, too old to page)
+    unpaged_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -155,3 +157,16 @@ class OutboxRow(Base):
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_term: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the leader's term that sent it
+
+
+class AlerterTermRow(Base):
+    """The alerter leadership term (one row): incremented by each alerter that takes the lock, checked by every
+    delivery, so a deposed leader that has not noticed yet cannot send (services/alerting/leadership.py)."""
+
+    __tablename__ = "alerter_term"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    term: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

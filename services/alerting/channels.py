@@ -6,7 +6,9 @@ The alerter never calls a channel: it writes one outbox row per channel in the s
 alert (see store.py), and :class:`OutboxDispatcher` delivers the rows. So every channel gets the same
 guarantees: an alert raised while a channel is down reaches it once the channel is back, in order, with
 retries backing off 2, 4, 8, … seconds (capped at 30 s); detection never waits on a channel; and a
-standby alerter delivers nothing (the dispatcher is active only on the leader).
+standby alerter delivers nothing (the dispatcher is active only on the leader). Each send happens inside
+the transaction that claims its row and checks the leader's term (store.claim), so two alerters that both
+believe they lead never both send a row.
 
 Retries are bounded: a delivery still failing ``give_up_after`` (default 24 h) after its alert, or refused
 in a way retrying cannot fix (:class:`PermanentDeliveryError`), is marked failed, counted in
@@ -105,7 +107,8 @@ class OutboxDispatcher:
     def __init__(self, store: AlertStore, channels: Sequence[AlertChannel], *,
                  give_up_after: timedelta = timedelta(hours=24), retention: timedelta = timedelta(days=7),
                  registry: CollectorRegistry | None = None,
-                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 term: Callable[[], int | None] = lambda: None) -> None:
         names = [c.destination for c in channels]
         if len(set(names)) != len(names):
             raise ValueError(f"two alert channels share a destination: {sorted(redact(n) for n in names)}")
@@ -114,6 +117,7 @@ class OutboxDispatcher:
         self.give_up_after = give_up_after
         self.retention = retention
         self._now = wall_clock
+        self._term = term  # the leadership term each delivery is fenced with (leadership.py)
         reg = registry if registry is not None else CollectorRegistry()
         self.outcomes = Counter("badbuzz_alert_deliveries", "Alert deliveries by channel and outcome "
                                 "(delivered, retry, failed = given up)", ["channel", "outcome"], registry=reg)
@@ -141,23 +145,26 @@ class OutboxDispatcher:
             now = self._now()
             if next_at > now:
                 break  # backing off: the whole channel waits
-            try:
-                channel.send(payload, key)
-            except Exception as exc:  # any failure of a channel: keep the row, retry later or give up
-                permanent = isinstance(exc, PermanentDeliveryError)
-                give_up = permanent or now - created >= self.give_up_after
-                retry = backoff(attempts)
-                self.store.mark_failed(outbox_id, now, retry, f"{type(exc).__name__}: {exc}", give_up=give_up)
-                if give_up:
-                    self.outcomes.labels(channel=label, outcome="failed").inc()
-                    log.error("alert delivery to %s given up after %d attempt(s)%s: %s", label, attempts + 1,
-                              "" if permanent else f" and {now - created}", exc)
-                    continue  # the next rows are not held behind one that will never go
-                self.outcomes.labels(channel=label, outcome="retry").inc()
-                log.warning("alert delivery to %s failed (attempt %d, retry in %.0fs): %s",
-                            label, attempts + 1, retry.total_seconds(), exc)
-                break
-            self.store.mark_delivered(outbox_id, self._now())
+            with self.store.claim(outbox_id, self._term()) as claim:
+                if claim is None:
+                    break  # sent or being sent by another alerter, or this one is no longer the leader
+                try:
+                    channel.send(payload, key)
+                except Exception as exc:  # any failure of a channel: keep the row, retry later or give up
+                    permanent = isinstance(exc, PermanentDeliveryError)
+                    give_up = permanent or now - created >= self.give_up_after
+                    retry = backoff(attempts)
+                    claim.failed(now, retry, f"{type(exc).__name__}: {exc}", give_up=give_up)
+                    if give_up:
+                        self.outcomes.labels(channel=label, outcome="failed").inc()
+                        log.error("alert delivery to %s given up after %d attempt(s)%s: %s", label, attempts + 1,
+                                  "" if permanent else f" and {now - created}", exc)
+                        continue  # the next rows are not held behind one that will never go
+                    self.outcomes.labels(channel=label, outcome="retry").inc()
+                    log.warning("alert delivery to %s failed (attempt %d, retry in %.0fs): %s",
+                                label, attempts + 1, retry.total_seconds(), exc)
+                    break
+                claim.delivered(self._now())
             self.outcomes.labels(channel=label, outcome="delivered").inc()
             delivered += 1
         return delivered

@@ -52,6 +52,7 @@ def build_alert_service(settings: Settings, registry: CollectorRegistry,
         store, settings.detector_config(),
         allowed_lateness=timedelta(seconds=settings.alert_allowed_lateness_s),
         metrics=AlertMetrics(registry), channels=channels,
+        page_max_age=timedelta(minutes=settings.alert_page_max_age_minutes),
         watched={t.strip() for t in settings.alert_topics.split(",") if t.strip()} or None,
     )
     return service, store
@@ -66,7 +67,7 @@ def run_alerter(settings: Settings) -> None:
     leadership = Leadership(store.engine)
     OutboxDispatcher(store, channels, give_up_after=timedelta(hours=settings.delivery_give_up_hours),
                      retention=timedelta(days=settings.outbox_retention_days), registry=registry,
-                     ).start(active=lambda: leadership.is_leader)
+                     term=lambda: leadership.term).start(active=lambda: leadership.is_leader)
     start_retention(store.engine, settings, active=lambda: leadership.is_leader)
     stopping = stop_requested()
     log.info("alerter: %d topic(s) with saved state, channels %s, metrics on :%d", len(service.detectors),

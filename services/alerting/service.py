@@ -54,6 +54,9 @@ class AlertMetrics:
                                registry=registry)
         self.expected = Gauge("badbuzz_topic_expected_negatives", "Negative tweets usual for this minute of the week",
                               ["topic"], registry=registry)
+        self.unpaged = Counter("badbuzz_alerts_unpaged", "Alert transitions recorded but not paged: found while "
+                               "catching up, older than BADBUZZ_ALERT_PAGE_MAX_AGE_MINUTES", ["topic"],
+                               registry=registry)
 
     def observe(self, ev: Evaluation) -> None:
         t = ev.topic
@@ -67,16 +70,25 @@ class AlertMetrics:
             self.expected.labels(topic=t).set(ev.expected_negatives)
         self.active.labels(topic=t).set(1.0 if ev.status == "firing" else 0.0)
 
+    def stand_down(self) -> None:
+        """Drop every per-topic series: an alerter that no longer decides must not keep a page open
+        (``badbuzz_alert_active`` stuck at 1) nor show the topics' last figures as current."""
+        for gauge in (self.negative_rate, self.window_rate, self.baseline, self.volume, self.significance,
+                      self.active, self.expected):
+            gauge.clear()
+
 
 class AlertService:
     def __init__(self, store: AlertStore, config: DetectorConfig, *, allowed_lateness: timedelta,
                  metrics: AlertMetrics, channels: Sequence[AlertChannel] = (),
                  idle_after: timedelta = timedelta(seconds=60),
+                 page_max_age: timedelta | None = None,
                  watched: set[str] | None = None,
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  on_evaluation: Callable[[Evaluation], None] | None = None) -> None:
         self.store = store
         self.idle_after = idle_after
+        self.page_max_age = page_max_age  # None: page every transition (a replay or demo, paced "as live")
         self.watched = watched
         self.config = config
         self.watermark = Watermark(allowed_lateness)
@@ -86,6 +98,7 @@ class AlertService:
         self.detectors = {t: Detector(t, config, s) for t, s in store.load_states().items()}
         self.open_alerts: dict[str, AlertEvent] = {}
         self.on_evaluation = on_evaluation  # the backtest draws its timelines from these
+        self.leading = False  # run_forever: whether this process decided last iteration
 
     def run_once(self) -> list[AlertEvent]:
         """Advance every topic to the watermark; returns the alert events produced."""
@@ -123,6 +136,7 @@ class AlertService:
         events: list[AlertEvent] = []
         evaluations: list[Evaluation] = []
         opened = self.open_alerts.get(topic)
+        was_open = opened is not None or (live is not None and live.state.status == "firing")
         minute = start
         while minute < closed_before:
             n, k = counts.get(minute, (0, 0))
@@ -133,7 +147,8 @@ class AlertService:
                 opened = event if event.state == "firing" else None
                 events.append(event)
             minute += MINUTE
-        self.store.save_state(topic, det.state, self._now(), events, self.channels)
+        unpaged = self._unpaged(events, was_open, opened)
+        self.store.save_state(topic, det.state, self._now(), events, self.channels, unpaged)
         self.detectors[topic] = det
         if opened is None:
             self.open_alerts.pop(topic, None)
@@ -146,7 +161,35 @@ class AlertService:
         for e in events:
             self.metrics.alerts.labels(topic=topic, state=e.state).inc()
             log.info("%s", e.summary())
+        if unpaged:  # one summary for the catch-up, instead of a page per past transition
+            self.metrics.unpaged.labels(topic=topic).inc(len(unpaged))
+            past = [e for e in events if e.idempotency_key in unpaged]
+            log.warning("catch-up on %s: %d alert transition(s) between %s and %s recorded but not paged (older "
+                        "than %s when found); see GET /v1/alerts", topic, len(past), past[0].window_end,
+                        past[-1].window_end, self.page_max_age)
         return events
+
+    def _unpaged(self, events: Sequence[AlertEvent], was_open: bool, still_open: AlertEvent | None) -> dict[str, str]:
+        """Which of one advance's transitions are recorded without a page: after an outage or a backfill the
+        detector catches up through hours of minutes, and paging each past episode now would wake the team for
+        something long over. Kept: anything younger than ``page_max_age``, the alert still firing at the end
+        (a current problem, whenever it began), and the resolution of an alert that was paged when it fired
+        (it closes an open page)."""
+        if self.page_max_age is None:
+            return {}
+        bound = self._now() - self.page_max_age
+        reason = f"found while catching up, older than {self.page_max_age} when detected"
+        unpaged: dict[str, str] = {}
+        paged_firing = was_open
+        for e in events:
+            when = e.resolved_at if e.state == "resolved" and e.resolved_at else e.fired_at
+            if e.state == "firing":
+                paged_firing = when >= bound or e is still_open
+                if not paged_firing:
+                    unpaged[e.idempotency_key] = reason
+            elif when < bound and not paged_firing:
+                unpaged[e.idempotency_key] = reason
+        return unpaged
 
     def _event(self, ev: Evaluation, opened: AlertEvent | None) -> AlertEvent:
         """The alert event of a transition. Its id is derived from the topic and the minute it fired, so two
@@ -188,17 +231,17 @@ class AlertService:
     def run_forever(self, poll_s: float, stop: Callable[[], bool] = lambda: False,
                     leadership: Leadership | None = None) -> None:
         """Detect while this process leads (always, without ``leadership``); stand by otherwise."""
-        leading = False
         while not stop():
             try:
                 if leadership is None or leadership.hold():
-                    if not leading:
+                    if not self.leading:
                         self.reload()
-                        leading = True
+                        self.leading = True
                     self.run_once()
-                else:
-                    leading = False
+                elif self.leading:
+                    self.leading = False
+                    self.metrics.stand_down()
             except Exception as exc:
                 log.error("alerter iteration failed (will retry): %s", exc)
-            self.metrics.leader.set(1.0 if leading else 0.0)
+            self.metrics.leader.set(1.0 if self.leading else 0.0)
             time.sleep(poll_s)

@@ -8,15 +8,17 @@ alert that was never recorded.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, and_, delete, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from badbuzz.services.storage import dialect_insert
 from badbuzz.services.tables import (
+    AlerterTermRow,
     AlertRow,
     DetectorStateRow,
     OutboxRow,
@@ -118,14 +120,18 @@ class AlertStore:
         return {topic: TopicState.from_json(state) for topic, state in rows}
 
     def save_state(self, topic: str, state: TopicState, now: datetime, events: Sequence[AlertEvent] = (),
-                   channels: Sequence[AlertChannel] = ()) -> None:
-        """Persist a topic's state together with any alert transitions and one delivery per channel."""
+                   channels: Sequence[AlertChannel] = (), unpaged: Mapping[str, str] | None = None) -> None:
+        """Persist a topic's state together with any alert transitions and one delivery per channel; a
+        transition in ``unpaged`` (idempotency key → reason) is recorded with its reason and queued nowhere."""
+        unpaged = unpaged or {}
         with self.engine.begin() as conn:
             stmt = self._insert(DetectorStateRow.__table__).values(topic=topic, state=state.to_json(), updated_at=now)
             conn.execute(stmt.on_conflict_do_update(index_elements=["topic"],
                                                     set_={"state": stmt.excluded.state, "updated_at": now}))
             for ev in events:
-                conn.execute(self._alert_upsert(ev, now))
+                conn.execute(self._alert_upsert(ev, now, unpaged.get(ev.idempotency_key)))
+                if ev.idempotency_key in unpaged:
+                    continue
                 for channel in channels:
                     where = channel.destination
                     outbox = self._insert(OutboxRow.__table__).values(
@@ -134,14 +140,14 @@ class AlertStore:
                     )
                     conn.execute(outbox.on_conflict_do_nothing(index_elements=["idempotency_key"]))
 
-    def _alert_upsert(self, ev: AlertEvent, now: datetime) -> Any:
+    def _alert_upsert(self, ev: AlertEvent, now: datetime, unpaged_reason: str | None = None) -> Any:
         values = dict(id=ev.alert_id, topic=ev.topic, state=ev.state, fired_at=ev.fired_at, resolved_at=ev.resolved_at,
                       window_start=ev.window_start, window_end=ev.window_end, negative_rate=ev.negative_rate,
                       baseline_rate=ev.baseline_rate, volume=ev.volume, p_value=ev.p_value,
                       top_terms=[list(t) for t in ev.top_terms], examples=ev.examples,
                       emotions=ev.emotions or None, signal=ev.signal, scale_minutes=ev.scale_minutes,
                       expected_negatives=ev.expected_negatives, languages=ev.languages or None,
-                      emotion_coverage=ev.emotion_coverage, updated_at=now)
+                      emotion_coverage=ev.emotion_coverage, unpaged_reason=unpaged_reason, updated_at=now)
         stmt = self._insert(AlertRow.__table__).values(**values)
         if ev.state == "resolved":
             return stmt.on_conflict_do_update(index_elements=["id"], set_={
@@ -172,18 +178,23 @@ class AlertStore:
         with self.engine.connect() as conn:
             return [(int(a), str(b), str(c), int(d), as_utc(e), as_utc(f)) for a, b, c, d, e, f in conn.execute(stmt)]
 
-    def mark_delivered(self, outbox_id: int, now: datetime) -> None:
+    @contextmanager
+    def claim(self, outbox_id: int, term: int | None) -> Iterator[Claim | None]:
+        """Claim one outbox row for the length of its send, in one transaction: ``None`` when the row is
+        already delivered, given up, or being sent by another alerter (``FOR UPDATE SKIP LOCKED``), or when
+        ``term`` is no longer the leadership term (``FOR SHARE``: the next leader waits for this send before
+        its term begins). ``term=None`` skips the term check (SQLite: one process, nothing to fence)."""
         with self.engine.begin() as conn:
-            conn.execute(update(OutboxRow).where(OutboxRow.id == outbox_id).values(
-                delivered_at=now, attempts=OutboxRow.attempts + 1, last_error=None))
-
-    def mark_failed(self, outbox_id: int, now: datetime, retry_in: timedelta, error: str, *,
-                    give_up: bool = False) -> None:
-        """Record a failed attempt: retried after ``retry_in``, or, with ``give_up``, never again."""
-        with self.engine.begin() as conn:
-            conn.execute(update(OutboxRow).where(OutboxRow.id == outbox_id).values(
-                attempts=OutboxRow.attempts + 1, next_attempt_at=now + retry_in, last_error=error[:500],
-                failed_at=now if give_up else None))
+            if term is not None:
+                current = conn.execute(select(AlerterTermRow.term).where(AlerterTermRow.id == 1)
+                                       .with_for_update(read=True)).scalar_one_or_none()
+                if current != term:
+                    yield None
+                    return
+            o = OutboxRow
+            row = conn.execute(select(o.id).where(o.id == outbox_id, o.delivered_at.is_(None), o.failed_at.is_(None))
+                               .with_for_update(skip_locked=True)).scalar_one_or_none()
+            yield Claim(conn, outbox_id, term) if row is not None else None
 
     def pending_deliveries(self) -> int:
         with self.engine.connect() as conn:
@@ -201,8 +212,25 @@ class AlertStore:
             return int(conn.execute(delete(OutboxRow).where(OutboxRow.delivered_at < before)).rowcount or 0)
 
 
+class Claim:
+    """A claimed outbox row: its outcome is written in the transaction that holds the claim."""
+
+    def __init__(self, conn: Connection, outbox_id: int, term: int | None) -> None:
+        self.conn, self.outbox_id, self.term = conn, outbox_id, term
+
+    def delivered(self, now: datetime) -> None:
+        self.conn.execute(update(OutboxRow).where(OutboxRow.id == self.outbox_id).values(
+            delivered_at=now, attempts=OutboxRow.attempts + 1, last_error=None, claimed_term=self.term))
+
+    def failed(self, now: datetime, retry_in: timedelta, error: str, *, give_up: bool = False) -> None:
+        self.conn.execute(update(OutboxRow).where(OutboxRow.id == self.outbox_id).values(
+            attempts=OutboxRow.attempts + 1, next_attempt_at=now + retry_in, last_error=error[:500],
+            failed_at=now if give_up else None, claimed_term=self.term))
+
+
 def as_utc(ts: datetime) -> datetime:
-    """SQLite hands back naive datetimes for timezone-aware columns; they were stored in UTC."""
+    """``ts`` in UTC. SQLite hands back naive datetimes for timezone-aware columns (they were stored in UTC);
+    an aware one in another zone (a PostgreSQL session not in UTC) is converted, not relabelled."""
     from datetime import UTC
 
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

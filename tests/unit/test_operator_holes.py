@@ -1,0 +1,140 @@
+"""Holes an operator's first week walks into (issue 27), each closed and each proved by a test that fails on
+the code before the fix: catch-up paging, a demoted alerter's gauges, time zones, retention vs dedup."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
+
+from badbuzz.services.alerting.channels import OutboxDispatcher
+from badbuzz.services.alerting.service import AlertMetrics, AlertService
+from badbuzz.services.alerting.store import AlertStore, as_utc
+from badbuzz.services.settings import Settings
+from badbuzz.services.storage import ScoreStore, make_engine, postgres_session_args
+from badbuzz.stream.alerting.detector import DetectorConfig
+from tests.unit.test_alerter_embedded import T0, ListChannel, stream
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> tuple[ScoreStore, AlertStore]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    return ScoreStore(engine), AlertStore(engine)
+
+
+def alerter(store: AlertStore, channel: ListChannel, registry: CollectorRegistry, now: datetime) -> AlertService:
+    return AlertService(store, DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30),
+                        metrics=AlertMetrics(registry), channels=[channel], watched={"baggage"},
+                        page_max_age=timedelta(minutes=30), wall_clock=lambda: now)
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    return registry.get_sample_value(name, labels)
+
+
+def episode(scores: ScoreStore, calm_after: int = 0) -> random.Random:
+    """90 calm minutes, a 10-minute bad buzz, then ``calm_after`` calm minutes, on topic baggage."""
+    rng = random.Random(4)
+    stream(scores, range(0, 90), 0.2, rng)
+    stream(scores, range(90, 100), 0.7, rng)
+    if calm_after:
+        stream(scores, range(100, 100 + calm_after), 0.2, rng)
+    return rng
+
+
+def test_a_catch_up_records_past_episodes_but_pages_none(stores: tuple[ScoreStore, AlertStore]) -> None:
+    """An alerter back after a day's outage finds an episode that began and ended hours ago: recorded, shown,
+    counted, not paged (before: both transitions were sent now, waking the team for something long over)."""
+    scores, store = stores
+    episode(scores, calm_after=60)
+    channel, registry = ListChannel(), CollectorRegistry()
+    events = alerter(store, channel, registry, T0 + timedelta(days=1)).run_once()
+    assert [e.state for e in events] == ["firing", "resolved"]
+    OutboxDispatcher(store, [channel]).deliver_due()
+    assert channel.sent == [] and store.pending_deliveries() == 0
+    rows = store.alerts()
+    assert len(rows) == 1 and rows[0].state == "resolved" and "catching up" in (rows[0].unpaged_reason or "")
+    assert sample(registry, "badbuzz_alerts_unpaged_total", topic="baggage") == 2
+
+
+def test_a_catch_up_still_pages_the_alert_firing_now(stores: tuple[ScoreStore, AlertStore]) -> None:
+    """The same catch-up, but the episode is still going on at the end: that one is current and is paged."""
+    scores, store = stores
+    episode(scores)
+    channel, registry = ListChannel(), CollectorRegistry()
+    events = alerter(store, channel, registry, T0 + timedelta(minutes=160)).run_once()
+    assert [e.state for e in events] == ["firing"]
+    OutboxDispatcher(store, [channel]).deliver_due()
+    assert [json.loads(p)["state"] for p, _ in channel.sent] == ["firing"]
+    assert store.alerts()[0].unpaged_reason is None
+
+
+def test_live_transitions_are_paged(stores: tuple[ScoreStore, AlertStore]) -> None:
+    """The bound spares live alerting: an episode found within minutes is paged both ways."""
+    scores, store = stores
+    rng = episode(scores)
+    channel, registry = ListChannel(), CollectorRegistry()
+    svc = alerter(store, channel, registry, T0 + timedelta(minutes=101))
+    assert [e.state for e in svc.run_once()] == ["firing"]
+    stream(scores, range(100, 140), 0.2, rng)
+    svc._now = lambda: T0 + timedelta(minutes=141)
+    assert [e.state for e in svc.run_once()] == ["resolved"]
+    OutboxDispatcher(store, [channel]).deliver_due()
+    assert [json.loads(p)["state"] for p, _ in channel.sent] == ["firing", "resolved"]
+
+
+class Flips:
+    """Leadership that holds for the first ``leads`` iterations, then is lost; stops the loop after ``total``."""
+
+    def __init__(self, leads: int, total: int) -> None:
+        self.leads, self.total, self.calls = leads, total, 0
+
+    def hold(self) -> bool:
+        self.calls += 1
+        return self.calls <= self.leads
+
+    def stop(self) -> bool:
+        return self.calls >= self.total
+
+
+def test_a_demoted_alerter_clears_its_gauges(stores: tuple[ScoreStore, AlertStore]) -> None:
+    """Before: the demoted alerter kept badbuzz_alert_active=1 forever, and the page never resolved."""
+    scores, store = stores
+    episode(scores)
+    registry = CollectorRegistry()
+    svc = alerter(store, ListChannel(), registry, T0 + timedelta(minutes=101))
+    flips = Flips(leads=1, total=1)
+    svc.run_forever(0, stop=flips.stop, leadership=flips)  # type: ignore[arg-type]
+    assert sample(registry, "badbuzz_alert_active", topic="baggage") == 1.0
+    assert sample(registry, "badbuzz_alerter_leader") == 1.0
+    flips.total = 2
+    svc.run_forever(0, stop=flips.stop, leadership=flips)  # type: ignore[arg-type]
+    assert sample(registry, "badbuzz_alert_active", topic="baggage") is None
+    assert sample(registry, "badbuzz_topic_negative_rate", topic="baggage") is None
+    assert sample(registry, "badbuzz_alerter_leader") == 0.0
+
+
+def test_as_utc_converts_rather_than_relabels() -> None:
+    paris_summer = timezone(timedelta(hours=2))
+    assert as_utc(datetime(2026, 7, 1, 14, 0, tzinfo=paris_summer)) == datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    assert as_utc(datetime(2026, 7, 1, 14, 0, tzinfo=paris_summer)).utcoffset() == timedelta(0)
+    assert as_utc(datetime(2026, 7, 1, 14, 0)) == datetime(2026, 7, 1, 14, 0, tzinfo=UTC)  # SQLite's naive UTC
+
+
+def test_postgres_sessions_are_utc_and_fenced() -> None:
+    args = postgres_session_args("postgresql+psycopg://u@h/db")
+    assert "-c timezone=UTC" in args["options"] and "statement_timeout" in args["options"]
+    assert args["keepalives"] == 1 and args["keepalives_idle"] <= 30 and args["connect_timeout"] > 0
+    assert postgres_session_args("sqlite:///x.db") == {}
+
+
+def test_retention_shorter_than_the_dedup_window_is_refused() -> None:
+    with pytest.raises(ValidationError, match="deduplication window"):
+        Settings(retention_days=7, max_event_age_days=30)
+    assert Settings(retention_days=7, max_event_age_days=7).retention_days == 7
+    assert Settings().retention_days >= Settings().max_event_age_days
