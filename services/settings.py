@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         None, description="name:read|write:<sha256 hex> entries, comma-separated (`badbuzz api-key` makes one)")
     api_host: str = Field("127.0.0.1", description="where `badbuzz services api` listens")
     api_port: int = Field(8080, ge=1, le=65535)
+    api_max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description=(
+        "largest request body the API reads (checked before authentication): 256 tweets to score or 1,000 "
+        "typical records to ingest fit in the default; larger is refused with 413 before it is read"))
+    readiness_cache_s: float = Field(5.0, ge=0, description=(
+        "how long /readyz reuses its last answer: probes from every kubelet and load balancer hit it"))
     x_bearer_token: SecretStr | None = Field(None, description="`badbuzz ingest x`: the X app's bearer token")
     webhook_urls: SecretStr = Field(SecretStr(""), description=(
         "comma-separated endpoints that receive alerts (Slack-compatible); secret: such a URL is a credential"))

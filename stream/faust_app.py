@@ -86,11 +86,17 @@ def build_app(
     @app.agent(raw)  # type: ignore[untyped-decorator]  # faust is not analysed (see pyproject)
     async def score(stream: Any) -> AsyncIterator[None]:
         async for events in stream.take_events(batch_max_size, within=batch_max_wait_s):
-            batch = [_incoming(e.message) for e in events]
-            unread.processed((m.origin.partition, m.origin.offset) for m in batch if m.origin is not None)
-            prepared = await asyncio.to_thread(pipeline.prepare, batch)
-            prepared.pending_partitions = await _unread(app.consumer, topic, unread)
-            await _deliver_until_durable(pipeline, prepared, metrics)
+            durable = False
+            try:
+                batch = [_incoming(e.message) for e in events]
+                unread.processed((m.origin.partition, m.origin.offset) for m in batch if m.origin is not None)
+                prepared = await asyncio.to_thread(pipeline.prepare, batch)
+                prepared.pending_partitions = await _unread(app.consumer, topic, unread)
+                await _deliver_until_durable(pipeline, prepared, metrics)
+                durable = True
+            finally:
+                if not durable:  # cancelled (SIGTERM) while the batch waits out an outage
+                    withhold_acks(events)
             yield None
 
     return app
@@ -149,6 +155,20 @@ async def _unread(consumer: Any, topic: str, unread: UnreadPartitions) -> frozen
     except Exception:  # faust/aiokafka internals: a guess that fails must not stop scoring
         log.debug("could not read the consumer's high watermarks", exc_info=True)
         return frozenset()
+
+
+def withhold_acks(events: Iterable[Any]) -> None:
+    """Keep a batch that is not durable out of every commit.
+
+    faust's ``take_events`` acknowledges a batch's events in a ``finally`` on its way out, whatever happened:
+    a shutdown (SIGTERM, a rolling restart) that cancels the agent while it waits out a PostgreSQL outage would
+    acknowledge the undelivered batch, and the shutdown commit would commit it: up to a batch of tweets lost.
+    Marking each message acknowledged *on the message only* makes that ``finally`` a no-op for them (faust
+    skips a message already acked) without recording the offsets as committable; the consumer commits up to
+    the first of them, and the next owner of the partition reads the batch again (the store deduplicates).
+    """
+    for event in events:
+        event.message.acked = True
 
 
 def _incoming(message: Any) -> IncomingMessage:

@@ -21,17 +21,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field, field_validator, model_validator
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from badbuzz.models.routing import as_router
 from badbuzz.services.api import queries
 from badbuzz.services.api.auth import ApiKey, Role, find_key, parse_keys
+from badbuzz.services.api.body_limit import BodyLimit
+from badbuzz.services.api.readiness import Readiness, ReadinessProbe
 from badbuzz.services.settings import Settings
 from badbuzz.services.tables import AlertAckRow, AlertRow
 from badbuzz.stream.limits import LANG_MAX_CHARS, LANG_TAG, TOPIC_MAX_CHARS
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 256  # texts per POST /v1/score
+LOGIN_MAX_BYTES = 4096  # the login form holds one API key
 MAX_TIMELINE_BUCKETS = 10_000
 TopicName = Annotated[str, Path(min_length=1, max_length=TOPIC_MAX_CHARS)]
 AlertId = Annotated[str, Path(min_length=1, max_length=200)]
@@ -207,11 +210,6 @@ class IngestResult(BaseModel):
     destination: Literal["kafka", "store"]
 
 
-class Readiness(BaseModel):
-    ready: bool
-    checks: dict[str, str]
-
-
 # -------------------------------------------------------------------------------------------------- app
 def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = None,
               registry: CollectorRegistry | None = None,
@@ -242,6 +240,8 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
     app = FastAPI(title="Bad Buzz Watch API", version="1", default_response_class=SafeJSONResponse,
                   description="Tweet sentiment scoring, topic status and bad-buzz alerts for a brand's "
                               "communications team.")
+    # outermost: bodies are capped before anything reads them (FastAPI parses a body before auth runs)
+    app.add_middleware(BodyLimit, default=settings.api_max_body_bytes, per_path={"/ui/login": LOGIN_MAX_BYTES})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -280,30 +280,14 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    probe = ReadinessProbe(db, get_model, kafka_check or (_kafka_check(settings) if settings.kafka_bootstrap else None),
+                           cache_s=settings.readiness_cache_s)
+
     @app.get("/readyz", tags=["operations"], response_model=Readiness,
              responses={503: {"model": Readiness, "description": "a dependency does not answer"}})
     def readyz() -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            with db.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = _failure(exc)
-        if kafka_check is not None or settings.kafka_bootstrap:
-            try:
-                (kafka_check or _kafka_check(settings))()
-                checks["kafka"] = "ok"
-            except Exception as exc:
-                checks["kafka"] = _failure(exc)
-        try:
-            get_model()
-            checks["model"] = "ok"
-        except Exception as exc:
-            checks["model"] = _failure(exc)
-        ready = all(v == "ok" for v in checks.values())
-        return SafeJSONResponse(Readiness(ready=ready, checks=checks).model_dump(),
-                                status_code=200 if ready else 503)
+        result = probe.check()
+        return SafeJSONResponse(result.model_dump(), status_code=200 if result.ready else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     def metrics() -> Response:
@@ -323,7 +307,7 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
 
     @app.get("/v1/topics", tags=["topics"], response_model=list[TopicStatus], dependencies=[reader])
     def topics() -> list[dict[str, Any]]:
-        return [s for t in queries.topic_names(db) if (s := queries.topic_status(db, config, t)) is not None]
+        return queries.topic_statuses(db, config, queries.topic_names(db))
 
     @app.get("/v1/topics/{topic}/timeline", tags=["topics"], response_model=Timeline, dependencies=[reader],
              responses={404: {"description": "no such topic"}})
@@ -398,12 +382,6 @@ def invalid(loc: list[str], msg: str) -> HTTPException:
     return HTTPException(422, [{"loc": loc, "msg": msg, "type": "value_error"}])
 
 
-def _failure(exc: BaseException) -> str:
-    """A failed readiness check, short enough for a probe's log (the message's first line, capped)."""
-    first = str(exc).splitlines()[0] if str(exc) else ""
-    return f"error: {type(exc).__name__}: {first[:160]}"
-
-
 def _utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
@@ -425,15 +403,23 @@ def _ack(a: AlertAckRow) -> Ack:
 
 
 def _kafka_check(settings: Settings) -> Callable[[], None]:
+    """Lists topics through one admin client, kept between checks (opening one costs a broker round trip
+    and a metadata fetch) and replaced after a failure."""
+    held: dict[str, Any] = {}
+
     def check() -> None:
         from kafka import KafkaAdminClient
 
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=3000,
-                                 **settings.kafka_security().kafka_python())
         try:
-            admin.list_topics()
-        finally:
-            admin.close()
+            if "admin" not in held:
+                held["admin"] = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=3000,
+                                                 **settings.kafka_security().kafka_python())
+            held["admin"].list_topics()
+        except Exception:
+            admin = held.pop("admin", None)
+            if admin is not None:
+                admin.close()
+            raise
 
     return check
 

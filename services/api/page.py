@@ -113,7 +113,7 @@ def mount_page(app: FastAPI, db: Engine, config: DetectorConfig, keys: list[ApiK
 
 def board_context(db: Engine, config: DetectorConfig, selected: str | None, now: datetime) -> dict[str, Any]:
     """What the board shows: a tile per topic, the selected topic's timeline, the firing alerts in full."""
-    tiles = [s for t in queries.topic_names(db) if (s := queries.topic_status(db, config, t)) is not None]
+    tiles = queries.topic_statuses(db, config, queries.topic_names(db))
     firing, _ = queries.alert_rows(db, state="firing", limit=50)
     acks = queries.acks_for(db, [row.id for row in firing])  # one query for all of them: this runs every 3 s
     alerts: list[dict[str, Any]] = []

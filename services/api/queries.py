@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, or_, select
+from sqlalchemy import Engine, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from badbuzz.services.alerting.store import as_utc
@@ -32,31 +32,52 @@ class Bucket:
 
 
 def topic_names(engine: Engine) -> list[str]:
+    """Every topic with rollups or a detector state. The rollups are read by a loose index scan (one probe of
+    the primary key per topic, AlertStore.topics_query), never ``SELECT DISTINCT`` over a year of minutes:
+    the live page asks this every 3 s per open tab."""
+    from badbuzz.services.alerting.store import AlertStore
+
     with engine.connect() as conn:
-        rows = conn.execute(select(TopicMinuteRow.topic).distinct()).scalars().all()
+        rows = conn.execute(text(AlertStore.topics_query())).scalars().all()
         states = conn.execute(select(DetectorStateRow.topic)).scalars().all()
     return sorted(set(rows) | set(states))
 
 
-def topic_status(engine: Engine, config: DetectorConfig, topic: str) -> dict[str, Any] | None:
-    """The topic's last minute and last hour with data, its learned baseline, and its alert state."""
+def topic_statuses(engine: Engine, config: DetectorConfig, topics: list[str]) -> list[dict[str, Any]]:
+    """Each topic's last minute and last hour with data, its learned baseline, and its alert state. Detector
+    states and firing alerts are read once for all topics; the counts are two range reads of the rollups'
+    primary key (topic, minute) per topic."""
     with engine.connect() as conn:
-        newest = conn.execute(select(func.max(TopicMinuteRow.minute)).where(TopicMinuteRow.topic == topic)).scalar()
-        state_doc = conn.execute(select(DetectorStateRow.state).where(DetectorStateRow.topic == topic)).scalar()
-        firing = conn.execute(select(AlertRow.id).where(AlertRow.topic == topic, AlertRow.state == "firing")
-                              .order_by(AlertRow.fired_at.desc()).limit(1)).scalar()
-        if newest is None and state_doc is None:
-            return None
-        last_minute = last_hour = Bucket(as_utc(newest) if newest else datetime.min, 0, 0)
-        if newest is not None:
-            newest = as_utc(newest)
-            row = conn.execute(select(func.sum(TopicMinuteRow.n), func.sum(TopicMinuteRow.n_negative))
-                               .where(TopicMinuteRow.topic == topic, TopicMinuteRow.minute == newest)).one()
-            last_minute = Bucket(newest, int(row[0] or 0), int(row[1] or 0))
-            hour = newest - timedelta(minutes=59)
-            row = conn.execute(select(func.sum(TopicMinuteRow.n), func.sum(TopicMinuteRow.n_negative))
-                               .where(TopicMinuteRow.topic == topic, TopicMinuteRow.minute >= hour)).one()
-            last_hour = Bucket(hour, int(row[0] or 0), int(row[1] or 0))
+        states: dict[str, Any] = dict(conn.execute(select(DetectorStateRow.topic, DetectorStateRow.state)
+                                   .where(DetectorStateRow.topic.in_(topics))).all())
+        firing: dict[str, str] = {}
+        for alert_id, t in conn.execute(select(AlertRow.id, AlertRow.topic)
+                                        .where(AlertRow.state == "firing", AlertRow.topic.in_(topics))
+                                        .order_by(AlertRow.fired_at)):
+            firing[t] = alert_id  # the newest wins
+        out = []
+        for topic in topics:
+            newest = conn.execute(select(func.max(TopicMinuteRow.minute))
+                                  .where(TopicMinuteRow.topic == topic)).scalar()
+            state_doc = states.get(topic)
+            if newest is None and state_doc is None:
+                continue
+            last_minute = last_hour = Bucket(as_utc(newest) if newest else datetime.min, 0, 0)
+            if newest is not None:
+                newest = as_utc(newest)
+                hour = newest - timedelta(minutes=59)
+                rows = [(as_utc(m), int(n), int(k)) for m, n, k in conn.execute(
+                    select(TopicMinuteRow.minute, TopicMinuteRow.n, TopicMinuteRow.n_negative)
+                    .where(TopicMinuteRow.topic == topic, TopicMinuteRow.minute >= hour))]
+                last_minute = Bucket(newest, sum(n for m, n, _ in rows if m == newest),
+                                     sum(k for m, _, k in rows if m == newest))
+                last_hour = Bucket(hour, sum(n for _, n, _ in rows), sum(k for _, _, k in rows))
+            out.append(_status(config, topic, state_doc, newest, last_minute, last_hour, firing.get(topic)))
+    return out
+
+
+def _status(config: DetectorConfig, topic: str, state_doc: Any, newest: datetime | None, last_minute: Bucket,
+            last_hour: Bucket, firing: str | None) -> dict[str, Any]:
     detector = Detector(topic, config, TopicState.from_json(state_doc) if state_doc else None)
     return {
         "topic": topic,
