@@ -43,10 +43,14 @@ from badbuzz.stream.contracts import DeadLetter, IncomingMessage, ScoredTweet
 from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
 from badbuzz.stream.pipeline import BatchResult, ScoringPipeline
 from badbuzz.stream.sinks import NullSink
-from badbuzz.stream.topics import TopicMatcher
+from badbuzz.stream.topics import EXAMPLE_TOPICS
 
 DEFAULT_TRAIN_STEPS = 400
 FRENCH_SHARE = 0.4  # of the everyday stream, in the bilingual demo
+
+
+BRAND_TOPIC = "air-paradis"
+BRAND_MENTION = "@AirParadis"
 
 
 def demo_scenario(settings: Settings, data: Path, start: datetime, *, hours: float,
@@ -59,12 +63,18 @@ def demo_scenario(settings: Settings, data: Path, start: datetime, *, hours: flo
     french = umsab_folder(settings.data, "french")
     if french is None or settings.languages == "off":
         return scenario, pool
-    episodes = tuple(replace(e, lang="fr", theme=None) for e in scenario.episodes)
+    # French tweets of the data talk about the brand, rarely about bags or delays in words the topics name
+    # (UMSAB has one): the French wave is a wave about the brand, and a loud one, since the brand's topic
+    # carries every tweet (its delays and baggage chatter in English too)
+    episodes = tuple(replace(e, lang="fr", theme=None, topic=BRAND_TOPIC, per_minute=max(e.per_minute, 80.0),
+                             multiplier=max(e.multiplier, 2.5)) for e in scenario.episodes)
     scenario = replace(scenario, episodes=episodes, languages={"en": 1 - FRENCH_SHARE, "fr": FRENCH_SHARE})
     return scenario, pool + umsab_pool(french, "fr")
 
 
 def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -> dict[str, object]:
+    if settings.topics_file is None:  # the demo brand's own configuration, as every shipped deployment uses
+        settings = settings.model_copy(update={"topics_file": EXAMPLE_TOPICS})
     if settings.data is None:
         raise SystemExit("no data: pass --data PATH (a Sentiment140 CSV or a folder holding one) or --download")
     data = find_sentiment140(settings.data)
@@ -98,12 +108,14 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
                            metrics=AlertMetrics(registry), channels=channels)
     dispatcher = OutboxDispatcher(alert_store, channels)
     pipeline = ScoringPipeline(model, store, NullSink[ScoredTweet](), NullSink[DeadLetter](), ScorerMetrics(registry),
-                               limits=settings.limits, topics=TopicMatcher.from_file(settings.topics_file))
+                               limits=settings.limits, topics=settings.topic_matcher())
 
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=hours)
     scenario, pool = demo_scenario(settings, data, start, hours=hours, seed=seed)
     scenario.write_truth(settings.home / "demo-truth.json")
-    tweets = list(generate(scenario, pool))
+    # the stream a connector following the brand would bring: every tweet names it, and each topic's tweets
+    # are about that topic (a baggage alert shows tweets about bags)
+    tweets = list(generate(scenario, pool, about=pipeline.topics.assign, brand=BRAND_MENTION))
     topic = InProcessTopic(settings.topic_raw)
     produce_in_thread(topic, ((scenario_record(t), t.id.encode()) for t in tweets))
     batcher: MicroBatcher[IncomingMessage] = MicroBatcher(

@@ -24,7 +24,6 @@ from badbuzz.stream.kafka_io import (
 from badbuzz.stream.lag import LagMonitor
 from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
 from badbuzz.stream.pipeline import ScoringPipeline
-from badbuzz.stream.topics import TopicMatcher
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +136,13 @@ def run_scorer(settings: Settings) -> None:
     register_models(store, model, settings)
     security = settings.kafka_security()
     ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
-                  settings.partitions, settings.kafka_max_request_bytes, security)
+                  settings.partitions, settings.kafka_max_request_bytes, security,
+                  replication=settings.kafka_replication())
     producer = RenewableProducer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, security)
     pipeline = ScoringPipeline(
         model, store, KafkaScoredSink(producer, settings.topic_scored),
         KafkaDeadLetterSink(producer, settings.topic_dlq), metrics, limits=settings.limits,
-        topics=TopicMatcher.from_file(settings.topics_file),
+        topics=settings.topic_matcher(),
     )
     target = serve_metrics(registry, settings.metrics_port, settings.metrics_addr,
                            targets_dir=settings.prometheus_targets, service="scorer",
@@ -165,6 +165,7 @@ def run_scorer(settings: Settings) -> None:
         session_timeout_s=settings.kafka_session_timeout_s,
         lag=lag,
         credentials=security.faust_credentials(),
+        replication_factor=settings.kafka_replication_factor,
     )
     (settings.home / "faust" / settings.replica).mkdir(parents=True, exist_ok=True)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)

@@ -20,7 +20,9 @@ from badbuzz.stream.validation import ValidationLimits
 
 if TYPE_CHECKING:
     from badbuzz.services.retention import RetentionPolicy
+    from badbuzz.stream.kafka_io import TopicReplication
     from badbuzz.stream.kafka_security import KafkaSecurity
+    from badbuzz.stream.topics import TopicMatcher
 
 
 class Settings(BaseSettings):
@@ -63,6 +65,12 @@ class Settings(BaseSettings):
     topic_scored: str = "tweets.scored"
     topic_dlq: str = "tweets.dlq"
     partitions: int = Field(4, ge=1)
+    kafka_replication_factor: int = Field(1, ge=1, description=(
+        "replicas of each topic badbuzz creates: 1 for the single-node stack, 3 on a managed cluster "
+        "(Confluent Cloud refuses 1)"))
+    kafka_min_insync_replicas: int | None = Field(None, ge=1, description=(
+        "min.insync.replicas of the topics badbuzz creates (unset: the broker's default; on MSK that is 2, "
+        "which a 1-replica topic can never meet)"))
     consumer_group: str = "badbuzz-scorer"
     replica: str = Field("0", pattern=r"^[A-Za-z0-9_.-]+$")
 
@@ -174,6 +182,47 @@ class Settings(BaseSettings):
     def _kafka_security_is_complete(self) -> Settings:
         self.kafka_security()  # raises ValueError, at start, on missing credentials or files
         return self
+
+    @model_validator(mode="after")
+    def _insync_fits_replicas(self) -> Settings:
+        insync = self.kafka_min_insync_replicas
+        if insync is not None and insync > self.kafka_replication_factor:
+            raise ValueError(f"BADBUZZ_KAFKA_MIN_INSYNC_REPLICAS ({self.kafka_min_insync_replicas}) exceeds "
+                             f"BADBUZZ_KAFKA_REPLICATION_FACTOR ({self.kafka_replication_factor}): every acks=all "
+                             "write would fail")
+        return self
+
+    @model_validator(mode="after")
+    def _alert_topics_can_fire(self) -> Settings:
+        """A deployment whose watched topics no tweet can ever carry would run for months and never alert.
+        Every topic in BADBUZZ_ALERT_TOPICS must be 'all' or defined in the topics file (which must load)."""
+        watched = self.alert_topic_set
+        known = set(self.topic_matcher().names)
+        missing = sorted(watched - known)
+        if missing:
+            where = (f"the topics file {self.topics_file}" if self.topics_file
+                     else "no topics file (BADBUZZ_TOPICS_FILE unset)")
+            raise ValueError(f"BADBUZZ_ALERT_TOPICS names {', '.join(missing)}, but {where} defines "
+                             f"{', '.join(sorted(known))}: no tweet could ever carry it, so it could never alert")
+        return self
+
+    @property
+    def alert_topic_set(self) -> set[str]:
+        """The topics that may alert (empty: every topic)."""
+        return {t.strip() for t in self.alert_topics.split(",") if t.strip()}
+
+    def topic_matcher(self) -> TopicMatcher:
+        """The brand's topics (BADBUZZ_TOPICS_FILE; only ``all`` without one). Raises ValueError when the file
+        cannot be read or is invalid, so a broken file stops a service at start, not at its first tweet."""
+        from badbuzz.stream.topics import TopicMatcher
+
+        return TopicMatcher.from_file(self.topics_file)
+
+    def kafka_replication(self) -> TopicReplication:
+        """How the topics badbuzz creates are replicated (stream/kafka_io.ensure_topics)."""
+        from badbuzz.stream.kafka_io import TopicReplication
+
+        return TopicReplication(self.kafka_replication_factor, self.kafka_min_insync_replicas)
 
     def kafka_security(self) -> KafkaSecurity:
         from badbuzz.stream.kafka_security import KafkaSecurity

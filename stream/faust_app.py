@@ -44,6 +44,7 @@ def build_app(
     session_timeout_s: float = 10.0,
     lag: LagMonitor | None = None,
     credentials: Any = None,
+    replication_factor: int = 1,
 ) -> faust.App:
     """The scorer's faust app; ``credentials`` is KafkaSecurity.faust_credentials() (None: PLAINTEXT)."""
     app = faust.App(
@@ -55,7 +56,7 @@ def build_app(
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         topic_partitions=partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=replication_factor,
         consumer_max_fetch_size=max_fetch_bytes,
         producer_max_request_size=max_fetch_bytes,
         stream_wait_empty=False,

@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaProducer
@@ -138,16 +139,27 @@ class KafkaAuthFailed(BadBuzzError):
                          f"({detail or type(cause).__name__})")
 
 
+@dataclass(frozen=True)
+class TopicReplication:
+    factor: int = 1
+    min_insync: int | None = None  # None: the broker's default
+
+
 def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, max_message_bytes: int,
-                  security: KafkaSecurity = PLAINTEXT) -> None:
-    """Create the topics that are missing (idempotent)."""
+                  security: KafkaSecurity = PLAINTEXT, *, replication: TopicReplication = TopicReplication()) -> None:
+    """Create the topics that are missing (idempotent). One replica suits the single-node stack; a managed
+    cluster needs its own figures (Confluent Cloud refuses a factor of 1; on MSK, whose brokers default to
+    ``min.insync.replicas=2``, ``acks=all`` writes to a one-replica topic fail), hence the settings
+    BADBUZZ_KAFKA_REPLICATION_FACTOR and BADBUZZ_KAFKA_MIN_INSYNC_REPLICAS."""
+    configs = {"max.message.bytes": str(max_message_bytes)}
+    if replication.min_insync is not None:
+        configs["min.insync.replicas"] = str(replication.min_insync)
     admin = connect(lambda: KafkaAdminClient(bootstrap_servers=bootstrap, client_id="badbuzz-admin",
                                              **security.kafka_python()), bootstrap, security)
     try:
         existing = set(admin.list_topics())
         new = [
-            NewTopic(n, num_partitions=partitions, replication_factor=1,
-                     topic_configs={"max.message.bytes": str(max_message_bytes)})
+            NewTopic(n, num_partitions=partitions, replication_factor=replication.factor, topic_configs=dict(configs))
             for n in names if n not in existing
         ]
         if new:

@@ -109,6 +109,8 @@ class ScoringPipeline:
         for msg in batch:
             try:
                 tweet = validate(msg.value, now, self.limits)
+                if dropped := self.topics.unknown(tweet.topics):
+                    self.metrics.topics_dropped.inc(len(dropped))
                 tweets.append((replace(tweet, topics=self.topics.assign(tweet.text, tweet.topics)), msg))
             except InvalidMessage as exc:
                 dead.append(DeadLetter(msg, exc.kind, exc.reason))

@@ -220,7 +220,7 @@ def run_backtest_command(settings: Settings, path: Path, *, columns: Any, fmt: A
         labels, version = model.labels, model.version
     else:
         labels, version = ["negative", "neutral", "positive"], f"labels:{columns.label}"
-    matcher = TopicMatcher.from_file(settings.topics_file)
+    matcher = settings.topic_matcher()
     result = backtest(rows, config=settings.detector_config(), matcher=matcher, labels=labels, model=model,
                       version=version)
     wanted = {t.strip() for t in topics.split(",") if t.strip()}

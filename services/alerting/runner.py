@@ -53,7 +53,7 @@ def build_alert_service(settings: Settings, registry: CollectorRegistry,
         allowed_lateness=timedelta(seconds=settings.alert_allowed_lateness_s),
         metrics=AlertMetrics(registry), channels=channels,
         page_max_age=timedelta(minutes=settings.alert_page_max_age_minutes),
-        watched={t.strip() for t in settings.alert_topics.split(",") if t.strip()} or None,
+        watched=settings.alert_topic_set or None,
     )
     return service, store
 

@@ -28,6 +28,7 @@ from badbuzz.stream.alerting.significance import log10_significance
 log = logging.getLogger(__name__)
 BASELINE_SPAN = timedelta(hours=2)
 EXPLAIN_SPAN = timedelta(minutes=10)
+EXPLAIN_MIN_NEGATIVES = 30
 
 
 def alert_id_for(topic: str, fired_at: datetime) -> str:
@@ -205,10 +206,15 @@ class AlertService:
             return AlertEvent(alert_id, ev.topic, "resolved", fired_at, window_start, window_end, w.rate, baseline,
                               w.n, w.p_value, resolved_at=window_end, signal=w.signal, scale_minutes=w.minutes,
                               expected_negatives=expected)
-        # words, examples and mood come from at least the last EXPLAIN_SPAN: a two-minute window that fired on
-        # fifty tweets is enough to be sure something is wrong, not always to say what
-        explain_start = min(window_start, window_end - EXPLAIN_SPAN)
+        # words, examples, languages and mood come from the window that fired when it holds enough negatives
+        # to say what is wrong (EXPLAIN_MIN_NEGATIVES), else from at least the last EXPLAIN_SPAN: a two-minute
+        # window that fired on fifty tweets is enough to be sure something is wrong, not always to say what,
+        # and a ten-minute span around a wave three minutes old is mostly the calm before it
+        explain_start = window_start
         negatives = self.store.texts(ev.topic, explain_start, window_end, negative_only=True)
+        if len(negatives) < EXPLAIN_MIN_NEGATIVES:
+            explain_start = min(window_start, window_end - EXPLAIN_SPAN)
+            negatives = self.store.texts(ev.topic, explain_start, window_end, negative_only=True)
         history = self.store.texts(ev.topic, explain_start - BASELINE_SPAN, explain_start, negative_only=False)
         profile = self.store.negative_profile(ev.topic, explain_start, window_end)
         langs = language_mix(lang for lang, _ in profile)

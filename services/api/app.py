@@ -480,11 +480,10 @@ class Ingestion:
         from badbuzz.stream.metrics import ScorerMetrics
         from badbuzz.stream.pipeline import ScoringPipeline
         from badbuzz.stream.sinks import NullSink
-        from badbuzz.stream.topics import TopicMatcher
 
         if self._pipeline is None:
             self._pipeline = ScoringPipeline(
                 self.get_model(), ScoreStore(self.db), NullSink[ScoredTweet](), NullSink[DeadLetter](),
                 ScorerMetrics(self.registry), limits=self.settings.limits,
-                topics=TopicMatcher.from_file(self.settings.topics_file))
+                topics=self.settings.topic_matcher())
         self._pipeline.process([IncomingMessage(v, Origin("api", 0, i)) for i, (_, v) in enumerate(values)])

@@ -27,8 +27,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     b.add_argument("--url", default=None, help="Jetstream subscribe URL (default: Bluesky's public instance)")
     b.add_argument("--cursor-file", type=Path, help="where the resume cursor lives (default HOME/ingest/)")
     x = kinds.add_parser("x", help="the X API v2 filtered stream (BADBUZZ_X_BEARER_TOKEN)")
-    x.add_argument("--rule", action="append", required=True, help='a filtered-stream rule, e.g. \'"air paradis" OR '
-                                                                   "@airparadis' (repeat)")
+    x.add_argument("--rule", action="append", default=[], help='a filtered-stream rule, e.g. \'"air paradis" OR '
+                                                                "@airparadis' (repeat); default: one per topic "
+                                                                "the topics file follows, tagged with it")
     x.add_argument("--api", default=None, help="API base URL (default https://api.x.com)")
     j = kinds.add_parser("jsonl", help="JSON lines (one tweets.raw record each) from a file or '-' for stdin")
     j.add_argument("file", help="path, or - for stdin")
@@ -47,12 +48,13 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
         security = settings.kafka_security()
         ensure_topics(settings.kafka_bootstrap, [settings.topic_raw], settings.partitions,
-                      settings.kafka_max_request_bytes, security)
+                      settings.kafka_max_request_bytes, security, replication=settings.kafka_replication())
         producer = make_producer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, security)
         serve_metrics(registry, settings.metrics_port, settings.metrics_addr,
                       targets_dir=settings.prometheus_targets, service=f"ingest-{args.source}",
                       labels=settings.target_labels)
-    sink = RawSink(metrics, settings.limits, producer=producer, topic=settings.topic_raw)
+    matcher = settings.topic_matcher()
+    sink = RawSink(metrics, settings.limits, producer=producer, topic=settings.topic_raw, topics=matcher)
     stopping = stop_requested()
     try:
         if args.source == "jsonl":
@@ -69,7 +71,14 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
             from badbuzz.services.ingest.bluesky_client import DEFAULT_JETSTREAM, CursorFile, run_bluesky
             from badbuzz.stream.connectors.bluesky import PostFilter
 
-            flt = PostFilter(tuple(args.keyword), tuple(args.handle), tuple(args.did), tuple(args.lang))
+            keywords, handles = list(args.keyword), list(args.handle)
+            if not (keywords or handles or args.did):  # what the followed topics name, as words in the text
+                words, mentioned = matcher.follow_terms()
+                keywords = words + mentioned
+                if not keywords:
+                    raise SystemExit("ingest bluesky: give --keyword/--handle, or mark the brand's topic "
+                                     '"follow": true in BADBUZZ_TOPICS_FILE')
+            flt = PostFilter(tuple(keywords), tuple(handles), tuple(args.did), tuple(args.lang))
             cursor = CursorFile(args.cursor_file or settings.home / "ingest" / "bluesky.cursor")
             asyncio.run(run_bluesky(args.url or DEFAULT_JETSTREAM, flt, sink, cursor, stop=stopping))
             return 0
@@ -77,8 +86,10 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
         if settings.x_bearer_token is None:
             raise SystemExit("ingest x needs BADBUZZ_X_BEARER_TOKEN (an X app's bearer token)")
-        run_x(XApi(args.api or DEFAULT_API, settings.x_bearer_token.get_secret_value()), args.rule, sink,
-              stop=stopping)
+        rules: list[str | tuple[str, str]] = list(args.rule) or list(matcher.x_rules())
+        if not rules:
+            raise SystemExit('ingest x: give --rule, or mark the brand\'s topic "follow": true in BADBUZZ_TOPICS_FILE')
+        run_x(XApi(args.api or DEFAULT_API, settings.x_bearer_token.get_secret_value()), rules, sink, stop=stopping)
         return 0
     finally:
         if producer is not None:

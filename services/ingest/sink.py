@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -20,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from badbuzz.stream.contracts import RawTweet
 from badbuzz.stream.errors import InvalidMessage
+from badbuzz.stream.topics import TopicMatcher
 from badbuzz.stream.validation import ValidationLimits, validate
 
 log = logging.getLogger(__name__)
@@ -38,17 +40,23 @@ class ConnectorMetrics:
                                 ["connector"], registry=registry).labels(**c)
         self.reconnects = Counter("badbuzz_ingest_reconnects", "Connections to the source reopened",
                                   ["connector"], registry=registry).labels(**c)
+        self.topics_dropped = Counter("badbuzz_ingest_topics_dropped", "Topics a record named that the topics "
+                                      "file does not define (dropped, not created)", ["connector"],
+                                      registry=registry).labels(**c)
         self.last_event = Gauge("badbuzz_ingest_last_event_seconds", "When the source last sent anything "
                                 "(unix seconds)", ["connector"], registry=registry).labels(**c)
 
 
 class RawSink:
-    """Validates and produces ``tweets.raw`` records: to Kafka (``producer``), or printed (dry run)."""
+    """Validates and produces ``tweets.raw`` records: to Kafka (``producer``), or printed (dry run). Each
+    record leaves with its topics from the brand's topics file (``topics``): those its source attached that the
+    file defines (an X rule's topic), and every one whose rules match its text."""
 
     def __init__(self, metrics: ConnectorMetrics, limits: ValidationLimits, *, producer: Any = None,
-                 topic: str = "tweets.raw", out: IO[str] | None = None,
+                 topic: str = "tweets.raw", out: IO[str] | None = None, topics: TopicMatcher | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.metrics = metrics
+        self.topics = topics or TopicMatcher([])
         self.limits = limits
         self.producer = producer
         self.topic = topic
@@ -66,6 +74,11 @@ class RawSink:
         except InvalidMessage as exc:
             self.metrics.rejected.inc()
             return f"{exc.kind}: {exc}"
+        if dropped := self.topics.unknown(checked.topics):
+            self.metrics.topics_dropped.inc(len(dropped))
+            log.warning("record %s names topic(s) the topics file does not define, dropped: %s", checked.id,
+                        ", ".join(dropped[:5]))
+        checked = replace(checked, topics=self.topics.assign(checked.text, checked.topics))
         if self.producer is not None:
             self.producer.send(self.topic, key=checked.id.encode(), value=checked.encode())
         else:

@@ -47,7 +47,7 @@ class XApi:
         with self._request("GET", "/2/tweets/search/stream/rules") as resp:
             return list(json.loads(resp.read()).get("data") or [])
 
-    def sync_rules(self, wanted: Sequence[str]) -> tuple[int, int]:
+    def sync_rules(self, wanted: Sequence[str | tuple[str, str]]) -> tuple[int, int]:
         """Make our rules exactly ``wanted``; returns (added, deleted). Running it twice changes nothing."""
         add, delete = rule_changes(self.rules(), wanted)
         if delete:
@@ -64,7 +64,7 @@ class XApi:
         return self._request("GET", "/2/tweets/search/stream", query=STREAM_FIELDS, timeout_s=STALL_S)
 
 
-def run_x(api: XApi, rules: Sequence[str], sink: RawSink, *, stop: Callable[[], bool] = lambda: False,
+def run_x(api: XApi, rules: Sequence[str | tuple[str, str]], sink: RawSink, *, stop: Callable[[], bool] = lambda: False,
           sleep: Callable[[float], None] = time.sleep, backoff: Backoff | None = None) -> None:
     """Follow the filtered stream until ``stop()``."""
     added, deleted = api.sync_rules(rules)

@@ -25,7 +25,13 @@ STOPWORDS = frozenset(
         "you're", "we're", "http", "https", "www", "com", "user", "amp", "quot", "some", "more", "very",
         "really", "much", "still", "also", "only", "even", "back", "into", "over", "after", "before", "again",
         "here", "where", "which", "while", "being", "because", "just", "going", "want", "know", "think",
-        "today", "day"
+        "today", "day",
+        # French (folded: accents stripped), since the brand's customers write in both
+        "les", "des", "une", "est", "sont", "pas", "pour", "que", "qui", "dans", "sur", "avec", "par", "mais",
+        "plus", "tout", "tous", "cette", "ces", "ont", "aux", "elle", "ils", "nous", "vous", "leur", "leurs",
+        "son", "ses", "sans", "comme", "fait", "etre", "avoir", "encore", "deja", "tres", "bien", "aussi",
+        "quand", "alors", "donc", "car", "moi", "toi", "lui", "c'est", "j'ai", "n'est", "qu'il", "d'un", "d'une",
+        "l'on", "ete", "etait", "peu", "meme", "faire", "dit", "rien", "non", "oui", "ceux", "celle", "cela", "ca"
     ]
 )
 

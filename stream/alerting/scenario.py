@@ -12,8 +12,8 @@ import json
 import math
 import random
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -96,25 +96,38 @@ def volume_factor(minute: int, amplitude: float) -> float:
     return 1.0 + amplitude * math.sin(2 * math.pi * (minute / 1440.0 - 10 / 24))
 
 
-def generate(scenario: Scenario, pool: Sequence[PoolTweet]) -> Iterator[StreamTweet]:
-    """The scenario's tweets in time order. Pool tweets are reused with fresh ids when the stream is longer."""
+def generate(scenario: Scenario, pool: Sequence[PoolTweet], *, about: Callable[[str], Sequence[str]] | None = None,
+             brand: str | None = None) -> Iterator[StreamTweet]:
+    """The scenario's tweets in time order. Pool tweets are reused with fresh ids when the stream is longer.
+
+    With ``about`` (the topics a text is about: the deployment's TopicMatcher.assign), each topic's tweets
+    are drawn only from pool tweets about that topic, so a "baggage" episode's examples talk about bags, not
+    whatever a random draw gave. ``brand`` (e.g. "@AirParadis") is put in front of every text: a connector
+    that follows the brand fetches only tweets that name it. A language with too few tweets about a topic
+    (fewer than MIN_TOPIC_POOL negatives or positives) does not write about it; its share goes to the others.
+    """
     rng = random.Random(scenario.seed)
+    if brand:
+        pool = [replace(t, text=f"{brand} {t.text}") for t in pool]
     negatives = [t for t in pool if t.negative]
     positives = [t for t in pool if not t.negative]
     if not negatives or not positives:
         raise ValueError("the pool needs both negative and positive tweets")
+    pools = {spec.name: _topic_pool(pool, spec.name, about) for spec in scenario.topics}
     themed = {ep.theme: _mentioning(negatives, ep.theme) for ep in scenario.episodes if ep.theme}
-    by_lang = _by_language(pool, scenario.languages)
+    by_lang = {name: _by_language(p, scenario.languages, topic=name if about else None) for name, p in pools.items()}
     serial = 0
     for minute in range(scenario.minutes):
         batch: list[StreamTweet] = []
         base = scenario.origin + timedelta(minutes=minute)
         for spec in scenario.topics:
             lam = spec.per_minute * volume_factor(minute, scenario.daily_amplitude)
-            if by_lang is None:
-                batch.extend(_draw(rng, base, spec.name, lam, spec.negative_share, negatives, positives, None))
+            langs = by_lang[spec.name]
+            if langs is None:
+                negs, poss = _split(pools[spec.name])
+                batch.extend(_draw(rng, base, spec.name, lam, spec.negative_share, negs, poss, None))
                 continue
-            for share_of_stream, (negs, poss) in by_lang:
+            for share_of_stream, (negs, poss) in langs:
                 batch.extend(_draw(rng, base, spec.name, lam * share_of_stream, spec.negative_share, negs, poss, None))
         for idx, ep in enumerate(scenario.episodes):
             if ep.start_minute <= minute < ep.start_minute + ep.minutes:
@@ -123,10 +136,11 @@ def generate(scenario: Scenario, pool: Sequence[PoolTweet]) -> Iterator[StreamTw
                 extra = max(0.0, ep.per_minute - spec.per_minute * volume_factor(minute, scenario.daily_amplitude))
                 batch = [b for b in batch if ep.topic not in b.topics]
                 lam = spec.per_minute * volume_factor(minute, scenario.daily_amplitude) + extra
-                angry = themed.get(ep.theme, negatives) if ep.theme else negatives
+                topic_negs, topic_poss = _split(pools[ep.topic])
+                angry = themed.get(ep.theme, topic_negs) if ep.theme and not about else topic_negs
                 if ep.lang is not None:
                     angry = [t for t in angry if t.lang == ep.lang] or angry
-                batch.extend(_draw(rng, base, ep.topic, lam, share, angry, positives, idx))
+                batch.extend(_draw(rng, base, ep.topic, lam, share, angry, topic_poss, idx))
         batch.sort(key=lambda t: t.created_at)
         for tw in batch:
             serial += 1
@@ -134,20 +148,44 @@ def generate(scenario: Scenario, pool: Sequence[PoolTweet]) -> Iterator[StreamTw
             yield tw
 
 
-def _by_language(pool: Sequence[PoolTweet], shares: dict[str, float] | None
+MIN_TOPIC_POOL = 10  # distinct tweets of each label; a longer stream reuses them with fresh ids
+
+
+def _split(pool: Sequence[PoolTweet]) -> tuple[list[PoolTweet], list[PoolTweet]]:
+    return [t for t in pool if t.negative], [t for t in pool if not t.negative]
+
+
+def _topic_pool(pool: Sequence[PoolTweet], topic: str, about: Callable[[str], Sequence[str]] | None
+                ) -> list[PoolTweet]:
+    if about is None:
+        return list(pool)
+    found = [t for t in pool if topic in about(t.text)]
+    negs, poss = _split(found)
+    if len(negs) < MIN_TOPIC_POOL or len(poss) < MIN_TOPIC_POOL:
+        raise ValueError(f"the pool has too few tweets about {topic!r} ({len(negs)} negative, {len(poss)} "
+                         f"positive; {MIN_TOPIC_POOL} of each needed): widen the topic's rules or the data")
+    return found
+
+
+def _by_language(pool: Sequence[PoolTweet], shares: dict[str, float] | None, topic: str | None = None
                  ) -> list[tuple[float, tuple[list[PoolTweet], list[PoolTweet]]]] | None:
-    """(share of the stream, (negatives, positives)) per language of ``shares``; None for a pool used as it is."""
+    """(share of the stream, (negatives, positives)) per language of ``shares``; None for a pool used as it is.
+    For a ``topic``'s pool, a language with too few tweets about it is left out and the others share its part."""
     if not shares:
         return None
     out = []
-    total = sum(shares.values())
     for lang, share in shares.items():
         negs = [t for t in pool if t.lang == lang and t.negative]
         poss = [t for t in pool if t.lang == lang and not t.negative]
+        if topic is not None and (len(negs) < MIN_TOPIC_POOL or len(poss) < MIN_TOPIC_POOL):
+            continue
         if not negs or not poss:
             raise ValueError(f"the pool has no negative or no positive tweets in {lang!r}")
-        out.append((share / total, (negs, poss)))
-    return out
+        out.append((share, (negs, poss)))
+    if not out:
+        raise ValueError(f"no language has enough tweets about {topic!r}")
+    total = sum(share for share, _ in out)
+    return [(share / total, parts) for share, parts in out]
 
 
 def _mentioning(tweets: Sequence[PoolTweet], theme: str) -> Sequence[PoolTweet]:

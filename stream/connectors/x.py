@@ -54,12 +54,38 @@ class Backoff:
         self._last = None
 
 
-def rule_changes(existing: Sequence[dict[str, Any]], wanted: Sequence[str]) -> tuple[list[dict[str, str]], list[str]]:
-    """(rules to add, ids of rules to delete) so that our tagged rules are exactly ``wanted``."""
-    ours = {r["value"]: r["id"] for r in existing if str(r.get("tag", "")).startswith(TAG_PREFIX)}
-    add = [{"value": v, "tag": f"{TAG_PREFIX}{i}"} for i, v in enumerate(wanted) if v not in ours]
-    delete = [rid for value, rid in ours.items() if value not in wanted]
+def rule_changes(existing: Sequence[dict[str, Any]], wanted: Sequence[str | tuple[str, str]]
+                 ) -> tuple[list[dict[str, str]], list[str]]:
+    """(rules to add, ids of rules to delete) so that our tagged rules are exactly ``wanted``: rule values, or
+    (topic, value) pairs, whose tag ``badbuzz:<topic>`` names the topic the rule's tweets belong to. A plain
+    value's numbered tag is not compared (reordering the rules must not churn them); a topic's tag is."""
+    tags: dict[str, str | None] = {}
+    for w in wanted:
+        value, tag = (w, None) if isinstance(w, str) else (w[1], f"{TAG_PREFIX}{w[0]}")
+        tags[value] = tag
+    ours = {r["value"]: (r["id"], r.get("tag")) for r in existing if str(r.get("tag", "")).startswith(TAG_PREFIX)}
+
+    def kept(value: str) -> bool:
+        return value in ours and (tags[value] is None or ours[value][1] == tags[value])
+
+    add = [{"value": v, "tag": t or f"{TAG_PREFIX}{i}"} for i, (v, t) in enumerate(tags.items()) if not kept(v)]
+    delete = [rid for value, (rid, _) in ours.items() if value not in tags or not kept(value)]
     return add, delete
+
+
+def _topic_tag(tag: str) -> bool:
+    return not tag[len(TAG_PREFIX):].isdigit()
+
+
+def rule_topics(doc: dict[str, Any]) -> tuple[str, ...]:
+    """The topics named by the tags of the rules a payload matched (``badbuzz:<topic>``; not our numbered
+    tags, nor other tools' rules)."""
+    found = []
+    for rule in doc.get("matching_rules") or []:
+        tag = str(rule.get("tag", "")) if isinstance(rule, dict) else ""
+        if tag.startswith(TAG_PREFIX) and _topic_tag(tag):
+            found.append(tag[len(TAG_PREFIX):])
+    return tuple(dict.fromkeys(found))
 
 
 STREAM_FIELDS = {"tweet.fields": "created_at,lang,author_id", "expansions": "author_id", "user.fields": "username"}
@@ -85,4 +111,4 @@ def map_tweet(doc: Any) -> RawTweet | None:
     author = users.get(data.get("author_id")) or data.get("author_id")
     lang = data.get("lang") if isinstance(data.get("lang"), str) and data.get("lang") != "und" else None
     return RawTweet(data["id"], data["text"], when if when.tzinfo else when.replace(tzinfo=UTC),
-                    user=author if isinstance(author, str) else None, lang=lang)
+                    user=author if isinstance(author, str) else None, lang=lang, topics=rule_topics(doc))

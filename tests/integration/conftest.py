@@ -28,6 +28,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from badbuzz.stream.kafka_io import ensure_topics
+from badbuzz.stream.topics import EXAMPLE_TOPICS
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.integration
@@ -169,6 +170,8 @@ def scorer_factory(stack: Stack, topics: Topics, database: str, tiny_model_dir: 
             "BADBUZZ_LOG_LEVEL": "INFO",
             "BADBUZZ_BATCH_MAX_SIZE": "32",
             "BADBUZZ_BATCH_MAX_WAIT_S": "0.1",
+            # the brand configuration every shipped deployment uses: records may only carry its topics
+            "BADBUZZ_TOPICS_FILE": str(EXAMPLE_TOPICS),
             "PYTHONUNBUFFERED": "1",
         })
         env.update(overrides)
@@ -354,7 +357,7 @@ class AlerterProcess(ServiceProcess):
             "BADBUZZ_WEBHOOK_ALLOW_HTTP": "loopback",  # the test receiver is plain http on 127.0.0.1
             "BADBUZZ_WEBHOOK_SECRET": ALERTER_SECRET, "BADBUZZ_ALERT_POLL_S": "0.5",
             # the team pages on its brand topics; 'all' may also move when a large share of traffic is angry
-            "BADBUZZ_ALERT_TOPICS": "air-paradis,baggage",
+            "BADBUZZ_ALERT_TOPICS": "air-paradis,baggage", "BADBUZZ_TOPICS_FILE": str(EXAMPLE_TOPICS),
             "BADBUZZ_REDIS_PREFIX": f"{topics.group}:", "BADBUZZ_HOME": str(log.parent / "alerter"),
             "BADBUZZ_PROMETHEUS_TARGETS": str(stack.prometheus_targets),
             "BADBUZZ_PROMETHEUS_LABELS": f"test_run={topics.group}",

@@ -194,12 +194,16 @@ def test_the_topics_file_assigns_topics_in_server_mode(
     path = tmp_path / "topics.json"
     path.write_text(json.dumps(rules))
     texts = {"t-1": "@AirParadis lost my luggage again", "t-2": "Flight DELAYED three hours, thanks Air Paradis",
-             "t-3": "where is my bag #LostBag", "t-4": "lovely crew today", "t-5": "Bagagé perdu, luggage gone"}
+             "t-3": "where is my bag #LostBag", "t-4": "lovely crew today", "t-5": "Bagagé perdu, luggage gone",
+             "t-6": "nice flight"}
     expected = {"t-1": {"all", "air-paradis", "baggage"}, "t-2": {"all", "air-paradis", "delays"},
-                "t-3": {"all", "baggage"}, "t-4": {"all"}, "t-5": {"all", "baggage"}}
+                "t-3": {"all", "baggage"}, "t-4": {"all"}, "t-5": {"all", "baggage"}, "t-6": {"all", "delays"}}
+    # t-6's producer names a configured topic and 32 it made up: those are dropped and counted, not created
+    upstream = {"t-6": ["delays", *(f"invented-{i}" for i in range(31))]}
     scorer = scorer_factory(BADBUZZ_TOPICS_FILE=str(path))
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
-    produce(stack.kafka, topics.raw, [(k.encode(), json.dumps({"id": k, "text": t, "created_at": now}).encode())
+    produce(stack.kafka, topics.raw, [(k.encode(), json.dumps({"id": k, "text": t, "created_at": now,
+                                                               "topics": upstream.get(k, [])}).encode())
                                       for k, t in texts.items()])
     wait_until(lambda: row_stats(database)[0] >= len(texts), 120, "the tweets stored", scorer.tail)
     with psycopg.connect(database.replace("postgresql+psycopg", "postgresql")) as conn:
@@ -208,7 +212,8 @@ def test_the_topics_file_assigns_topics_in_server_mode(
             stored.setdefault(tweet_id, set()).add(topic)
         rollups = dict(conn.execute("SELECT topic, SUM(n) FROM topic_minute_rollups GROUP BY topic").fetchall())
     assert stored == expected
-    assert rollups == {"all": 5, "air-paradis": 2, "baggage": 3, "delays": 1}
+    assert rollups == {"all": 6, "air-paradis": 2, "baggage": 3, "delays": 2}
+    assert scorer.metric("badbuzz_topics_dropped_total") == 31
     published = {json.loads(r.value)["id"]: set(json.loads(r.value)["topics"])
                  for r in consume_all(stack.kafka, topics.scored, len(texts))}
     assert published == expected

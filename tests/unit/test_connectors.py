@@ -35,6 +35,7 @@ from badbuzz.stream.validation import ValidationLimits
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "connectors"
 JETSTREAM = [json.loads(line) for line in (DATA / "jetstream_events.jsonl").read_text().splitlines()]
+ROOT = Path(__file__).resolve().parents[2]
 X_STREAM = (DATA / "x_stream.jsonl").read_text().splitlines()
 BRAND = PostFilter(keywords=("air paradis",), handles=("airparadis.bsky.social",))
 
@@ -153,6 +154,31 @@ def test_x_payloads_map_and_rules_sync_idempotently() -> None:
     assert delete == ["1166895166390583297"]  # ours, no longer wanted; "cat has:media" is not ours
     again = [r for r in existing if r["id"] not in delete] + [{"id": "9", **add[0]}]
     assert rule_changes(again, ['"air paradis" OR @airparadis']) == ([], [])
+
+
+def test_x_rules_come_from_the_topics_file_and_their_tweets_carry_the_topic() -> None:
+    """The followed topic becomes a rule tagged with its name; a tweet it brings carries that topic; the sink
+    adds every topic whose rules match and drops topics the file does not define (counted)."""
+    from badbuzz.stream.topics import EXAMPLE_TOPICS, TopicMatcher
+
+    matcher = TopicMatcher.from_file(EXAMPLE_TOPICS)
+    existing = json.loads((DATA / "x_rules.json").read_text())["data"]
+    add, delete = rule_changes(existing, matcher.x_rules())
+    assert delete == ["1166895166390583297"]  # our numbered rule of before: replaced by the topic's
+    assert [a["tag"] for a in add] == ["badbuzz:air-paradis"] and "@airparadis" in add[0]["value"]
+    retagged = rule_changes([{"id": "7", "value": add[0]["value"], "tag": "badbuzz:0"}], matcher.x_rules())
+    assert retagged == (add, ["7"])  # same rule, tag without its topic: replaced
+    payload = json.loads(X_STREAM[0])
+    payload["matching_rules"] = [{"id": "1", "tag": "badbuzz:air-paradis"}, {"id": "2", "tag": "cats"},
+                                 {"id": "3", "tag": "badbuzz:vip"}]
+    tweet = map_tweet(payload)
+    assert tweet is not None and tweet.topics == ("air-paradis", "vip")
+    metrics = ConnectorMetrics(CollectorRegistry(), "x")
+    out = io.StringIO()
+    sink = RawSink(metrics, ValidationLimits(), out=out, topics=matcher, now=lambda: tweet.created_at)
+    assert sink.put(tweet) is None
+    assert printed(out)[0]["topics"] == ["all", "air-paradis", "delays"]  # "cancelled my flight"
+    assert metrics.topics_dropped._value.get() == 1  # 'vip' is not in the file
 
 
 def test_x_backoff_follows_the_documented_policy() -> None:

@@ -11,6 +11,7 @@ import pytest
 from badbuzz.export.model_dir import load_manifest
 from badbuzz.export.release import released_model_dir
 from badbuzz.services.cli import main
+from badbuzz.stream.topics import EXAMPLE_TOPICS, TopicMatcher
 
 
 def test_demo_uses_the_released_models_and_catches_the_french_episode(
@@ -40,6 +41,11 @@ def test_demo_uses_the_released_models_and_catches_the_french_episode(
     first = summary["alert_explanations"][0]
     assert max(first["languages"], key=first["languages"].get) == "fr" and "% French" in first["summary"]
     assert sum(e.startswith("fr: ") for e in first["examples"]) >= 2
+    # each alert's example tweets are about its topic (the stream is drawn per topic from the topics file)
+    matcher = TopicMatcher.from_file(EXAMPLE_TOPICS)
+    for explained in summary["alert_explanations"]:
+        topic = explained["summary"].split("'")[1]
+        assert all(topic in matcher.assign(e.split(": ", 1)[1]) for e in explained["examples"]), explained
     # the mood line speaks only for the negatives the English emotion head could read
     assert "Mood (of the " in out or "Mood: " in out
     assert Path(summary["plot"]).is_file()

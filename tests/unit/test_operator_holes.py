@@ -138,3 +138,21 @@ def test_retention_shorter_than_the_dedup_window_is_refused() -> None:
         Settings(retention_days=7, max_event_age_days=30)
     assert Settings(retention_days=7, max_event_age_days=7).retention_days == 7
     assert Settings().retention_days >= Settings().max_event_age_days
+
+
+def test_settings_that_can_never_alert_are_refused_at_start(tmp_path: Path) -> None:
+    """The shipped Kubernetes config watched 'air-paradis' with no topics file: every tweet landed in 'all'
+    only, and nothing ever alerted, silently."""
+    from badbuzz.stream.topics import EXAMPLE_TOPICS
+
+    with pytest.raises(ValidationError, match="could never alert"):
+        Settings(alert_topics="air-paradis", topics_file=None)
+    with pytest.raises(ValidationError, match="vip"):
+        Settings(alert_topics="air-paradis,vip", topics_file=EXAMPLE_TOPICS)
+    broken = tmp_path / "topics.json"
+    broken.write_text('{"topics": [{"name": "delays"}]}')
+    with pytest.raises(ValidationError, match="no rules"):
+        Settings(alert_topics="delays", topics_file=broken)
+    ok = Settings(alert_topics="air-paradis,delays,baggage", topics_file=EXAMPLE_TOPICS)
+    assert ok.alert_topic_set == {"air-paradis", "delays", "baggage"}
+    assert Settings(alert_topics="all").alert_topic_set == {"all"}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from badbuzz.stream.topics import TopicMatcher, TopicRule, fold
+from badbuzz.stream.topics import EXAMPLE_TOPICS, TopicMatcher, TopicRule, fold
 
 CONFIG = {"topics": [
     {"name": "air-paradis", "mentions": ["AirParadis"], "keywords": ["air paradis"], "hashtags": ["#AirParadis"]},
@@ -31,9 +31,14 @@ def test_assignment(matcher: TopicMatcher, text: str, topics: tuple[str, ...]) -
     assert matcher.assign(text) == topics
 
 
-def test_upstream_topics_are_kept_once(matcher: TopicMatcher) -> None:
-    assert matcher.assign("late again", upstream=["delays", "vip"]) == ("all", "delays", "vip")
+def test_upstream_topics_are_kept_once_and_only_when_configured(matcher: TopicMatcher) -> None:
+    """A producer cannot invent topics: 'vip' is not in the configuration, so it is dropped (and reported by
+    ``unknown`` for the counters), not created."""
+    assert matcher.assign("late again", upstream=["delays", "vip"]) == ("all", "delays")
+    assert matcher.unknown(["delays", "vip", "all"]) == ["vip"]
     assert matcher.names == ["all", "air-paradis", "delays"]
+    many = [f"t{i}" for i in range(32)]
+    assert matcher.assign("nothing here", upstream=many) == ("all",)
 
 
 def test_fold_strips_accents_and_case() -> None:
@@ -59,3 +64,32 @@ def test_bad_config_is_refused_clearly(doc: object, error: str) -> None:
 def test_rule_needs_a_valid_name() -> None:
     with pytest.raises(ValueError):
         TopicRule.build("Bad Name", keywords=["x"])
+
+
+
+
+
+def test_the_shipped_example_covers_the_brand_in_english_and_french() -> None:
+    m = TopicMatcher.from_file(EXAMPLE_TOPICS)
+    assert m.names == ["all", "air-paradis", "delays", "baggage"]
+    assert m.assign("Vol annulé pour la troisième fois, Air Paradis c'est une honte") == (
+        "all", "air-paradis", "delays")
+    assert m.assign("@AirParadis bagage perdu, aucune réponse") == ("all", "air-paradis", "baggage")
+    assert m.assign("my luggage never showed up, flight delayed 3h") == ("all", "delays", "baggage")
+    assert m.assign("Lovely crew on my Air Paradis flight") == ("all", "air-paradis")
+
+
+def test_followed_topics_give_the_connectors_their_filters() -> None:
+    m = TopicMatcher.from_file(EXAMPLE_TOPICS)
+    [(topic, rule)] = m.x_rules()
+    assert topic == "air-paradis" and '"air paradis"' in rule and "@airparadis" in rule and " OR " in rule
+    words, handles = m.follow_terms()
+    assert "air paradis" in words and handles == ["airparadis"]
+    custom = TopicMatcher.from_config({"topics": [{"name": "brand", "follow": True, "keywords": ["x"],
+                                                   "x_rule": "@brand -is:retweet"}]})
+    assert custom.x_rules() == [("brand", "@brand -is:retweet")]
+
+
+def test_a_misspelt_field_in_the_topics_file_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown field"):
+        TopicMatcher.from_config({"topics": [{"name": "delays", "keyword": ["late"]}]})
