@@ -16,46 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from badbuzz.services.settings import Settings
+from tests.deployments import VAR, Missing, compose, compose_service_env, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_NAMES = re.compile(r"PASSWORD|SECRET|API_KEYS")
-VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^${}]*))?\}")
-
-
-class Missing(Exception):
-    pass
-
-
-def interpolate(value: str, env: dict[str, str]) -> str:
-    value = value.replace("$$", "\0")
-    while (m := VAR.search(value)) is not None:  # innermost first: the pattern has no nested braces
-        name, op, arg = m.group(1), m.group(2), m.group(3) or ""
-        have = env.get(name)
-        if op in (":?", "?") and (have is None or (op == ":?" and have == "")):
-            raise Missing(f"{name}: {arg}")
-        if op in (":-", "-") and (have is None or (op == ":-" and have == "")):
-            have = arg
-        value = value[:m.start()] + (have or "") + value[m.end():]
-    return value.replace("\0", "$")
-
-
-def resolve(node: Any, env: dict[str, str]) -> Any:
-    if isinstance(node, str):
-        return interpolate(node, env)
-    if isinstance(node, list):
-        return [resolve(x, env) for x in node]
-    if isinstance(node, dict):
-        return {k: resolve(v, env) for k, v in node.items()}
-    return node
-
-
-def compose() -> dict[str, Any]:
-    return dict(yaml.safe_load((ROOT / "docker-compose.yml").read_text()))
-
-
 def generated_env(tmp_path: Path) -> dict[str, str]:
     env_file = tmp_path / ".env"
     out = subprocess.run(["bash", str(ROOT / "deploy" / "secrets.sh"), str(env_file)], capture_output=True, text=True,
@@ -81,8 +47,8 @@ def test_every_service_environment_is_valid_for_its_own_settings(tmp_path: Path,
     doc = resolve(compose(), env)
     services = badbuzz_services(doc)
     assert {"scorer", "alerter", "api", "replayer"} <= set(services)
-    for name, svc in services.items():
-        variables = {k: str(v) for k, v in svc["environment"].items()}
+    for name in services:
+        variables = compose_service_env(name, env)
         for key in [k for k in os.environ if k.startswith("BADBUZZ_")]:
             monkeypatch.delenv(key)
         for key, value in variables.items():

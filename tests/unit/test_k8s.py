@@ -8,6 +8,7 @@ requests, and the scorer never scales past the partition count.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,24 @@ def test_scorers_scale_on_lag_up_to_the_partition_count_and_alerters_keep_a_stan
     adapter = yaml.safe_load(docs[("ConfigMap", "badbuzz-adapter-rules")]["data"]["config.yaml"])
     assert adapter["externalRules"][0]["name"]["as"] == "badbuzz_consumer_lag"
     assert docs[("Deployment", "badbuzz-alerter")]["spec"]["replicas"] == 2
+
+
+def test_the_mounted_topics_are_the_shipped_example_and_every_service_starts_with_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kustomize generates badbuzz-topics from deploy/k8s/topics.json (kustomize reads no file outside its
+    folder, hence the copy, kept equal here); each service gets the file and settings that accept it."""
+    from badbuzz.stream.topics import EXAMPLE_TOPICS
+    from tests.deployments import k8s_service_env
+
+    assert (K8S / "topics.json").read_text() == EXAMPLE_TOPICS.read_text()
+    secrets = {"database-url": "postgresql+psycopg://u:p@db/badbuzz", "redis-url": "redis://:p@r:6379/0",
+               "webhook-urls": "", "webhook-secret": "0123456789abcdef0123", "api-keys": ""}
+    for name in ("badbuzz-scorer", "badbuzz-alerter", "badbuzz-api"):
+        env = k8s_service_env(name, secrets, tmp_path / name)
+        for key in [k for k in os.environ if k.startswith("BADBUZZ_")]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        settings = Settings()
+        assert settings.topics_file is not None and settings.topics_file.is_file(), name
+        assert settings.alert_topic_set <= set(settings.topic_matcher().names), name

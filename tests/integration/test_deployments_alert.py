@@ -1,0 +1,124 @@
+"""Every shipped deployment alerts on the example topics out of the box (issue 27).
+
+For the stack (``deploy/stack.sh env``), compose (``docker-compose.yml`` with ``deploy/secrets.sh``'s .env) and
+Kubernetes (``deploy/k8s`` rendered as kustomize would: ConfigMap, generated topics ConfigMap, Secret keys,
+mounted files), the scorer and the alerter run as local processes with exactly the environment and files that
+deployment gives them. Overridden, and only these: where the servers are (the local stack's instead of
+``kafka:9092`` or ``postgres``), and what keeps tests apart (the test's own database, Kafka topics and
+consumer group, Redis prefix, metrics ports, home). An hour of bare brand tweets (no topics attached: the
+deployment's topics file must find them) with a baggage wave goes in; a paged alert on a watched topic,
+with examples about it, must come out. Before this, the Kubernetes deployment watched 'air-paradis' without
+a topics file and could never alert.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from badbuzz.models.data import iter_sentiment140
+from badbuzz.services.settings import Settings
+from badbuzz.stream.alerting.scenario import Episode, PoolTweet, Scenario, TopicSpec, generate
+from badbuzz.stream.topics import TopicMatcher
+from tests.deployments import compose_service_env, k8s_service_env, stack_env
+from tests.integration.conftest import ServiceProcess, Stack, Topics, free_port, produce, wait_until
+from tests.unit.test_compose import generated_env
+
+pytestmark = pytest.mark.integration
+
+
+class Service(ServiceProcess):
+    def __init__(self, service: str, env: dict[str, str], log: Path) -> None:
+        self.service = service
+        super().__init__(env, log)
+
+
+def rendered(kind: str, tmp_path: Path, stack: Stack) -> dict[str, dict[str, str]]:
+    """{service: environment} as the deployment gives them."""
+    if kind == "stack":
+        env = stack_env()
+        return {"scorer": dict(env), "alerter": dict(env)}
+    if kind == "compose":
+        dotenv = generated_env(tmp_path)
+        return {s: compose_service_env(s, dotenv) for s in ("scorer", "alerter")}
+    secrets = {"database-url": "postgresql+psycopg://badbuzz:x@db.example.internal:5432/badbuzz",
+               "redis-url": "redis://:x@redis.example.internal:6379/0", "webhook-urls": "",
+               "webhook-secret": "0123456789abcdef0123456789abcdef"}
+    return {s: k8s_service_env(f"badbuzz-{s}", secrets, tmp_path / "k8s-files" / s) for s in ("scorer", "alerter")}
+
+
+def localised(env: dict[str, str], stack: Stack, topics: Topics, database: str, home: Path) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith("BADBUZZ_")}
+    out.update(env)
+    out.update({
+        "BADBUZZ_KAFKA_BOOTSTRAP": stack.kafka, "BADBUZZ_DATABASE_URL": database,
+        "BADBUZZ_REDIS_URL": os.environ["BADBUZZ_REDIS_URL"], "BADBUZZ_REDIS_PREFIX": f"{topics.group}:",
+        "BADBUZZ_TOPIC_RAW": topics.raw, "BADBUZZ_TOPIC_SCORED": topics.scored, "BADBUZZ_TOPIC_DLQ": topics.dlq,
+        "BADBUZZ_CONSUMER_GROUP": topics.group, "BADBUZZ_METRICS_PORT": str(free_port()),
+        "BADBUZZ_METRICS_ADDR": "127.0.0.1", "BADBUZZ_HOME": str(home), "PYTHONUNBUFFERED": "1",
+    })
+    out.pop("BADBUZZ_PROMETHEUS_TARGETS", None)  # not this test's subject; keeps Prometheus's targets clean
+    return out
+
+
+def brand_hour(s140_sample: Path, matcher: TopicMatcher) -> list[tuple[bytes | None, bytes]]:
+    """An hour of tweets naming the brand, ending now, with a 10-minute baggage wave 40 minutes in: bare
+    records (id, text, created_at), as a connector without a topics file would send them."""
+    origin = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=60)
+    pool = [PoolTweet(r.id, r.text, r.label == "negative") for r in iter_sentiment140(s140_sample)]
+    scenario = Scenario(origin, 58, (TopicSpec("air-paradis", 40, 0.2), TopicSpec("baggage", 10, 0.2)),
+                        (Episode("baggage", 40, 10, 4.0, 40),), daily_amplitude=0.0, seed=11)
+    tweets = generate(scenario, pool, about=matcher.assign, brand="@AirParadis")
+    return [(t.id.encode(), json.dumps({"id": t.id, "text": t.text, "created_at": t.created_at.isoformat()},
+                                       ensure_ascii=False).encode()) for t in tweets]
+
+
+@pytest.fixture
+def running() -> Iterator[list[Service]]:
+    started: list[Service] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+@pytest.mark.parametrize("kind", ["stack", "compose", "k8s"])
+def test_each_deployment_alerts_on_the_example_topics(
+    kind: str, stack: Stack, topics: Topics, database: str, s140_sample: Path, tmp_path: Path,
+    running: list[Service],
+) -> None:
+    envs = {name: localised(env, stack, topics, database, tmp_path / name) for name, env in
+            rendered(kind, tmp_path, stack).items()}
+    settings = Settings(**{k[len("BADBUZZ_"):].lower(): v for k, v in envs["alerter"].items()  # type: ignore[arg-type]
+                           if k in ("BADBUZZ_TOPICS_FILE", "BADBUZZ_ALERT_TOPICS")})
+    watched = settings.alert_topic_set
+    assert {"air-paradis", "baggage"} <= watched, f"{kind} watches {watched}"
+    matcher = settings.topic_matcher()
+    scorer = Service("scorer", envs["scorer"], tmp_path / "scorer.log").start()
+    alerter = Service("alerter", envs["alerter"], tmp_path / "alerter.log").start()
+    running.extend([scorer, alerter])
+    produce(stack.kafka, topics.raw, brand_hour(s140_sample, matcher))
+    admin = database.replace("postgresql+psycopg://", "postgresql://")
+
+    def alerts() -> list[tuple[str, str, list[dict[str, str]], str | None]]:
+        try:
+            with psycopg.connect(admin) as conn:
+                return conn.execute("SELECT topic, state, examples, unpaged_reason FROM alerts").fetchall()
+        except psycopg.Error:
+            return []
+
+    wait_until(lambda: any(t == "baggage" for t, *_ in alerts()), 300, f"a baggage alert from the {kind} deployment",
+               lambda: scorer.tail() + "\n--- alerter\n" + alerter.tail())
+    found = [a for a in alerts() if a[0] in watched]
+    with psycopg.connect(admin) as conn:
+        queued = conn.execute("SELECT count(*) FROM alert_outbox").fetchone()
+    print(f"[measure] {kind}: alerts {[(t, s) for t, s, *_ in found]}, deliveries queued {queued[0] if queued else 0}")
+    for topic, _, examples, unpaged in found:
+        assert unpaged is None, f"{topic}: {unpaged}"  # paged, not only recorded
+        assert examples and all(topic in matcher.assign(e["text"]) for e in examples), examples
+    assert queued and queued[0] >= 1
