@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, delete, func, or_, select
 
+from badbuzz.services.personal_data import SCRUB_BATCH, blank_old_examples
 from badbuzz.services.tables import AlertAckRow, AlertRow, OutboxRow, ScoredTweetRow, TopicMinuteRow, TweetTopicRow
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class RetentionPolicy:
 def apply_retention(engine: Engine, policy: RetentionPolicy, now: datetime, *, batch: int = 5_000) -> dict[str, int]:
     """Delete what is older than the policy allows; returns the rows deleted per table."""
     deleted = {"scored_tweets": 0, "tweet_topics": 0, "topic_minute_rollups": 0, "alerts": 0, "alert_acks": 0,
-               "alert_outbox": 0}
+               "alert_outbox": 0, "alert_examples": 0}
     tweet_cutoff = now - policy.tweets
     while True:  # tweets and their topic links, a batch at a time
         with engine.begin() as conn:
@@ -45,6 +46,12 @@ def apply_retention(engine: Engine, policy: RetentionPolicy, now: datetime, *, b
                 delete(TweetTopicRow).where(TweetTopicRow.tweet_id.in_(chosen))).rowcount or 0
             deleted["scored_tweets"] += conn.execute(
                 delete(ScoredTweetRow).where(ScoredTweetRow.tweet_id.in_(chosen))).rowcount or 0
+    while True:  # the tweets' texts quoted as alert examples go with the tweets
+        with engine.begin() as conn:
+            blanked = blank_old_examples(conn, tweet_cutoff)
+        deleted["alert_examples"] += blanked
+        if blanked < SCRUB_BATCH:
+            break
     with engine.begin() as conn:
         deleted["topic_minute_rollups"] = conn.execute(
             delete(TopicMinuteRow).where(TopicMinuteRow.minute < now - policy.rollups)).rowcount or 0

@@ -232,6 +232,23 @@ class ScoreStore:
         except (DBAPIError, StatementError) as exc:  # not transient: the batch waits all the same
             raise StoreUnavailable(f"store refused the partitions' progress: {_reason(exc)}") from exc
 
+    def forget(self, tweet_ids: Sequence[str]) -> int:
+        """Delete tweets their authors deleted, with their copies in alerts (services/personal_data.py); retried
+        like a write, so a deletion read during an outage is applied once the database is back."""
+        from badbuzz.services.personal_data import forget_tweets
+
+        done: list[int] = []
+
+        def run() -> None:
+            with self.engine.begin() as conn:
+                done.append(forget_tweets(conn, tweet_ids))
+
+        try:
+            self._with_retries(run)
+        except (DBAPIError, StatementError) as exc:
+            raise StoreUnavailable(f"store refused a deletion: {_reason(exc)}") from exc
+        return done[-1]
+
     def register_model(self, version: str, labels: list[str], details: dict[str, Any]) -> None:
         stmt = self._insert(ModelVersionRow.__table__).values(
             version=version, labels=labels, details=details

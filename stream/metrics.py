@@ -46,6 +46,10 @@ class ScorerMetrics:
         self.dlq = Counter(
             "badbuzz_dlq_messages", "Messages sent to the dead-letter topic", ["kind"], registry=registry
         )
+        self.tweets_deleted = Counter(
+            "badbuzz_tweets_deleted", "Stored tweets removed, with their copies, because their authors deleted them",
+            registry=registry
+        )
         self.topics_dropped = Counter(
             "badbuzz_topics_dropped", "Topics a producer named that the topics file does not define (dropped, "
             "not created)", registry=registry

@@ -24,7 +24,7 @@ from badbuzz.stream.errors import InvalidMessage
 from badbuzz.stream.metrics import ScorerMetrics
 from badbuzz.stream.sinks import Sink
 from badbuzz.stream.topics import TopicMatcher
-from badbuzz.stream.validation import ValidationLimits, validate
+from badbuzz.stream.validation import ValidationLimits, deletion_of, validate
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,10 @@ class Store(Protocol):
 
     def hold_partitions(self, partitions: Collection[int]) -> None:
         """Mark source partitions that still have unread tweets as active (see ``PreparedBatch``)."""
+
+    def forget(self, tweet_ids: Sequence[str]) -> int:
+        """Delete these tweets and every copy of their text (deleted by their authors); returns how many."""
+        ...
 
 
 @dataclass
@@ -60,6 +64,7 @@ class PreparedBatch:
     size: int
     scored: list[tuple[ScoredTweet, IncomingMessage]]
     dead: list[DeadLetter]
+    deletions: list[str] = field(default_factory=list)  # ids of tweets their authors deleted
     stored: bool = False
     dead_published: bool = False
     scored_published: bool = False
@@ -106,7 +111,11 @@ class ScoringPipeline:
         now = datetime.fromtimestamp(self._now(), tz=UTC)
         tweets: list[tuple[RawTweet, IncomingMessage]] = []
         dead: list[DeadLetter] = []
+        deletions: list[str] = []
         for msg in batch:
+            if (deleted := deletion_of(msg.value)) is not None:
+                deletions.append(deleted)
+                continue
             try:
                 tweet = validate(msg.value, now, self.limits)
                 if dropped := self.topics.unknown(tweet.topics):
@@ -119,7 +128,7 @@ class ScoringPipeline:
                 dead.append(DeadLetter(msg, "unreadable", f"{type(exc).__name__}: {exc}"[:300]))
         scored, failed = self._score(tweets)
         dead.extend(failed)
-        return PreparedBatch(len(batch), scored, dead)
+        return PreparedBatch(len(batch), scored, dead, deletions)
 
     def deliver(self, batch: PreparedBatch) -> BatchResult:
         """Store, then publish scores and dead letters; raises (StoreUnavailable, SinkError) while any of it is
@@ -147,6 +156,8 @@ class ScoringPipeline:
         if batch.pending_partitions:
             self.store.hold_partitions(batch.pending_partitions)
         result = self.store.write([s for s, _ in batch.scored])
+        if batch.deletions:  # after the write: a post created and deleted within one batch goes too
+            self.metrics.tweets_deleted.inc(self.store.forget(batch.deletions))
         self.metrics.store_seconds.observe(time.perf_counter() - started)
         refused: dict[int, tuple[str, str]] = {id(s): ("store_rejected", why) for s, why in result.rejected}
         for s in result.conflicting:

@@ -77,6 +77,26 @@ def decode_tweet(value: bytes | None, limits: ValidationLimits) -> RawTweet:
     )
 
 
+DELETION_KEYS = frozenset({"id", "deleted", "deleted_at"})
+
+
+def deletion_of(value: bytes | None) -> str | None:
+    """The tweet id of a deletion record (``{"id": …, "deleted": true}``: the author deleted the post, so
+    every stored copy of it must go), or None for anything else, which is then validated as a tweet."""
+    if not value or b'"deleted"' not in value:
+        return None
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("deleted") is not True or not set(doc) <= DELETION_KEYS:
+        return None
+    tid = doc.get("id")
+    if not isinstance(tid, str) or not tid or len(tid) > TWEET_ID_MAX_CHARS or bad_character(tid, multiline=False):
+        return None
+    return tid
+
+
 def validate(value: bytes | None, now: datetime, limits: ValidationLimits) -> RawTweet:
     """Every rule a ``tweets.raw`` message must pass to be scored (:func:`decode_tweet`, then
     :func:`check_event_time`): the one check the scorer, the connectors and ``POST /v1/ingest`` share."""

@@ -2,7 +2,7 @@
 
 Publications come from the store's outbox (destination ``redis:alerts``, delivered by channels.py's
 dispatcher), not straight from detection: an alert that fires while Redis is down is published once Redis
-is back. A Lua script makes each publication
+is back. Events carry their example tweets' ids, not their texts (see ``render``). A Lua script makes each publication
 happen once: it records the event's idempotency key and skips events already published, so a retry after a
 lost reply (or a second alerter) cannot add a second history entry. Every call has connect/read timeouts.
 """
@@ -51,7 +51,12 @@ class RedisChannel:
         self._script = client.register_script(_PUBLISH_ONCE)
 
     def render(self, event: AlertEvent) -> str:
-        return event.encode()
+        """The event as JSON, its examples reduced to their ids and languages: a stream entry kept for months
+        (and a hash no one trims) must hold no tweet text, so a deleted post or one past retention leaves no
+        copy here (services/personal_data.py). Listeners fetch texts from the API, which forgets them in time."""
+        doc = event.to_json()
+        doc["examples"] = [{k: v for k, v in e.items() if k in ("id", "lang")} for e in event.examples]
+        return json.dumps(doc, ensure_ascii=False, sort_keys=True)
 
     def send(self, payload: str, key: str) -> None:
         self.publish(payload, key)

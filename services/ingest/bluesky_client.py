@@ -73,6 +73,8 @@ async def run_bluesky(url: str, flt: PostFilter, sink: RawSink, cursor: CursorFi
                         sink.metrics.filtered.inc()
                     if mapped.tweet is not None and (reason := sink.put(mapped.tweet)):
                         log.warning("bluesky: %s refused: %s", mapped.tweet.id, reason)
+                    if mapped.deleted is not None:
+                        sink.put_deletion(mapped.deleted)
                     if mapped.cursor_us is not None:
                         last, pending = mapped.cursor_us, pending + 1
                     if pending >= save_every:

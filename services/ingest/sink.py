@@ -40,6 +40,8 @@ class ConnectorMetrics:
                                 ["connector"], registry=registry).labels(**c)
         self.reconnects = Counter("badbuzz_ingest_reconnects", "Connections to the source reopened",
                                   ["connector"], registry=registry).labels(**c)
+        self.deletions = Counter("badbuzz_ingest_deletions", "Deletions by their authors forwarded to tweets.raw",
+                                 ["connector"], registry=registry).labels(**c)
         self.topics_dropped = Counter("badbuzz_ingest_topics_dropped", "Topics a record named that the topics "
                                       "file does not define (dropped, not created)", ["connector"],
                                       registry=registry).labels(**c)
@@ -87,6 +89,18 @@ class RawSink:
             self.out.flush()
         self.metrics.produced.inc()
         return None
+
+    def put_deletion(self, tweet_id: str) -> None:
+        """Forward an author's deletion (``{"id", "deleted": true}``, keyed like the post, so it lands on the
+        post's partition, after it): the scorer removes the stored post and its copies."""
+        value = json.dumps({"id": tweet_id, "deleted": True}).encode()
+        if self.producer is not None:
+            self.producer.send(self.topic, key=tweet_id.encode(), value=value)
+        else:
+            assert self.out is not None
+            self.out.write(value.decode() + "\n")
+            self.out.flush()
+        self.metrics.deletions.inc()
 
     def flush(self) -> None:
         """Wait until everything produced so far is acknowledged (before a cursor is saved)."""

@@ -70,6 +70,7 @@ class Mapped:
     tweet: RawTweet | None
     cursor_us: int | None
     filtered: bool = False
+    deleted: str | None = None  # the id of a post its author deleted: every stored copy of it must go
 
 
 def map_event(doc: Any, flt: PostFilter) -> Mapped:
@@ -81,7 +82,14 @@ def map_event(doc: Any, flt: PostFilter) -> Mapped:
     commit = doc.get("commit")
     if doc.get("kind") != "commit" or not isinstance(commit, dict):
         return Mapped(None, cursor_us)
-    if commit.get("collection") != POST or commit.get("operation") != "create":
+    if commit.get("collection") != POST:
+        return Mapped(None, cursor_us)
+    if commit.get("operation") == "delete":  # no record, only its key: forwarded whatever the filter says
+        did, rkey = doc.get("did"), commit.get("rkey")
+        if not isinstance(did, str) or not isinstance(rkey, str):
+            raise ValueError("a post deletion needs did and rkey")
+        return Mapped(None, cursor_us, deleted=f"at://{did}/{POST}/{rkey}")
+    if commit.get("operation") != "create":
         return Mapped(None, cursor_us)
     record, did, rkey = commit.get("record"), doc.get("did"), commit.get("rkey")
     if not isinstance(record, dict) or not isinstance(did, str) or not isinstance(rkey, str):
