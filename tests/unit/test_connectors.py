@@ -78,8 +78,11 @@ class FakeJetstream:
     """Jetstream on a local WebSocket: replays JETSTREAM from the requested cursor; the first connection is
     dropped after ``drop_after`` frames."""
 
-    def __init__(self, drop_after: int = 5) -> None:
+    def __init__(self, drop_after: int | None = 5, events: list[dict[str, Any]] | None = None,
+                 tail_s: float = 30) -> None:
         self.drop_after = drop_after
+        self.tail_s = tail_s
+        self.events = JETSTREAM if events is None else events
         self.connections: list[dict[str, list[str]]] = []
         self.port = 0
         self._ready = threading.Event()
@@ -96,7 +99,7 @@ class FakeJetstream:
             self.connections.append(query)
             cursor = int(query.get("cursor", ["0"])[0])
             sent = 0
-            for event in JETSTREAM:
+            for event in self.events:
                 if event.get("time_us", cursor) < cursor:
                     continue
                 await ws.send(json.dumps(event))
@@ -104,7 +107,7 @@ class FakeJetstream:
                 if len(self.connections) == 1 and sent == self.drop_after:
                     await ws.close(code=1011, reason="going away")  # the first connection drops mid-stream
                     return
-            await asyncio.sleep(30)  # then live-tail silence
+            await asyncio.sleep(self.tail_s)  # then live-tail silence
 
         async def main() -> None:
             async with websockets.serve(handler, "127.0.0.1", 0) as server:
