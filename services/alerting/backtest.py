@@ -54,7 +54,12 @@ def labelled(rows: Iterable[HistoryRow], labels: Sequence[str], model: Any | Non
     chunk: list[HistoryRow] = []
 
     def raw(r: HistoryRow) -> RawTweet:
-        topics = matcher.assign(r.text, r.topics) if matcher is not None else r.topics
+        if matcher is None:
+            topics = r.topics
+        elif matcher.rules:  # a topics file: the file's topics that it defines, and what its rules match
+            topics = matcher.assign(r.text, r.topics)
+        else:  # no topics file: the history's own topic column defines the topics (an offline study)
+            topics = tuple(dict.fromkeys(("all", *r.topics)))
         return RawTweet(r.id, r.text, r.created_at, topics=topics)
 
     def flush() -> Iterator[ScoredTweet]:

@@ -88,7 +88,9 @@ def test_the_live_alerter_and_the_backtest_raise_identical_alerts(tmp_path: Path
     store = ScoreStore(engine)
     live = AlertService(AlertStore(engine), config, allowed_lateness=timedelta(0),
                         metrics=AlertMetrics(CollectorRegistry()), idle_after=timedelta(days=1))
-    matcher = TopicMatcher([])  # as the scorer assigns them: "all" plus the producer's topics
+    # the deployment's topics, as the scorer assigns them: "all" plus the producer's topics it defines
+    matcher = TopicMatcher.from_config({"topics": [{"name": "delays", "keywords": ["delay"]},
+                                                   {"name": "baggage", "keywords": ["luggage"]}]})
     scored = [replace(s, tweet=replace(s.tweet, topics=matcher.assign(s.tweet.text, s.tweet.topics)))
               for s in labelled(rows, LABELS, None, "labels")]
     events = []
@@ -103,7 +105,7 @@ def test_the_live_alerter_and_the_backtest_raise_identical_alerts(tmp_path: Path
             store.write(batch)
             events += live.run_once()
         clock += step
-    offline = backtest(rows, config=config, matcher=TopicMatcher([]), labels=LABELS, progress=False)
+    offline = backtest(rows, config=config, matcher=matcher, labels=LABELS, progress=False)
     # the live watermark has closed every minute before the newest tweet's; the backtest also that one
     live_closed = rows[-1].created_at.replace(second=0, microsecond=0)
 

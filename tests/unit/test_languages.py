@@ -23,6 +23,7 @@ from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, Scored
 from badbuzz.stream.metrics import ScorerMetrics
 from badbuzz.stream.pipeline import ScoringPipeline
 from badbuzz.stream.sinks import ListSink
+from badbuzz.stream.topics import TopicMatcher
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -121,7 +122,9 @@ def test_unscored_tweets_are_stored_with_their_reason_and_not_counted(detector: 
     scored, dead = ListSink[ScoredTweet](), ListSink[DeadLetter]()
     registry = CollectorRegistry()
     now = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
-    pipeline = ScoringPipeline(r, store, scored, dead, ScorerMetrics(registry), wall_clock=now.timestamp)
+    brand = TopicMatcher.from_config({"topics": [{"name": "brand", "mentions": ["airparadis"]}]})
+    pipeline = ScoringPipeline(r, store, scored, dead, ScorerMetrics(registry), topics=brand,
+                               wall_clock=now.timestamp)
     docs = [{"id": "nl", "text": "Ik ben erg boos over deze vlucht, nooit meer met jullie"},
             {"id": "fr", "text": "Vol annulé et bagage perdu, aucune réponse du service client, quelle honte"},
             {"id": "en", "text": "Terrible flight, lost my bag and nobody cares at all", "lang": "en-GB"}]
