@@ -131,7 +131,7 @@ def run_scorer(settings: Settings) -> None:
     registry = CollectorRegistry()
     metrics = ScorerMetrics(registry)
     metrics.model_info.labels(version=model.version, providers=",".join(model.providers)).set(1)
-    store = ScoreStore(make_engine(settings.resolved_database_url),
+    store = ScoreStore(make_engine(settings.resolved_database_url, wait_s=settings.database_wait_s),
                        on_retry=lambda exc: metrics.store_retries.inc())
     register_models(store, model, settings)
     security = settings.kafka_security()

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     kafka_key_file: Path | None = Field(None, description="its private key (PEM)")
     # secrets: a URL may carry a password; SecretStr keeps it out of reprs, logs and validation errors
     database_url: SecretStr | None = Field(None, description="SQLAlchemy URL; unset = SQLite under HOME")
+    database_wait_s: float = Field(300.0, ge=0, description=(
+        "how long a service starting while the database does not answer waits for it (then exits)"))
     redis_url: SecretStr | None = Field(None, description="redis://user:password@host:port/db")
     redis_prefix: str = Field("", description="prefix for Redis keys and channels (several deployments, one Redis)")
     topics_file: Path | None = Field(None, description="JSON file of watched topics (see stream/topics.py)")

@@ -49,8 +49,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the event time of a partition not re
 SCHEMA_LOCK = 0x6261646275  # "badbu": one advisory lock id for schema creation
 
 
-def make_engine(url: str) -> Engine:
-    """An engine on a database migrated to the newest schema (services/migrations).
+def make_engine(url: str, *, wait_s: float = 0.0) -> Engine:
+    """An engine on a database migrated to the newest schema (services/migrations), waiting up to ``wait_s``
+    for a database that does not answer yet.
 
     Replicas starting together on one PostgreSQL database would race on the DDL, so the migration runs under
     a transaction-scoped advisory lock there: the first one migrates, the others wait and find nothing to do.
@@ -59,12 +60,24 @@ def make_engine(url: str) -> Engine:
 
     engine = create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True,
                            connect_args=postgres_session_args(url))
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
-        for line in migrations.upgrade(conn):
-            log.info("database schema: %s", line)
-    return engine
+    deadline = time.monotonic() + wait_s
+    delay = 1.0
+    while True:
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+                for line in migrations.upgrade(conn):
+                    log.info("database schema: %s", line)
+            return engine
+        except OperationalError as exc:
+            # a server down, restarting or not up yet is waited for (a service started, or rolled, during a
+            # database outage must not exit and stay down); a refused password is not, and fails at once
+            if not _unreachable(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("waiting for the database (%s); retrying in %.0f s", _reason(exc), delay)
+            time.sleep(delay)
+            delay = min(10.0, delay * 2)
 
 
 # libpq connection parameters every PostgreSQL session of ours gets. Why each one:
@@ -319,6 +332,17 @@ def _transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         return bool(exc.connection_invalidated) or isinstance(exc, OperationalError | InterfaceError)
     return False
+
+
+UNREACHABLE = ("connection refused", "could not connect", "shutting down", "starting up", "timeout expired",
+               "no route to host", "not yet accepting", "connection timed out", "is not yet accepting",
+               "could not translate host name", "server closed the connection")
+
+
+def _unreachable(exc: OperationalError) -> bool:
+    """The server is not there (yet): down, restarting, starting, or the network between; not a refusal."""
+    text_ = str(exc.orig or exc).lower()
+    return any(marker in text_ for marker in UNREACHABLE) and "password" not in text_
 
 
 def _reason(exc: BaseException) -> str:

@@ -47,7 +47,7 @@ def alert_channels(settings: Settings) -> list[AlertChannel]:
 
 def build_alert_service(settings: Settings, registry: CollectorRegistry,
                         channels: list[AlertChannel]) -> tuple[AlertService, AlertStore]:
-    store = AlertStore(make_engine(settings.resolved_database_url))
+    store = AlertStore(make_engine(settings.resolved_database_url, wait_s=settings.database_wait_s))
     service = AlertService(
         store, settings.detector_config(),
         allowed_lateness=timedelta(seconds=settings.alert_allowed_lateness_s),

@@ -219,7 +219,7 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
     use when not given; ``engine`` defaults to the settings' database."""
     from badbuzz.services.storage import make_engine
 
-    db = engine or make_engine(settings.resolved_database_url)
+    db = engine or make_engine(settings.resolved_database_url, wait_s=settings.database_wait_s)
     keys = parse_keys(settings.api_keys.get_secret_value() if settings.api_keys else "")
     if not keys:
         log.warning("no API keys configured (BADBUZZ_API_KEYS): every /v1 route answers 401. Make one with "

@@ -104,7 +104,9 @@ def test_the_operators_first_week(stack: Stack, topics: Topics, database: str, d
     matcher = TopicMatcher.from_file(EXAMPLE_TOPICS)
     events, wave_at = week_of_posts(data_dir, matcher)
     post_ids = {f"at://{DID}/app.bsky.feed.post/{e['commit']['rkey']}" for e in events}  # type: ignore[index]
-    jetstream = FakeJetstream(drop_after=len(events) // 3, events=events, tail_s=3600)
+    # the week arrives over about two minutes (a live feed, so the restarts land mid-stream); the connection
+    # also drops once, a third of the way in
+    jetstream = FakeJetstream(drop_after=len(events) // 3, events=events, tail_s=3600, pace_s=0.03)
     comms = Receiver()
     deployment = f"fw-{topics.group[-8:]}"
     key, key_entry = new_key("comms-lead", "write")
@@ -141,9 +143,11 @@ def test_the_operators_first_week(stack: Stack, topics: Topics, database: str, d
     try:
         started = time.monotonic()
         wait_until(lambda: stored() >= len(events) // 4, 300, "a quarter of the week stored", logs)
+        at_restart = stored()
         for name in ("ingest", "scorer", "alerter", "api"):  # a rolling restart of every service
             services[name].restart()
-        at_restart = stored()
+            time.sleep(2)
+        at_postgres = stored()
         with stopped("postgres"):
             time.sleep(5)
         wait_until(lambda: stored() >= len(events), 420, "the whole week stored", logs)
@@ -174,12 +178,14 @@ def test_the_operators_first_week(stack: Stack, topics: Topics, database: str, d
         comms.close()
     firing_posts = [s for s in comms.states() if s[1] == "firing"]
     print(f"[measure] first week: {len(events)} posts ({sum('fr' in str(e) for e in events)} with 'fr'), "
-          f"{len(ids)} stored ({at_restart} before the rolling restart), alerts "
+          f"{len(ids)} stored ({at_restart} when the rolling restart began, {at_postgres} when PostgreSQL was "
+          f"restarted), alerts "
           f"{[(a[1], a[2], 'paged' if a[3] is None else 'not paged') for a in alerts]}, "
           f"comms webhook firings {len(firing_posts)}, Alertmanager firings {len(am_firing())}, fired "
           f"{fired['fired_at']} for a wave at {wave_at.isoformat()}, languages {fired.get('languages')}, "
           f"{took:.0f} s in all")
     assert ids == post_ids  # conservation: every post stored, once (the primary key), none lost
+    assert at_restart < at_postgres < len(events), "the restarts must land mid-stream"
     # one alert paged; anything the week's history held (a false alarm) is recorded, found while catching up,
     # and paged nowhere
     paged = [a for a in alerts if a[3] is None]

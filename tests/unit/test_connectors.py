@@ -79,9 +79,10 @@ class FakeJetstream:
     dropped after ``drop_after`` frames."""
 
     def __init__(self, drop_after: int | None = 5, events: list[dict[str, Any]] | None = None,
-                 tail_s: float = 30) -> None:
+                 tail_s: float = 30, pace_s: float = 0.0) -> None:
         self.drop_after = drop_after
         self.tail_s = tail_s
+        self.pace_s = pace_s  # a pause after each event: a live feed, not a replay at full speed
         self.events = JETSTREAM if events is None else events
         self.connections: list[dict[str, list[str]]] = []
         self.port = 0
@@ -104,6 +105,8 @@ class FakeJetstream:
                     continue
                 await ws.send(json.dumps(event))
                 sent += 1
+                if self.pace_s:
+                    await asyncio.sleep(self.pace_s)
                 if len(self.connections) == 1 and sent == self.drop_after:
                     await ws.close(code=1011, reason="going away")  # the first connection drops mid-stream
                     return

@@ -156,3 +156,21 @@ def test_settings_that_can_never_alert_are_refused_at_start(tmp_path: Path) -> N
     ok = Settings(alert_topics="air-paradis,delays,baggage", topics_file=EXAMPLE_TOPICS)
     assert ok.alert_topic_set == {"air-paradis", "delays", "baggage"}
     assert Settings(alert_topics="all").alert_topic_set == {"all"}
+
+
+def test_a_service_started_during_a_database_outage_waits_for_it() -> None:
+    """A service rolled while PostgreSQL restarts used to exit at once ("the database does not answer") and stay
+    down; it now waits (BADBUZZ_DATABASE_WAIT_S), retrying with backoff, and gives up only after that."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    nowhere = "postgresql+psycopg://badbuzz:x@127.0.0.1:1/badbuzz"  # nothing listens on port 1
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        make_engine(nowhere, wait_s=0)
+    assert time.monotonic() - started < 2
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        make_engine(nowhere, wait_s=4)
+    assert 2.5 <= time.monotonic() - started < 10  # retried (1 s, 2 s) before giving up
