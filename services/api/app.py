@@ -147,6 +147,7 @@ class Alert(BaseModel):
     signal: str | None
     scale_minutes: int | None
     expected_negatives: float | None
+    unpaged_reason: str | None = None  # recorded without a page: found while catching up, too old to page
 
 
 class Delivery(BaseModel):
@@ -395,7 +396,7 @@ def _alert(r: AlertRow) -> Alert:
                  resolved_at=_utc_or_none(r.resolved_at), window_start=_utc(r.window_start),
                  window_end=_utc(r.window_end), negative_rate=r.negative_rate, baseline_rate=r.baseline_rate,
                  volume=r.volume, p_value=r.p_value, signal=r.signal, scale_minutes=r.scale_minutes,
-                 expected_negatives=r.expected_negatives)
+                 expected_negatives=r.expected_negatives, unpaged_reason=r.unpaged_reason)
 
 
 def _ack(a: AlertAckRow) -> Ack:

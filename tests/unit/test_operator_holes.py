@@ -60,6 +60,9 @@ def test_a_catch_up_records_past_episodes_but_pages_none(stores: tuple[ScoreStor
     rows = store.alerts()
     assert len(rows) == 1 and rows[0].state == "resolved" and "catching up" in (rows[0].unpaged_reason or "")
     assert sample(registry, "badbuzz_alerts_unpaged_total", topic="baggage") == 2
+    from badbuzz.services.api.app import _alert
+
+    assert "catching up" in (_alert(rows[0]).unpaged_reason or "")  # the API lists it with its reason
 
 
 def test_a_catch_up_still_pages_the_alert_firing_now(stores: tuple[ScoreStore, AlertStore]) -> None:
