@@ -188,7 +188,7 @@ def _end_to_end(settings: Settings, replay: list) -> float:  # type: ignore[type
     raw, scored, dlq = f"bench-{run}.raw", f"bench-{run}.scored", f"bench-{run}.dlq"
     security = settings.kafka_security()
     ensure_topics(settings.kafka_bootstrap, [raw, scored, dlq], settings.partitions, settings.kafka_max_request_bytes,
-                  security, replication=settings.kafka_replication())
+                  security, config=settings.kafka_topic_config())
     producer = make_producer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, security)
     for t in replay:
         producer.send(raw, key=t.id.encode(), value=replay_record(t))

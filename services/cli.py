@@ -276,7 +276,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 raise SystemExit("BADBUZZ_KAFKA_BOOTSTRAP is not set")
             ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
                           settings.partitions, settings.kafka_max_request_bytes, settings.kafka_security(),
-                          replication=settings.kafka_replication())
+                          config=settings.kafka_topic_config())
             return 0
         if args.service == "alerter":
             from badbuzz.services.alerting.runner import run_alerter

@@ -52,7 +52,7 @@ def _send(settings: Settings, records: Iterable[tuple[str, bytes, datetime]], *,
     if settings.kafka_bootstrap is None:
         raise SystemExit("replay to Kafka needs BADBUZZ_KAFKA_BOOTSTRAP (or --to stdout)")
     ensure_topics(settings.kafka_bootstrap, [settings.topic_raw], settings.partitions,
-                  settings.kafka_max_request_bytes, settings.kafka_security(), replication=settings.kafka_replication())
+                  settings.kafka_max_request_bytes, settings.kafka_security(), config=settings.kafka_topic_config())
     producer = make_producer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, settings.kafka_security())
     try:
         for key, value, _ in tqdm(paced_records, desc="replay", unit="tweet"):

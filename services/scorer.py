@@ -137,7 +137,7 @@ def run_scorer(settings: Settings) -> None:
     security = settings.kafka_security()
     ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
                   settings.partitions, settings.kafka_max_request_bytes, security,
-                  replication=settings.kafka_replication())
+                  config=settings.kafka_topic_config())
     producer = RenewableProducer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, security)
     pipeline = ScoringPipeline(
         model, store, KafkaScoredSink(producer, settings.topic_scored),

@@ -20,7 +20,7 @@ from badbuzz.stream.validation import ValidationLimits
 
 if TYPE_CHECKING:
     from badbuzz.services.retention import RetentionPolicy
-    from badbuzz.stream.kafka_io import TopicReplication
+    from badbuzz.stream.kafka_io import TopicConfig
     from badbuzz.stream.kafka_security import KafkaSecurity
     from badbuzz.stream.topics import TopicMatcher
 
@@ -220,11 +220,13 @@ class Settings(BaseSettings):
 
         return TopicMatcher.from_file(self.topics_file)
 
-    def kafka_replication(self) -> TopicReplication:
-        """How the topics badbuzz creates are replicated (stream/kafka_io.ensure_topics)."""
-        from badbuzz.stream.kafka_io import TopicReplication
+    def kafka_topic_config(self) -> TopicConfig:
+        """How the topics badbuzz creates are replicated and how long they keep tweets: no longer than the
+        store does (BADBUZZ_RETENTION_DAYS), since every record holds a tweet's text (stream/kafka_io)."""
+        from badbuzz.stream.kafka_io import TopicConfig
 
-        return TopicReplication(self.kafka_replication_factor, self.kafka_min_insync_replicas)
+        return TopicConfig(self.kafka_replication_factor, self.kafka_min_insync_replicas,
+                           retention_ms=int(self.retention_days * 86_400_000))
 
     def kafka_security(self) -> KafkaSecurity:
         from badbuzz.stream.kafka_security import KafkaSecurity

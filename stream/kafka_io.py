@@ -140,26 +140,31 @@ class KafkaAuthFailed(BadBuzzError):
 
 
 @dataclass(frozen=True)
-class TopicReplication:
+class TopicConfig:
+    """How badbuzz creates its topics: replicas, ``min.insync.replicas`` and how long records are kept."""
+
     factor: int = 1
     min_insync: int | None = None  # None: the broker's default
+    retention_ms: int | None = None  # None: the broker's default
 
 
 def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, max_message_bytes: int,
-                  security: KafkaSecurity = PLAINTEXT, *, replication: TopicReplication = TopicReplication()) -> None:
+                  security: KafkaSecurity = PLAINTEXT, *, config: TopicConfig = TopicConfig()) -> None:
     """Create the topics that are missing (idempotent). One replica suits the single-node stack; a managed
     cluster needs its own figures (Confluent Cloud refuses a factor of 1; on MSK, whose brokers default to
     ``min.insync.replicas=2``, ``acks=all`` writes to a one-replica topic fail), hence the settings
     BADBUZZ_KAFKA_REPLICATION_FACTOR and BADBUZZ_KAFKA_MIN_INSYNC_REPLICAS."""
     configs = {"max.message.bytes": str(max_message_bytes)}
-    if replication.min_insync is not None:
-        configs["min.insync.replicas"] = str(replication.min_insync)
+    if config.min_insync is not None:
+        configs["min.insync.replicas"] = str(config.min_insync)
+    if config.retention_ms is not None:
+        configs["retention.ms"] = str(config.retention_ms)
     admin = connect(lambda: KafkaAdminClient(bootstrap_servers=bootstrap, client_id="badbuzz-admin",
                                              **security.kafka_python()), bootstrap, security)
     try:
         existing = set(admin.list_topics())
         new = [
-            NewTopic(n, num_partitions=partitions, replication_factor=replication.factor, topic_configs=dict(configs))
+            NewTopic(n, num_partitions=partitions, replication_factor=config.factor, topic_configs=dict(configs))
             for n in names if n not in existing
         ]
         if new:

@@ -48,7 +48,7 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
         security = settings.kafka_security()
         ensure_topics(settings.kafka_bootstrap, [settings.topic_raw], settings.partitions,
-                      settings.kafka_max_request_bytes, security, replication=settings.kafka_replication())
+                      settings.kafka_max_request_bytes, security, config=settings.kafka_topic_config())
         producer = make_producer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, security)
         serve_metrics(registry, settings.metrics_port, settings.metrics_addr,
                       targets_dir=settings.prometheus_targets, service=f"ingest-{args.source}",

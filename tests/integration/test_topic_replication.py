@@ -19,8 +19,9 @@ pytestmark = pytest.mark.integration
 
 def test_topics_get_the_configured_min_insync_replicas(stack: Stack) -> None:
     name = f"it-{uuid.uuid4().hex[:8]}.raw"
-    settings = Settings(kafka_bootstrap=stack.kafka, kafka_replication_factor=1, kafka_min_insync_replicas=1)
-    ensure_topics(stack.kafka, [name], 2, 1_048_576, replication=settings.kafka_replication())
+    settings = Settings(kafka_bootstrap=stack.kafka, kafka_replication_factor=1, kafka_min_insync_replicas=1,
+                        retention_days=30)
+    ensure_topics(stack.kafka, [name], 2, 1_048_576, config=settings.kafka_topic_config())
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
     try:
         described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
@@ -29,10 +30,11 @@ def test_topics_get_the_configured_min_insync_replicas(stack: Stack) -> None:
     finally:
         admin.close()
     assert configs["min.insync.replicas"] == "1" and configs["max.message.bytes"] == "1048576"
+    assert configs["retention.ms"] == str(30 * 86_400_000)  # no tweet text outlives the store's retention
     assert len(meta["partitions"]) == 2 and all(len(p["replica_nodes"]) == 1 for p in meta["partitions"])
 
 
 def test_an_insync_bound_above_the_replicas_is_refused_at_start() -> None:
     with pytest.raises(ValidationError, match="every acks=all write would fail"):
         Settings(kafka_replication_factor=1, kafka_min_insync_replicas=2)
-    assert Settings(kafka_replication_factor=3, kafka_min_insync_replicas=2).kafka_replication().factor == 3
+    assert Settings(kafka_replication_factor=3, kafka_min_insync_replicas=2).kafka_topic_config().factor == 3
