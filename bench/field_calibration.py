@@ -50,11 +50,14 @@ def figures(rows: list[tuple[datetime, bool]], min_hour_tweets: int = 5) -> dict
             "baseline_negative_share": p}
 
 
-def simulated(per_hour: float, seed: int = 1, base_share: float = 0.25) -> list[tuple[datetime, bool]]:
-    """Two episode-free weeks of the simulator (stream/alerting/simulation.py) as timestamped tweets."""
-    from badbuzz.stream.alerting.simulation import simulate
+def simulated(per_hour: float, seed: int = 1, base_share: float = 0.25, field: bool = False
+              ) -> list[tuple[datetime, bool]]:
+    """Two episode-free weeks of the simulator (stream/alerting/simulation.py) as timestamped tweets, with true
+    labels (the field's figures are from human labels); with ``field``, its calibrated profile."""
+    from badbuzz.stream.alerting.simulation import FieldProfile, LabelNoise, simulate
 
-    week = simulate(per_hour, seed=seed, weeks=2.0, warmup_days=0.0, base_share=base_share, with_episodes=False)
+    week = simulate(per_hour, seed=seed, weeks=2.0, warmup_days=0.0, base_share=base_share, with_episodes=False,
+                    field=FieldProfile() if field else None, noise=LabelNoise(tpr=1.0, fpr=0.0))
     return [(minute, i < k) for minute, n, k in week.counts() for i in range(n)]
 
 
@@ -64,14 +67,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, help="a Sentiment140-format file")
     parser.add_argument("--simulate", type=float, action="append", default=[], metavar="PER_HOUR",
-                        help="also measure the simulator at this volume (repeat)")
+                        help="also measure the simulator at this volume, as it was and calibrated (repeat)")
+    parser.add_argument("--base-share", type=float, action="append", default=[], metavar="SHARE",
+                        help="baseline negative shares of the calibrated brands (repeat; default 0.25)")
     args = parser.parse_args()
+    args.base_share = args.base_share or [0.25]
     columns: dict[str, dict[str, float]] = {}
     if args.data:
         columns["Sentiment140"] = figures([(r.date, r.target == 0) for r in iter_sentiment140(args.data)
                                            if r.date is not None])
     for per_hour in args.simulate:
         columns[f"simulator {per_hour:g}/h"] = figures(simulated(per_hour))
+    for per_hour in args.simulate:
+        for share in args.base_share:
+            columns[f"field profile {per_hour:g}/h, {share:.0%}"] = figures(simulated(per_hour, base_share=share,
+                                                                                    field=True))
     names = list(next(iter(columns.values()))) if columns else []
     print("| figure | " + " | ".join(columns) + " |")
     print("| --- |" + " ---: |" * len(columns))

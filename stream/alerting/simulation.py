@@ -46,6 +46,28 @@ class LabelNoise:
 
 
 @dataclass(frozen=True)
+class FieldProfile:
+    """What real brand traffic has beyond the default simulator (docs/alerting-calibration.md, issue 28):
+
+    - ``diurnal_depth``: the busiest hour of the day over the quietest (field: 7–44; default 4.6);
+    - ``hour_shape``: gamma shape of each hour's volume level (lower: more over-dispersed counts);
+    - ``jump_rate``/``jump_stay``/``jump_size``: self-exciting volume jumps, an hour starting one with
+      ``jump_rate``, each jump hour followed by another with ``jump_stay``, volume ×``jump_size`` (field:
+      0.6–5 % of hours above 3× their hour's mean); a jump's share is the brand's usual (a mention spike is not
+      a complaint wave);
+    - ``share_concentration``: κ of each hour's Beta-distributed negative share (variance s(1−s)/(κ+1) on top
+      of the binomial; field: 1.5–2.3 × the binomial at 3–25 tweets an hour).
+    """
+
+    diurnal_depth: float = 15.0
+    hour_shape: float = 6.0
+    jump_rate: float = 0.008
+    jump_stay: float = 0.45
+    jump_size: tuple[float, float] = (3.0, 6.0)
+    share_concentration: float = 12.0
+
+
+@dataclass(frozen=True)
 class SimEpisode:
     shape: str
     start: int  # minute index from the origin
@@ -93,22 +115,53 @@ def rhythm(minute_of_week: np.ndarray) -> np.ndarray:
     return np.asarray(daily * weekend)
 
 
+def deep_rhythm(minute_of_week: np.ndarray, depth: float) -> np.ndarray:
+    """A daily curve whose busiest hour carries ``depth`` times its quietest (log-sinusoidal; trough 04:00,
+    peak 16:00), weekends at 0.75."""
+    hour = (minute_of_week % 1440) / 60.0
+    daily = np.exp(0.5 * math.log(depth) * np.sin(2 * np.pi * (hour - 10.0) / 24.0))
+    weekend = np.where(minute_of_week // 1440 >= 5, 0.75, 1.0)
+    return np.asarray(daily * weekend)
+
+
+def _jumps(rng: np.random.Generator, hours: int, field: FieldProfile) -> np.ndarray:
+    """Per-hour volume multipliers: self-exciting jumps (a jump hour makes the next one likelier)."""
+    out = np.ones(hours)
+    jumping = False
+    for h in range(hours):
+        jumping = rng.random() < (field.jump_stay if jumping else field.jump_rate)
+        if jumping:
+            out[h] = rng.uniform(*field.jump_size)
+    return out
+
+
 def simulate(per_hour: float, *, seed: int, weeks: float = 2.0, warmup_days: float = 7.0,
              base_share: float = 0.25, noise: LabelNoise = LabelNoise(), episodes_per_week: int = 6,
-             with_episodes: bool = True) -> SimWeek:
-    """One topic's history at ``per_hour`` tweets an hour on average, episodes only after the warm-up."""
+             with_episodes: bool = True, field: FieldProfile | None = None) -> SimWeek:
+    """One topic's history at ``per_hour`` tweets an hour on average, episodes only after the warm-up; with
+    ``field``, the deeper, burstier, over-dispersed traffic of real brands (:class:`FieldProfile`)."""
     rng = np.random.default_rng(seed)
     origin = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
     minutes = int(weeks * 7 * 1440)
     eval_start = int(warmup_days * 1440)
     t = np.arange(minutes)
-    shape = rhythm(t % (7 * 1440))
-    mean_rhythm = float(rhythm(np.arange(7 * 1440)).mean())
+    curve = rhythm if field is None else (lambda m: deep_rhythm(m, field.diurnal_depth))
+    shape = curve(t % (7 * 1440))
+    mean_rhythm = float(curve(np.arange(7 * 1440)).mean())
     lam = per_hour / 60.0 * shape / mean_rhythm
+    hours = minutes // 60 + 1
     day_level = rng.gamma(100.0, 1 / 100.0, size=minutes // 1440 + 1)  # ±10 % per day
-    hour_level = rng.gamma(100.0, 1 / 100.0, size=minutes // 60 + 1)  # ±10 % per hour
+    hour_shape = 100.0 if field is None else field.hour_shape
+    hour_level = rng.gamma(hour_shape, 1 / hour_shape, size=hours)  # ±10 % per hour by default
+    if field is not None:
+        hour_level = hour_level * _jumps(rng, hours, field)
     lam = lam * day_level[t // 1440] * hour_level[t // 60]
     share = np.full(minutes, base_share) * (1.0 + 0.1 * np.sin(2 * np.pi * ((t % 1440) / 1440.0 - 0.3)))
+    if field is not None:  # each hour's own share around the brand's, Beta-distributed
+        kappa = field.share_concentration
+        hourly = np.clip(share[::60], 1e-3, 0.999)
+        drawn = rng.beta(kappa * hourly, kappa * (1 - hourly))
+        share = drawn[t // 60]
     eps = _episodes(rng, minutes, eval_start, episodes_per_week) if with_episodes else []
     share_mult = np.ones(minutes)
     vol_mult = np.ones(minutes)
