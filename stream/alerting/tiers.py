@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from badbuzz.stream.alerting.detector import Detector, DetectorConfig
-from badbuzz.stream.alerting.simulation import LabelNoise, SimEpisode, SimWeek, simulate
+from badbuzz.stream.alerting.simulation import FieldProfile, LabelNoise, SimEpisode, SimWeek, simulate
 
 TIERS = (20, 200, 2000, 20000)
 GRACE_MINUTES = 60
@@ -137,12 +137,14 @@ def score_episodes(week: SimWeek, alerts: Sequence[Fired], report: TierReport) -
 
 
 def evaluate_tier(per_hour: float, runners: dict[str, Runner], *, seeds: Sequence[int], weeks: float,
-                  noise: LabelNoise, progress: Callable[[], None] = lambda: None) -> dict[str, TierReport]:
+                  noise: LabelNoise, progress: Callable[[], None] = lambda: None, base_share: float = 0.25,
+                  field: FieldProfile | None = None) -> dict[str, TierReport]:
+    """Each runner on the same simulated histories (``field``: the calibrated profile, docs/alerting-calibration.md)."""
     reports = {name: TierReport() for name in runners}
     for seed in seeds:
         for with_episodes in (True, False):
             week = simulate(per_hour, seed=seed * 2 + int(with_episodes), weeks=weeks, noise=noise,
-                            with_episodes=with_episodes)
+                            with_episodes=with_episodes, base_share=base_share, field=field)
             for name, run in runners.items():
                 score_episodes(week, run(week.counts()), reports[name])
             progress()
