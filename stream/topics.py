@@ -97,6 +97,7 @@ class TopicMatcher:
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate topic names in {names}")
         self.rules = list(rules)
+        self._known = frozenset(self.names)  # checked for every tweet's upstream topics: built once
 
     @property
     def names(self) -> list[str]:
@@ -105,14 +106,12 @@ class TopicMatcher:
     def assign(self, text: str, upstream: Iterable[str] = ()) -> tuple[str, ...]:
         """``all``, the producer's topics that are configured, and every topic whose rules match."""
         folded = fold(text)
-        known = set(self.names)
-        found = [ALL, *(t for t in upstream if t in known), *(r.name for r in self.rules if r.matches(folded))]
+        found = [ALL, *(t for t in upstream if t in self._known), *(r.name for r in self.rules if r.matches(folded))]
         return tuple(dict.fromkeys(found))
 
     def unknown(self, upstream: Iterable[str]) -> list[str]:
         """The producer's topics that no configuration defines (dropped by :meth:`assign`)."""
-        known = set(self.names)
-        return [t for t in upstream if t not in known]
+        return [t for t in upstream if t not in self._known]
 
     @property
     def followed(self) -> list[TopicRule]:

@@ -54,3 +54,4 @@ class Receiver:
 
     def close(self) -> None:
         self.server.shutdown()
+        self.server.server_close()  # free the port: the next test's receiver may listen on the same one

@@ -115,11 +115,22 @@ class ServiceProcess:
         self.metrics_port = int(env["BADBUZZ_METRICS_PORT"])
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def command(self) -> list[str]:
+        """The ``badbuzz`` arguments this process runs."""
+        return ["services", self.service]
+
     def start(self) -> Self:
         fh = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", self.service],
+        self.proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", *self.command()],
                                      env=self.env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         return self
+
+    def restart(self) -> Self:
+        """SIGTERM and a new process, as a rolling update does; the old one must exit by itself."""
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(60)
+        return self.start()
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -143,6 +154,26 @@ class ServiceProcess:
 
 class ScorerProcess(ServiceProcess):
     service = "scorer"
+
+
+class CommandProcess(ServiceProcess):
+    """Any ``badbuzz`` command (``ingest bluesky …``, ``services api``) as a real OS process."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.args = args
+        super().__init__(env, log)
+
+    def command(self) -> list[str]:
+        return self.args
+
+
+@pytest.fixture
+def am_receiver() -> Iterator[Receiver]:
+    """Listens where the stack's Alertmanager delivers (BADBUZZ_AM_WEBHOOK_URL), for this test's duration."""
+    url = urllib.parse.urlsplit(os.environ["BADBUZZ_AM_WEBHOOK_URL"])
+    receiver = Receiver(url.hostname or "127.0.0.1", url.port or 80)
+    yield receiver
+    receiver.close()
 
 
 @pytest.fixture

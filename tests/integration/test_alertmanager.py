@@ -14,7 +14,6 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,15 +67,6 @@ def delivered(receiver: Receiver, deployment: str, to: str) -> list[dict[str, An
     """Alertmanager's webhook documents for this deployment sent to receiver ``to``, oldest first."""
     docs = [json.loads(body) for _, body in list(receiver.posts)]
     return [d for d in docs if d.get("groupLabels", {}).get("deployment") == deployment and d.get("receiver") == to]
-
-
-@pytest.fixture
-def am_receiver() -> Iterator[Receiver]:
-    """Listens where the stack's Alertmanager delivers (BADBUZZ_AM_WEBHOOK_URL), for this test's duration."""
-    url = urllib.parse.urlsplit(env("BADBUZZ_AM_WEBHOOK_URL"))
-    receiver = Receiver(url.hostname or "127.0.0.1", url.port or 80)
-    yield receiver
-    receiver.close()
 
 
 def test_rule_fires_alertmanager_delivers_groups_and_inhibits(stack: Stack, am_receiver: Receiver) -> None:

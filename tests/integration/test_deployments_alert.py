@@ -27,16 +27,10 @@ from badbuzz.services.settings import Settings
 from badbuzz.stream.alerting.scenario import Episode, PoolTweet, Scenario, TopicSpec, generate
 from badbuzz.stream.topics import TopicMatcher
 from tests.deployments import compose_service_env, k8s_service_env, stack_env
-from tests.integration.conftest import ServiceProcess, Stack, Topics, free_port, produce, wait_until
+from tests.integration.conftest import CommandProcess, Stack, Topics, free_port, produce, wait_until
 from tests.unit.test_compose import generated_env
 
 pytestmark = pytest.mark.integration
-
-
-class Service(ServiceProcess):
-    def __init__(self, service: str, env: dict[str, str], log: Path) -> None:
-        self.service = service
-        super().__init__(env, log)
 
 
 def rendered(kind: str, tmp_path: Path, stack: Stack) -> dict[str, dict[str, str]]:
@@ -80,8 +74,8 @@ def brand_hour(s140_sample: Path, matcher: TopicMatcher) -> list[tuple[bytes | N
 
 
 @pytest.fixture
-def running() -> Iterator[list[Service]]:
-    started: list[Service] = []
+def running() -> Iterator[list[CommandProcess]]:
+    started: list[CommandProcess] = []
     yield started
     for s in started:
         s.stop()
@@ -90,7 +84,7 @@ def running() -> Iterator[list[Service]]:
 @pytest.mark.parametrize("kind", ["stack", "compose", "k8s"])
 def test_each_deployment_alerts_on_the_example_topics(
     kind: str, stack: Stack, topics: Topics, database: str, s140_sample: Path, tmp_path: Path,
-    running: list[Service],
+    running: list[CommandProcess],
 ) -> None:
     envs = {name: localised(env, stack, topics, database, tmp_path / name) for name, env in
             rendered(kind, tmp_path, stack).items()}
@@ -99,8 +93,8 @@ def test_each_deployment_alerts_on_the_example_topics(
     watched = settings.alert_topic_set
     assert {"air-paradis", "baggage"} <= watched, f"{kind} watches {watched}"
     matcher = settings.topic_matcher()
-    scorer = Service("scorer", envs["scorer"], tmp_path / "scorer.log").start()
-    alerter = Service("alerter", envs["alerter"], tmp_path / "alerter.log").start()
+    scorer = CommandProcess(["services", "scorer"], envs["scorer"], tmp_path / "scorer.log").start()
+    alerter = CommandProcess(["services", "alerter"], envs["alerter"], tmp_path / "alerter.log").start()
     running.extend([scorer, alerter])
     produce(stack.kafka, topics.raw, brand_hour(s140_sample, matcher))
     admin = database.replace("postgresql+psycopg://", "postgresql://")

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +34,7 @@ from badbuzz.services.demo import umsab_pool
 from badbuzz.stream.alerting.scenario import Episode, PoolTweet, Scenario, TopicSpec, generate
 from badbuzz.stream.topics import EXAMPLE_TOPICS, TopicMatcher
 from tests.deployments import stack_env
-from tests.integration.conftest import ServiceProcess, Stack, Topics, free_port, wait_until
+from tests.integration.conftest import CommandProcess, Stack, Topics, free_port, wait_until
 from tests.integration.test_alertmanager import delivered
 from tests.integration.test_outages import stopped
 from tests.unit.test_connectors import FakeJetstream
@@ -45,27 +43,6 @@ from tests.webhook_receiver import Receiver
 pytestmark = pytest.mark.integration
 SECRET = "first-week-secret-0123456789abcdef"
 DID = "did:plc:firstweek0000000000000000"
-
-
-class Service(ServiceProcess):
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.args = args
-        super().__init__(env, log)
-
-    def start(self) -> Service:
-        import sys
-
-        fh = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", *self.args], env=self.env,
-                                     stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-        return self
-
-    def restart(self) -> Service:
-        """SIGTERM and a new process, as a rolling update does; the old one must exit by itself."""
-        assert self.proc is not None
-        self.proc.terminate()
-        self.proc.wait(60)
-        return self.start()
 
 
 def week_of_posts(data_dir: Path, matcher: TopicMatcher) -> tuple[list[dict[str, object]], datetime]:
@@ -91,14 +68,6 @@ def week_of_posts(data_dir: Path, matcher: TopicMatcher) -> tuple[list[dict[str,
     return events, scenario.episodes[0].start(origin)
 
 
-@pytest.fixture
-def am_receiver() -> Iterator[Receiver]:
-    url = urllib.parse.urlsplit(os.environ["BADBUZZ_AM_WEBHOOK_URL"])
-    receiver = Receiver(url.hostname or "127.0.0.1", url.port or 80)
-    yield receiver
-    receiver.close()
-
-
 def test_the_operators_first_week(stack: Stack, topics: Topics, database: str, data_dir: Path, tmp_path: Path,
                                   am_receiver: Receiver) -> None:
     matcher = TopicMatcher.from_file(EXAMPLE_TOPICS)
@@ -121,12 +90,12 @@ def test_the_operators_first_week(stack: Stack, topics: Topics, database: str, d
         "BADBUZZ_API_KEYS": key_entry, "BADBUZZ_API_PORT": str(api_port), "BADBUZZ_ALERT_POLL_S": "1",
         "PYTHONUNBUFFERED": "1",
     })
-    services: dict[str, Service] = {}
+    services: dict[str, CommandProcess] = {}
     for name, args in {"ingest": ["ingest", "bluesky", "--url", jetstream.url],
                        "scorer": ["services", "scorer"], "alerter": ["services", "alerter"],
                        "api": ["services", "api"]}.items():
         env = {**base, "BADBUZZ_HOME": str(tmp_path / name), "BADBUZZ_METRICS_PORT": str(free_port())}
-        services[name] = Service(args, env, tmp_path / f"{name}.log").start()
+        services[name] = CommandProcess(args, env, tmp_path / f"{name}.log").start()
     admin = database.replace("postgresql+psycopg://", "postgresql://")
 
     def stored() -> int:
