@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--alerts", type=Path, help="write the alerts here as JSON lines")
     b.add_argument("--plots", type=Path, help="write one PNG timeline per topic into this folder")
     b.add_argument("--topics", default="", help="comma-separated topics to report (default: all)")
+    b.add_argument("--seed-baselines", action="store_true",
+                   help="then write each topic's learned baselines into the deployment's database, so the live "
+                        "alerter starts with them instead of from nothing (a new deployment, a new topic)")
+    b.add_argument("--replace-baselines", action="store_true",
+                   help="with --seed-baselines: also overwrite topics the deployment already has baselines for")
 
     a = sub.add_parser("eval-alerts", help="score alerts against replay ground truth, or simulate replays")
     a.add_argument("--simulate", action="store_true", help="replay the standard scenario offline, ours vs naive")
@@ -340,7 +345,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from badbuzz.services.alerting.backtest import run_backtest_command
 
         run_backtest_command(settings, args.file, columns=_columns(args), fmt=args.format, alerts_out=args.alerts,
-                             plots=args.plots, topics=args.topics)
+                             plots=args.plots, topics=args.topics, seed=args.seed_baselines,
+                             replace=args.replace_baselines)
         return 0
     if cmd == "replay":
         from badbuzz.services.replayer import run_replay

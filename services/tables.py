@@ -115,6 +115,10 @@ class AlertRow(Base):
     emotion_coverage: Mapped[float | None] = mapped_column(Float, nullable=True)
     # set when the alert was recorded but not paged (found while catching up, too old to page)
     unpaged_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # how big it is (the page sorts by it) and what its baselines stood on (minutes of history, in words)
+    severity: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    history_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    baseline_note: Mapped[str | None] = mapped_column(String(300), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

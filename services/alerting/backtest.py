@@ -28,7 +28,7 @@ from badbuzz.services.alerting.store import AlertStore
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.aggregation import MINUTE, minute_of
-from badbuzz.stream.alerting.detector import DetectorConfig, Evaluation
+from badbuzz.stream.alerting.detector import DetectorConfig, Evaluation, TopicState
 from badbuzz.stream.alerting.event import AlertEvent
 from badbuzz.stream.contracts import RawTweet, ScoredTweet
 from badbuzz.stream.history import HistoryRow
@@ -44,6 +44,7 @@ class BacktestResult:
     evaluations: dict[str, list[Evaluation]] = field(default_factory=dict)
     tweets: int = 0
     seconds: float = 0.0
+    states: dict[str, TopicState] = field(default_factory=dict)  # each topic's detector at the end of the file
 
 
 def labelled(rows: Iterable[HistoryRow], labels: Sequence[str], model: Any | None, version: str,
@@ -118,7 +119,8 @@ def backtest(rows: Iterable[HistoryRow], *, config: DetectorConfig, matcher: Top
                                on_evaluation=lambda ev: evaluations.setdefault(ev.topic, []).append(ev))
         events = service.run_until(minute_of(newest) + MINUTE) if newest is not None else []
         engine.dispose()
-    return BacktestResult(merge_events(events), events, evaluations, count, time.perf_counter() - started)
+    states = {topic: det.state for topic, det in service.detectors.items()}
+    return BacktestResult(merge_events(events), events, evaluations, count, time.perf_counter() - started, states)
 
 
 def _write(store: ScoreStore, batch: list[ScoredTweet]) -> int:
@@ -210,8 +212,34 @@ def safe_name(topic: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in topic)[:80] or "topic"
 
 
+def seed_baselines(settings: Settings, states: dict[str, TopicState], source: str, *, replace: bool = False
+                   ) -> dict[str, str]:
+    """Write each topic's learned baselines into the deployment's database, ready for the live alerter
+    (``TopicState.seeded``: it starts at the topic's first live minute). A topic the deployment already has
+    a state for keeps it unless ``replace``. Returns what was done per topic. The alerter reads states when
+    it starts or takes over: seed before starting it, or restart it after."""
+    from badbuzz.services.alerting.store import AlertStore
+
+    engine = make_engine(settings.resolved_database_url, wait_s=settings.database_wait_s)
+    try:
+        store = AlertStore(engine)
+        existing = store.load_states()
+        done: dict[str, str] = {}
+        now = datetime.now(UTC)
+        for topic, state in sorted(states.items()):
+            if topic in existing and not replace:
+                done[topic] = "kept the deployment's own baselines (--replace-baselines to overwrite)"
+                continue
+            store.save_state(topic, state.seeded(source), now)
+            done[topic] = f"seeded: {state.history_note()}"
+        return done
+    finally:
+        engine.dispose()
+
+
 def run_backtest_command(settings: Settings, path: Path, *, columns: Any, fmt: Any, alerts_out: Path | None,
-                         plots: Path | None, topics: str = "") -> BacktestResult:
+                         plots: Path | None, topics: str = "", seed: bool = False,
+                         replace: bool = False) -> BacktestResult:
     """The CLI: read, label (file or model), backtest, write alerts and plots, print a summary."""
     from badbuzz.stream.history import ReadReport, read_history
 
@@ -243,4 +271,7 @@ def run_backtest_command(settings: Settings, path: Path, *, columns: Any, fmt: A
         print(f"  {a['fired_at']}  {a['topic']}: {a['signal']} over {a['scale']} min, {a['rate']:.0%} negative "
               f"(usual {a['baseline']:.0%}), {a['volume']} tweets" + (f", resolved {a['resolved_at']}"
                                                                         if a["resolved_at"] else ""))
+    if seed:
+        for topic, what in seed_baselines(settings, result.states, path.name, replace=replace).items():
+            print(f"  baselines of {topic}: {what}")
     return result

@@ -20,6 +20,7 @@ from badbuzz.services.alerting.channels import AlertChannel
 from badbuzz.services.alerting.leadership import Leadership
 from badbuzz.services.alerting.store import AlertStore, as_utc
 from badbuzz.stream.aggregation import MINUTE, Watermark
+from badbuzz.stream.alerting.baselines import TopicPrior
 from badbuzz.stream.alerting.detector import Detector, DetectorConfig, Evaluation, TopicState
 from badbuzz.stream.alerting.event import AlertEvent, emotion_mix, language_mix, pick_examples
 from badbuzz.stream.alerting.explain import top_terms
@@ -126,7 +127,8 @@ class AlertService:
         only once its state and the alert transitions it produced are committed together. A failed save thus
         changes nothing: the next iteration redoes the same minutes and produces the same transitions."""
         live = self.detectors.get(topic)
-        det = Detector(topic, self.config, TopicState.from_json(live.state.to_json()) if live else None)
+        det = Detector(topic, self.config, TopicState.from_json(live.state.to_json()) if live else None,
+                       prior=None if live else self.prior())
         start = det.next_minute() or self.store.first_minute(topic)
         if start is None:
             return []
@@ -169,6 +171,11 @@ class AlertService:
                         "than %s when found); see GET /v1/alerts", topic, len(past), past[0].window_end,
                         past[-1].window_end, self.page_max_age)
         return events
+
+    def prior(self) -> TopicPrior | None:
+        """What a new topic borrows from this deployment's mature topics (baselines.TopicPrior)."""
+        states = [d.state for d in self.detectors.values()]
+        return TopicPrior.pool([s.volume for s in states], [s.dispersion.phi for s in states])
 
     def _unpaged(self, events: Sequence[AlertEvent], was_open: bool, still_open: AlertEvent | None) -> dict[str, str]:
         """Which of one advance's transitions are recorded without a page: after an outage or a backfill the
@@ -227,6 +234,7 @@ class AlertService:
             emotions=emotion_mix(with_emotions),
             signal=w.signal, scale_minutes=w.minutes, expected_negatives=expected, languages=langs,
             emotion_coverage=round(len(with_emotions) / len(profile), 3) if profile else None,
+            severity=w.severity, history_minutes=ev.history_minutes, baseline_note=ev.history_note,
         )
 
     def reload(self) -> None:

@@ -147,7 +147,9 @@ class AlertStore:
                       top_terms=[list(t) for t in ev.top_terms], examples=ev.examples,
                       emotions=ev.emotions or None, signal=ev.signal, scale_minutes=ev.scale_minutes,
                       expected_negatives=ev.expected_negatives, languages=ev.languages or None,
-                      emotion_coverage=ev.emotion_coverage, unpaged_reason=unpaged_reason, updated_at=now)
+                      emotion_coverage=ev.emotion_coverage, unpaged_reason=unpaged_reason, severity=ev.severity,
+                      history_minutes=ev.history_minutes, baseline_note=ev.baseline_note[:300] or None,
+                      updated_at=now)
         stmt = self._insert(AlertRow.__table__).values(**values)
         if ev.state == "resolved":
             return stmt.on_conflict_do_update(index_elements=["id"], set_={

@@ -148,6 +148,9 @@ class Alert(BaseModel):
     scale_minutes: int | None
     expected_negatives: float | None
     unpaged_reason: str | None = None  # recorded without a page: found while catching up, too old to page
+    severity: str | None = None  # "critical", "high" or "moderate" (how big, not how sure)
+    history_minutes: int | None = None  # minutes of the topic's history its baselines stood on
+    baseline_note: str | None = None  # the same in words, with any seed file or borrowed prior
 
 
 class Delivery(BaseModel):
@@ -396,7 +399,8 @@ def _alert(r: AlertRow) -> Alert:
                  resolved_at=_utc_or_none(r.resolved_at), window_start=_utc(r.window_start),
                  window_end=_utc(r.window_end), negative_rate=r.negative_rate, baseline_rate=r.baseline_rate,
                  volume=r.volume, p_value=r.p_value, signal=r.signal, scale_minutes=r.scale_minutes,
-                 expected_negatives=r.expected_negatives, unpaged_reason=r.unpaged_reason)
+                 expected_negatives=r.expected_negatives, unpaged_reason=r.unpaged_reason, severity=r.severity,
+                 history_minutes=r.history_minutes, baseline_note=r.baseline_note)
 
 
 def _ack(a: AlertAckRow) -> Ack:

@@ -31,6 +31,7 @@ from badbuzz.services.api.auth import ApiKey, find_key
 from badbuzz.services.api.chart import Band, timeline_svg
 from badbuzz.stream.alerting.detector import DetectorConfig
 from badbuzz.stream.alerting.event import AlertEvent
+from badbuzz.stream.alerting.severity import rank
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "badbuzz_key"
@@ -122,9 +123,12 @@ def board_context(db: Engine, config: DetectorConfig, selected: str | None, now:
                            full.negative_rate, full.baseline_rate, full.volume, full.p_value,
                            [(t, z) for t, z in full.top_terms], list(full.examples), None, full.emotions or {},
                            full.signal or "share", full.scale_minutes or 0, full.expected_negatives,
-                           full.languages or {}, full.emotion_coverage)
+                           full.languages or {}, full.emotion_coverage, full.severity or "moderate",
+                           full.history_minutes, full.baseline_note or "")
         alerts.append({"row": full, "summary": event.summary(), "acks": acks.get(full.id, []),
-                       "examples": list(full.examples)[:5]})
+                       "examples": list(full.examples)[:5], "severity": full.severity or "moderate"})
+    # worst first, then newest: what the team should look at first is at the top
+    alerts.sort(key=lambda a: (-rank(a["row"].severity), -a["row"].fired_at.timestamp()))
     names = [t["topic"] for t in tiles]
     if selected not in names:  # a firing topic, else the one that alerted last, else the first
         latest, _ = queries.alert_rows(db, limit=1)

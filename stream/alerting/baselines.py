@@ -21,8 +21,14 @@ from datetime import datetime
 from typing import Any
 
 HOURS_PER_WEEK = 168
-DISPERSION_PRIOR = 0.03  # 1/size: an hour's count varies ~17 % beyond Poisson (weekday news, events)
-PRIOR_MASS = 25_000.0  # as much evidence as ten hours of 50 expected negatives
+# 1/size: an hour's count varies ~40 % beyond Poisson (news, events), as measured on real brand weeks (a gamma
+# hour level of shape 6 reproduces their 7-44x days and their jumps: docs/alerting-calibration.md)
+DISPERSION_PRIOR = 0.15
+PRIOR_MASS = 2_500.0  # as much evidence as a day of a topic with 10 expected negatives an hour
+SHARE_PHI_PRIOR = 1.8  # an hour's negative share varies 1.5-2.3x the binomial on real brand weeks
+SHARE_PHI_PRIOR_HOURS = 48.0  # the prior is worth two days of hours
+SHARE_PHI_DECAY = 0.99  # about four days of hours
+SHARE_PHI_CAP = 12.0  # one hour's Pearson residual counts at most this much (a missed episode must not teach)
 EVIDENCE_DECAY = 0.5 ** (1 / 3300)  # the profile's memory: about 3.3 days at a day weight of 0.3
 
 
@@ -41,10 +47,11 @@ class ShareBaseline:
     snapshots: list[tuple[float, float]] = field(default_factory=list)  # (k, n) at the end of each hour
     seen: int = 0  # tweets ever learned from: the warm-up counts these, not the decayed mass
 
-    def update(self, n: int, k: int, decay: float) -> None:
+    def update(self, n: float, k: float, decay: float, seen: int | None = None) -> None:
+        """Learn ``k`` negatives of ``n`` tweets (possibly scaled down); ``seen``: the tweets really seen."""
         self.k = self.k * decay + k
         self.n = self.n * decay + n
-        self.seen += n
+        self.seen += round(n) if seen is None else seen
 
     def end_of_hour(self, lag_hours: int) -> None:
         self.snapshots.append((self.k, self.n))
@@ -72,6 +79,54 @@ class ShareBaseline:
 
 
 @dataclass
+class ShareDispersion:
+    """φ: how much more an hour's negative share varies than the binomial at its volume (quasi-binomial).
+
+    Real brand hours are not coin flips: a thread, a news story or an hour of replies moves the share more
+    than the binomial allows (1.5-2.3x on the real airline week of issue 28), and a test that takes the
+    binomial for the truth fires on that. φ is the weighted mean over past hours of the Pearson residual
+    ``(k - n p)^2 / (n p (1 - p))`` against the share the detector used, each capped (an episode the detector
+    did not catch must not teach it that such hours are normal), shrunk to a field prior while the topic has
+    few hours. Hours during an alert are left out; suspect hours are kept (leaving out every hour that looked
+    high would cut the tail and make φ too small)."""
+
+    hour_n: float = 0.0
+    hour_k: float = 0.0
+    hour_alert: bool = False
+    residuals: float = 0.0
+    hours: float = 0.0
+    prior: float = SHARE_PHI_PRIOR
+
+    @property
+    def phi(self) -> float:
+        w = SHARE_PHI_PRIOR_HOURS
+        return max(1.0, (self.residuals + w * self.prior) / (self.hours + w))
+
+    def add(self, n: int, k: int, alerting: bool) -> None:
+        self.hour_n += n
+        self.hour_k += k
+        self.hour_alert = self.hour_alert or alerting
+
+    def end_of_hour(self, share: float | None, min_tweets: int = 5) -> None:
+        n, k = self.hour_n, self.hour_k
+        if share is not None and 0 < share < 1 and n >= min_tweets and not self.hour_alert:
+            # only hours above the share count, twice: the tests look at the upper tail, and hours below it
+            # (a campaign, a wave of praise) would inflate φ and blunt every test
+            r = 2.0 * min(SHARE_PHI_CAP, (k - n * share) ** 2 / (n * share * (1 - share))) if k > n * share else 0.0
+            self.residuals = self.residuals * SHARE_PHI_DECAY + r
+            self.hours = self.hours * SHARE_PHI_DECAY + 1.0
+        self.hour_n = self.hour_k = 0
+        self.hour_alert = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any] | None) -> ShareDispersion:
+        return cls(**{k: v for k, v in (doc or {}).items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
 class VolumeBaseline:
     """Expected negatives per minute = hour-of-day profile x day-of-week factor; plus dispersion."""
 
@@ -95,6 +150,10 @@ class VolumeBaseline:
     day_start: str | None = None
     minutes_seen: int = 0
     evidence: float = 0.0  # negatives the profile rests on (decayed like the profile itself)
+    # borrowed from the deployment's other topics (TopicPrior): the shape of their day (mean 1), and the
+    # recent level divided by it, so a new topic's first hours are compared with the right hour of the day
+    prior_shape: list[float] | None = None
+    shaped_level: float | None = None
 
     def uncertainty(self, minute: datetime) -> float:
         """Relative variance of the expected count itself: an hour of the day estimated from a few dozen
@@ -103,7 +162,7 @@ class VolumeBaseline:
         of its own hour (a day weight of 0.3), pooled with its neighbours (variance x 0.375): 5.5 / evidence.
         An hour of the day never seen yet (the first day, served by the recent level) is a rough guess
         whatever the volume (±50 %)."""
-        fallback = 0.25 if self.day[minute.hour] is None else 0.0
+        fallback = (0.1 if self.prior_shape else 0.25) if self.day[minute.hour] is None else 0.0
         return fallback + 5.5 / max(1.0, self.evidence)
 
     def expected(self, minute: datetime) -> float | None:
@@ -111,7 +170,11 @@ class VolumeBaseline:
         h = minute.hour
         d = self.day[h]
         if d is None:
-            return self.level if self.minutes_seen >= 60 else None
+            if self.minutes_seen < 60:
+                return None
+            if self.prior_shape is not None and self.shaped_level is not None:
+                return self.shaped_level * self.prior_shape[h]
+            return self.level
         before, after = self.day[(h - 1) % 24], self.day[(h + 1) % 24]
         if before is not None and after is not None:  # neighbouring hours pool the noise of quiet topics
             d = 0.25 * before + 0.5 * d + 0.25 * after
@@ -134,6 +197,10 @@ class VolumeBaseline:
         self.minutes_seen += 1
         if clean:
             self.level = n_negative if self.level is None else self.level * level_decay + n_negative * (1 - level_decay)
+            if self.prior_shape is not None:
+                x = n_negative / max(self.prior_shape[minute.hour], 0.05)
+                self.shaped_level = x if self.shaped_level is None else (self.shaped_level * level_decay
+                                                                         + x * (1 - level_decay))
             self.evidence = self.evidence * EVIDENCE_DECAY + n_negative
         if minute.minute == 59:
             self._close_hour(minute, day_weight, dispersion_weight, min_inv_size, max_inv_size)
@@ -149,7 +216,7 @@ class VolumeBaseline:
             # A suspicious hour still teaches the profile, clipped to 2 sd above the expectation: excluding
             # it outright lets a profile that started low (a first day, a growing brand) stay low for ever,
             # firing every morning; clipping lets it catch up by steps an episode cannot exploit.
-            sd = (before * 60 * (1 + min(self.inv_size, 0.05) * before * 60)) ** 0.5
+            sd = (before * 60 * (1 + self.inv_size * before * 60)) ** 0.5
             x = min(x, round(before * 60 + (4.0 if self.hour_clean else 2.0) * sd + 1))
         if before is not None:
             self.day_expected += before * 60
@@ -159,7 +226,7 @@ class VolumeBaseline:
             keep = 1 - dispersion_weight
             # winsorised at 2.5 sd of a moderately dispersed model: an episode the detector missed must not teach it
             # that such hours are normal (which would hide the next one)
-            limit = 2.5 * (mu * (1 + min(self.inv_size, 0.05) * mu)) ** 0.5 + 1.0
+            limit = 3.0 * (mu * (1 + self.inv_size * mu)) ** 0.5 + 1.0
             self.disp_sq = keep * self.disp_sq + min(abs(x - mu), limit) ** 2
             self.disp_mu = keep * self.disp_mu + mu
             self.disp_mu2 = keep * self.disp_mu2 + mu * mu
@@ -174,7 +241,9 @@ class VolumeBaseline:
         self.day[h] = neutral if old is None else (1 - weight) * old + weight * neutral
 
     def _close_day(self, week_weight: float) -> None:
-        if self.day_start is None or self.day_expected < 20:  # too little to say how this weekday differs
+        # too little to say how this weekday differs, or no day profile yet to differ from (the first day's
+        # expectations are the recent level's guesses: a weekday factor learned from them is noise)
+        if self.day_start is None or self.day_expected < 20 or min(self.day_seen) < 2:
             return
         wd = datetime.fromisoformat(self.day_start).weekday()
         ratio = self.weekday[wd] * self.day_observed / self.day_expected
@@ -188,3 +257,49 @@ class VolumeBaseline:
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> VolumeBaseline:
         return cls(**{k: v for k, v in doc.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class TopicPrior:
+    """What a new topic borrows from the deployment's other topics until its own history suffices.
+
+    A topic added on Monday morning has no idea that its nights are fifteen times quieter than its
+    afternoons, nor how much its share swings from hour to hour: without that, its first day either fires on
+    every morning rise or is too deaf to fire at all. Every topic of one brand shares its customers' day, so
+    the pooled day shape (each hour of the day against the day's mean), the volume over-dispersion and the
+    share's φ of the mature topics stand in for its own until it has seen each hour of the day twice. Its
+    usual *share* is not borrowed: a "baggage" topic is not as negative as the brand."""
+
+    topics: int
+    day_shape: tuple[float, ...]
+    inv_size: float
+    phi: float
+
+    @classmethod
+    def pool(cls, volumes: list[VolumeBaseline], phis: list[float]) -> TopicPrior | None:
+        """The prior of the mature topics among these (every hour of the day seen at least twice), or None."""
+        shapes, invs, kept_phis = [], [], []
+        for vol, phi in zip(volumes, phis, strict=True):
+            if min(vol.day_seen) < 2 or any(d is None for d in vol.day):
+                continue
+            day = [float(d) for d in vol.day if d is not None]
+            mean = sum(day) / 24
+            if mean <= 0:
+                continue
+            shapes.append([d / mean for d in day])
+            invs.append(vol.inv_size)
+            kept_phis.append(phi)
+        if not shapes:
+            return None
+        shape = tuple(max(0.05, sum(s[h] for s in shapes) / len(shapes)) for h in range(24))
+        return cls(len(shapes), shape, sorted(invs)[len(invs) // 2], sorted(kept_phis)[len(kept_phis) // 2])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"topics": self.topics, "day_shape": list(self.day_shape), "inv_size": self.inv_size, "phi": self.phi}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any] | None) -> TopicPrior | None:
+        if not doc:
+            return None
+        return cls(int(doc["topics"]), tuple(float(x) for x in doc["day_shape"]), float(doc["inv_size"]),
+                   float(doc["phi"]))

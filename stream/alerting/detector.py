@@ -33,12 +33,14 @@ for silent minutes) by the live alerter, the backtest and the simulations alike.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from badbuzz.stream.alerting.baselines import ShareBaseline, VolumeBaseline
+from badbuzz.stream.alerting.baselines import ShareBaseline, ShareDispersion, TopicPrior, VolumeBaseline
+from badbuzz.stream.alerting.severity import Severity, severity_of
 from badbuzz.stream.alerting.significance import nbinom_sf, share_sf
 
 Status = Literal["ok", "pending", "firing"]
@@ -54,10 +56,17 @@ class DetectorConfig:
     weekly_budget: float = 0.15
     budget_cap_minutes: int = 60
     min_volume: int = 30
-    min_ratio: float = 1.3
+    # effect floor on the share in odds, not as a ratio of shares: a brand at 75 % negative cannot reach
+    # "1.5x its share", while its odds can still double (issue 28)
+    min_odds_ratio: float = 1.4
     min_excess: float = 0.05
     volume_min_ratio: float = 2.0
     volume_min_excess: int = 8
+    # a volume test is a complaint only if the window's negative share is not below the usual: more tweets
+    # with proportionally fewer negatives (a campaign, a news story) are a mention spike, not a bad buzz.
+    # "Below" means by more than this many standard errors of the window's share (its noise, φ included)
+    below_usual_sd: float = 1.5
+    below_usual_odds: float = 0.8  # ... and by a margin that matters (a share's daily swing is not a spike)
     pending_minutes: int = 2  # for windows shorter than ``pending_scale``; a longer window fires at once
     pending_scale: int = 5
     # a minute where any test clears its effect floors at this p does not teach the baselines (an episode
@@ -68,6 +77,12 @@ class DetectorConfig:
     volume_resolve_ratio: float = 1.3
     resolve_alpha: float = 0.05
     cooldown_minutes: int = 60
+    # an alert still firing after this long resolves and its level becomes the usual: a change that lasts a
+    # day is the topic's new normal, and an alert that never resolves would freeze the baselines for good
+    max_firing_minutes: int = 720
+    # a minute teaches the usual share with at most this many times the topic's mean tweets a minute: a
+    # spike of mentions at another share must not move the baseline by its sheer volume
+    share_learn_cap: float = 4.0
     share_halflife_minutes: float = 360.0
     share_halflife_tweets: float = 1000.0  # a quiet topic's usual share rests on at least this many tweets
     share_lag_hours: int = 3
@@ -85,7 +100,7 @@ class DetectorConfig:
             raise ValueError("scales must be distinct window lengths of at least one minute")
         if not 0 < self.alpha < 1 or not 0 < self.resolve_alpha < 1:
             raise ValueError("alpha and resolve_alpha must be in (0, 1)")
-        if min(self.min_ratio, self.resolve_ratio, self.volume_min_ratio, self.volume_resolve_ratio) < 1:
+        if min(self.min_odds_ratio, self.resolve_ratio, self.volume_min_ratio, self.volume_resolve_ratio) < 1:
             raise ValueError("ratios must be >= 1")
         if self.pending_minutes < 1 or self.resolve_minutes < 1:
             raise ValueError("pending_minutes and resolve_minutes must be >= 1")
@@ -108,6 +123,8 @@ class WindowTest:
     span: int = 0  # minutes the window really covers (shorter than ``minutes`` just after a start or reset)
     alarming: bool = False
     suspect: bool = False  # clears the effect floors at the looser ``suspect_p``
+    phi: float = 1.0  # the over-dispersion the test allowed for (share: φ at this window; volume: 1/size)
+    below_usual: bool = False  # volume: the window's share is below the usual (a mention spike, not complaints)
 
     @property
     def rate(self) -> float:
@@ -117,6 +134,15 @@ class WindowTest:
     def ratio(self) -> float:
         observed = self.rate if self.signal == "share" else float(self.n_negative)
         return observed / self.expected if self.expected > 0 else float("inf")
+
+    @property
+    def expected_negatives(self) -> float:
+        """Negative tweets usual for this window: its tweets at the usual share, or the volume baseline's."""
+        return self.expected * self.n if self.signal == "share" else self.expected
+
+    @property
+    def severity(self) -> Severity:
+        return severity_of(self.n_negative, self.expected_negatives)
 
 
 @dataclass(frozen=True)
@@ -134,6 +160,9 @@ class Evaluation:
     status: Status
     transition: Literal["firing", "resolved"] | None = None
     trigger: WindowTest | None = None  # the test that fired (or, on resolution, the one that had fired)
+    # on a transition: minutes of history the baselines stand on, and that said in words (with any prior)
+    history_minutes: int | None = None
+    history_note: str = ""
 
     @property
     def strongest(self) -> WindowTest:
@@ -148,6 +177,10 @@ class TopicState:
 
     share: ShareBaseline = field(default_factory=ShareBaseline)
     volume: VolumeBaseline = field(default_factory=VolumeBaseline)
+    dispersion: ShareDispersion = field(default_factory=ShareDispersion)
+    prior: TopicPrior | None = None  # borrowed from the deployment's other topics when this one was new
+    seeded_from: str | None = None  # a history file or store the baselines were learned from before going live
+    seeded_minutes: int = 0
     recent: deque[tuple[int, int, float]] = field(default_factory=deque)  # (n, negatives, expected negatives)
     since_reset: int = 0
     status: Status = "ok"
@@ -161,11 +194,34 @@ class TopicState:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION, "share": self.share.to_json(),
-            "volume": self.volume.to_json(), "recent": [list(x) for x in self.recent],
+            "volume": self.volume.to_json(), "dispersion": self.dispersion.to_json(),
+            "prior": self.prior.to_json() if self.prior else None, "seeded_from": self.seeded_from,
+            "seeded_minutes": self.seeded_minutes, "recent": [list(x) for x in self.recent],
             "since_reset": self.since_reset, "status": self.status, "pending": self.pending, "calm": self.calm,
             "trigger": list(self.trigger) if self.trigger else None, "last_minute": self.last_minute,
             "fired_at": self.fired_at, "cooldown_until": self.cooldown_until,
         }
+
+    def history_note(self) -> str:
+        """What the baselines stand on, as the alert says it: "4.2 days of history (seeded from a file with
+        3.0 of them)", "6 h of history, with the day shape of 3 other topics"."""
+        minutes = self.volume.minutes_seen
+        span = f"{minutes / 1440:.1f} days" if minutes >= 2 * 1440 else f"{minutes / 60:.0f} h"
+        parts = [f"{span} of history ({self.share.seen:,} tweets)"]
+        if self.seeded_from:
+            parts.append(f"{self.seeded_minutes / 1440:.1f} days of it seeded from {self.seeded_from}")
+        if self.prior is not None and min(self.volume.day_seen) < 2:
+            parts.append(f"with the day shape of {self.prior.topics} other topic{'s' if self.prior.topics > 1 else ''}")
+        return "; ".join(parts)
+
+    def seeded(self, source: str) -> TopicState:
+        """A copy of this (learned) state ready to go live on another stretch of time: baselines kept, the
+        windows, alert status and position in time dropped, so the live alerter starts at the topic's first
+        live minute instead of walking through the gap minute by minute (which would teach it silence)."""
+        doc = self.to_json()
+        doc.update(recent=[], since_reset=0, status="ok", pending=0, calm=0, trigger=None, last_minute=None,
+                   fired_at=None, cooldown_until=None, seeded_from=source, seeded_minutes=self.volume.minutes_seen)
+        return TopicState.from_json(doc)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> TopicState:
@@ -182,6 +238,9 @@ class TopicState:
         trigger = doc.get("trigger")
         return cls(
             share=ShareBaseline.from_json(doc["share"]), volume=VolumeBaseline.from_json(doc["volume"]),
+            dispersion=ShareDispersion.from_json(doc.get("dispersion")),
+            prior=TopicPrior.from_json(doc.get("prior")), seeded_from=doc.get("seeded_from"),
+            seeded_minutes=int(doc.get("seeded_minutes", 0)),
             recent=deque((int(a), int(b), float(c)) for a, b, c in doc["recent"]),
             since_reset=int(doc["since_reset"]), status=doc["status"], pending=int(doc["pending"]),
             calm=int(doc["calm"]), trigger=(str(trigger[0]), int(trigger[1])) if trigger else None,
@@ -189,13 +248,23 @@ class TopicState:
         )
 
 
+def _normal_tail(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
 class Detector:
     """One detector per topic."""
 
-    def __init__(self, topic: str, config: DetectorConfig, state: TopicState | None = None) -> None:
+    def __init__(self, topic: str, config: DetectorConfig, state: TopicState | None = None,
+                 prior: TopicPrior | None = None) -> None:
         self.topic = topic
         self.config = config
         self.state = state or TopicState()
+        if state is None and prior is not None:  # a new topic: borrow what its own history cannot tell yet
+            self.state.prior = prior
+            self.state.volume.prior_shape = list(prior.day_shape)
+            self.state.volume.inv_size = prior.inv_size
+            self.state.dispersion.prior = prior.phi
         self._level_decay = 0.5 ** (1.0 / config.level_halflife_minutes)
         self._sums = {w: self._sum_of(w) for w in config.scales}  # running (n, k, expected, missing) per scale
 
@@ -204,6 +273,15 @@ class Detector:
         part = recent[len(recent) - min(w, self.state.since_reset, len(recent)):]
         return [sum(x[0] for x in part), sum(x[1] for x in part), sum(max(0.0, x[2]) for x in part),
                 sum(1 for x in part if x[2] < 0)]
+
+    def _capped(self, n: int, k: int) -> tuple[float, float]:
+        """(tweets, negatives) a minute teaches the share baseline: at most ``share_learn_cap`` times the
+        topic's mean minute, in the minute's own proportion."""
+        s = self.state
+        if not s.volume.minutes_seen or not s.share.seen:
+            return float(n), float(k)
+        cap = self.config.share_learn_cap * max(1.0, s.share.seen / s.volume.minutes_seen)
+        return (float(n), float(k)) if n <= cap else (cap, k * cap / n)
 
     def _share_decay_now(self) -> float:
         """Per-minute decay of the share baseline: a half-life of ``share_halflife_minutes`` or of
@@ -246,15 +324,19 @@ class Detector:
         significant = bool(alarming)
         transition, trigger = self._step(minute, alarming, tests)
         clean = s.status == "ok" and transition is None and not any(t.suspect for t in tests)
-        if clean:
-            s.share.update(n, n_negative, self._share_decay_now())
+        if clean and not any(t.below_usual for t in tests):  # a mention spike does not say what is usual
+            s.share.update(*self._capped(n, n_negative), self._share_decay_now(), seen=n)
+        s.dispersion.add(n, n_negative, s.status == "firing" or transition is not None)
         if minute.minute == 59:
             s.share.end_of_hour(c.share_lag_hours)
+            s.dispersion.end_of_hour(baseline)
         s.volume.observe(minute, n_negative, clean, day_weight=c.day_weight, week_weight=c.week_weight,
                          level_decay=self._level_decay, dispersion_weight=c.dispersion_weight,
                          min_inv_size=c.min_inv_size, max_inv_size=c.max_inv_size)
+        if transition is None:
+            return Evaluation(self.topic, minute, n, n_negative, baseline, expected, tests, significant, s.status)
         return Evaluation(self.topic, minute, n, n_negative, baseline, expected, tests, significant, s.status,
-                          transition, trigger)
+                          transition, trigger, s.volume.minutes_seen, s.history_note())
 
     @staticmethod
     def _add(acc: list[float], entry: tuple[int, int, float], sign: int) -> None:
@@ -286,19 +368,57 @@ class Detector:
         if not runnable:
             return ()
         base_n = self.state.share.mass(c.share_lag_hours)
-        inv_size = self.state.volume.inv_size + self.state.volume.uncertainty(minute)
+        phi = self.state.dispersion.phi
+        inv_size = self.state.volume.inv_size
+        uncertain = self.state.volume.uncertainty(minute)
         out = []
         for signal, w, n, k, exp in runnable:
             each = max(c.alpha, c.weekly_budget * min(w, c.budget_cap_minutes) / MINUTES_PER_WEEK) / len(runnable)
+            # over-dispersion comes hour by hour (a thread, a news hour): a window within one hour carries the
+            # part of it its share of the hour's tweets brings, a window of hours all of it
+            phi_w = 1.0 + (phi - 1.0) * min(1.0, w / 60.0)
+            below = False
             if signal == "share":
-                p = share_sf(k, n, exp * base_n, base_n)
-                large = k / n >= exp * c.min_ratio and k / n - exp >= c.min_excess
+                # quasi-binomial: the binomial test on the effective counts (n/φ tweets), the usual share's own
+                # evidence discounted alike
+                sd = (phi_w * exp * (1 - exp) * (1.0 / n + 1.0 / max(base_n, 1.0))) ** 0.5 if 0 < exp < 1 else 1.0
+                z = (k / n - exp) / sd
+                p = (_normal_tail(z) if z < 1.0 else  # calm (p > 0.16): the exact tail decides nothing up there
+                     share_sf(round(k / phi_w), max(1, round(n / phi_w)), exp * base_n / phi, base_n / phi))
+                rate = k / n
+                odds = rate / (1 - rate) / (exp / (1 - exp)) if rate < 1 and 0 < exp < 1 else float("inf")
+                large = odds >= c.min_odds_ratio and rate - exp >= c.min_excess
+                disp = phi_w
             else:
-                p = nbinom_sf(k, max(exp, 1e-6), 1.0 / inv_size)
+                # each hour's level is its own draw: a window of several hours averages them out
+                disp = inv_size / max(1.0, w / 60.0) + uncertain
+                mu = max(exp, 1e-6)
+                z = (k - mu) / (mu + mu * mu * disp) ** 0.5
+                p = _normal_tail(z) if z < 1.0 else nbinom_sf(k, mu, 1.0 / disp)
                 large = k >= exp * c.volume_min_ratio and k - exp >= c.volume_min_excess
+                usual = self.baseline
+                if large and usual is not None and n > 0 and 0 < usual < 1:  # only a rise can be a spike of it
+                    sd = (phi_w * usual * (1 - usual) / n) ** 0.5
+                    rate = k / n
+                    odds = rate / (1 - rate) / (usual / (1 - usual)) if rate < 1 else float("inf")
+                    below = rate < usual - c.below_usual_sd * sd and odds < c.below_usual_odds
+                large = large and not below
             span = min(w, self.state.since_reset)
-            out.append(WindowTest(signal, w, n, k, exp, p, span, large and p < each, large and p < c.suspect_p))
+            out.append(WindowTest(signal, w, n, k, exp, p, span, large and p < each, large and p < c.suspect_p,
+                                  disp, below))
         return tuple(out)
+
+    def _adopt_recent(self) -> None:
+        """Make the last three hours the usual share (an alert that lasted ``max_firing_minutes``): their
+        share, resting on at most a topic-day of tweets, so the next hours can still move it."""
+        s = self.state
+        w = min((x for x in self.config.scales if x >= 180), default=self.config.longest)
+        n, k, _ = self._window(w)
+        if n <= 0:
+            return
+        mass = min(float(n), max(self.config.share_halflife_tweets, 1.0))
+        s.share.k, s.share.n = k * mass / n, mass
+        s.share.snapshots.clear()
 
     def _calm(self, tests: tuple[WindowTest, ...]) -> bool:
         """No window up to two scales above the firing one (at least ten minutes) is still elevated on the
@@ -322,6 +442,10 @@ class Detector:
         if s.status == "firing":
             held = next((t for t in tests if s.trigger and (t.signal, t.minutes) == s.trigger), None)
             s.calm = s.calm + 1 if self._calm(tests) else 0
+            lasted = (minute - datetime.fromisoformat(s.fired_at)).total_seconds() / 60 if s.fired_at else 0.0
+            if lasted >= c.max_firing_minutes:
+                self._adopt_recent()
+                s.calm = c.resolve_minutes
             if s.calm >= c.resolve_minutes:
                 s.status, s.calm, s.fired_at, s.trigger = "ok", 0, None, None
                 s.since_reset = 0  # the episode leaves every window: its tail cannot fire again

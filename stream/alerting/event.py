@@ -38,6 +38,11 @@ class AlertEvent:
     # share of the window's negative tweets that have emotions at all (only languages the emotion model was
     # validated on get them): the mood line speaks for this share, not for every negative tweet
     emotion_coverage: float | None = None
+    # how big (stream/alerting/severity.py): "critical", "high" or "moderate"; the page sorts by it
+    severity: str = "moderate"
+    # what the baselines stood on when it fired: minutes of the topic's history, and that said in words
+    history_minutes: int | None = None
+    baseline_note: str = ""
 
     @property
     def idempotency_key(self) -> str:
@@ -72,9 +77,10 @@ class AlertEvent:
         langs = language_phrase(self.languages)
         covered = self.emotion_coverage
         mood_of = f" (of the {covered:.0%} with emotions)" if covered is not None and covered < 0.995 else ""
-        return (f"Bad buzz on '{self.topic}': {what}; p={self.p_value:.1e}. Words: {words}."
+        return (f"Bad buzz on '{self.topic}' ({self.severity}): {what}; p={self.p_value:.1e}. Words: {words}."
                 + (f" Languages: {langs}." if langs else "")
-                + (f" Mood{mood_of}: {mood}." if mood else ""))
+                + (f" Mood{mood_of}: {mood}." if mood else "")
+                + (f" Baseline: {self.baseline_note}." if self.baseline_note else ""))
 
 
 def scale_phrase(minutes: int) -> str:

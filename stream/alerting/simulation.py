@@ -53,10 +53,15 @@ class FieldProfile:
     - ``hour_shape``: gamma shape of each hour's volume level (lower: more over-dispersed counts);
     - ``jump_rate``/``jump_stay``/``jump_size``: self-exciting volume jumps, an hour starting one with
       ``jump_rate``, each jump hour followed by another with ``jump_stay``, volume ×``jump_size`` (field:
-      0.6–5 % of hours above 3× their hour's mean); a jump's share is the brand's usual (a mention spike is not
-      a complaint wave);
-    - ``share_concentration``: κ of each hour's Beta-distributed negative share (variance s(1−s)/(κ+1) on top
-      of the binomial; field: 1.5–2.3 × the binomial at 3–25 tweets an hour).
+      0.6–5 % of hours above 3× their hour's mean). A jump is a *surge* with ``surge_fraction``: more
+      tweets at the brand's usual share, so more complaints, which the field's own truth rule counts as an
+      episode (negatives at least doubled); the others are *mention spikes* (a campaign, a news story) whose
+      negative share falls to ``mention_share`` of the usual: more tweets, proportionally fewer negative,
+      which is not a bad buzz;
+    - ``share_dispersion``: φ, the variance of an hour's negative share over the binomial variance at that
+      hour's volume (field: 1.5–2.3 at 3–25 tweets an hour, the same at every volume). Each hour's share is
+      drawn from a Beta whose concentration is set from the hour's expected volume so that the ratio is φ
+      at every volume (a quasi-binomial hour), not only at one.
     """
 
     diurnal_depth: float = 15.0
@@ -64,7 +69,9 @@ class FieldProfile:
     jump_rate: float = 0.008
     jump_stay: float = 0.45
     jump_size: tuple[float, float] = (3.0, 6.0)
-    share_concentration: float = 12.0
+    surge_fraction: float = 0.5
+    mention_share: tuple[float, float] = (0.4, 0.7)
+    share_dispersion: float = 1.8
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class SimWeek:
     episodes: tuple[SimEpisode, ...]
     n: np.ndarray
     k: np.ndarray
+    hour_kind: np.ndarray | None = None  # field profile: per hour, 0 usual, 1 surge, 2 mention spike
 
     def minute(self, i: int) -> datetime:
         return self.origin + timedelta(minutes=i)
@@ -124,22 +132,52 @@ def deep_rhythm(minute_of_week: np.ndarray, depth: float) -> np.ndarray:
     return np.asarray(daily * weekend)
 
 
-def _jumps(rng: np.random.Generator, hours: int, field: FieldProfile) -> np.ndarray:
-    """Per-hour volume multipliers: self-exciting jumps (a jump hour makes the next one likelier)."""
+def _jumps(rng: np.random.Generator, hours: int, field: FieldProfile) -> tuple[np.ndarray, np.ndarray]:
+    """Per-hour volume multipliers of self-exciting jumps (a jump hour makes the next one likelier) and each
+    hour's kind: 0 none, 1 surge (usual share), 2 mention spike (lower share). A run of jump hours is one kind."""
     out = np.ones(hours)
+    kind = np.zeros(hours, dtype=np.int8)
     jumping = False
+    current = 0
     for h in range(hours):
+        was = jumping
         jumping = rng.random() < (field.jump_stay if jumping else field.jump_rate)
         if jumping:
+            if not was:
+                current = 1 if rng.random() < field.surge_fraction else 2
             out[h] = rng.uniform(*field.jump_size)
+            kind[h] = current
+    return out, kind
+
+
+def _surges(kind: np.ndarray, mult: np.ndarray, eval_start: int, minutes: int) -> list[SimEpisode]:
+    """Each run of surge hours after the warm-up as a ground-truth episode (shape ``surge``)."""
+    out: list[SimEpisode] = []
+    h = 0
+    while h < len(kind):
+        if kind[h] != 1:
+            h += 1
+            continue
+        end = h
+        while end < len(kind) and kind[end] == 1:
+            end += 1
+        start = h * 60
+        if start >= eval_start and end * 60 <= minutes:
+            out.append(SimEpisode("surge", start, (end - h) * 60, 1.0, float(mult[h:end].mean())))
+        h = end
     return out
 
 
 def simulate(per_hour: float, *, seed: int, weeks: float = 2.0, warmup_days: float = 7.0,
              base_share: float = 0.25, noise: LabelNoise = LabelNoise(), episodes_per_week: int = 6,
-             with_episodes: bool = True, field: FieldProfile | None = None) -> SimWeek:
+             with_episodes: bool = True, field: FieldProfile | None = None,
+             target_noise: LabelNoise | None = None) -> SimWeek:
     """One topic's history at ``per_hour`` tweets an hour on average, episodes only after the warm-up; with
-    ``field``, the deeper, burstier, over-dispersed traffic of real brands (:class:`FieldProfile`)."""
+    ``field``, the deeper, burstier, over-dispersed traffic of real brands (:class:`FieldProfile`).
+
+    Which episodes are targets is decided on labels from ``target_noise`` (default: ``noise``, the labels the
+    detector sees); passing true labels there keeps the same targets when comparing the served model's
+    labels with perfect ones (what the model's errors cost)."""
     rng = np.random.default_rng(seed)
     origin = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
     minutes = int(weeks * 7 * 1440)
@@ -153,15 +191,27 @@ def simulate(per_hour: float, *, seed: int, weeks: float = 2.0, warmup_days: flo
     day_level = rng.gamma(100.0, 1 / 100.0, size=minutes // 1440 + 1)  # ±10 % per day
     hour_shape = 100.0 if field is None else field.hour_shape
     hour_level = rng.gamma(hour_shape, 1 / hour_shape, size=hours)  # ±10 % per hour by default
+    usual_lam = lam * day_level[t // 1440] * hour_level[t // 60]  # the brand's volume without jumps
+    usual_share = np.full(minutes, base_share) * (1.0 + 0.1 * np.sin(2 * np.pi * ((t % 1440) / 1440.0 - 0.3)))
+    share = usual_share
+    surges: list[SimEpisode] = []
+    kind = None
     if field is not None:
-        hour_level = hour_level * _jumps(rng, hours, field)
-    lam = lam * day_level[t // 1440] * hour_level[t // 60]
-    share = np.full(minutes, base_share) * (1.0 + 0.1 * np.sin(2 * np.pi * ((t % 1440) / 1440.0 - 0.3)))
-    if field is not None:  # each hour's own share around the brand's, Beta-distributed
-        kappa = field.share_concentration
-        hourly = np.clip(share[::60], 1e-3, 0.999)
-        drawn = rng.beta(kappa * hourly, kappa * (1 - hourly))
+        jump, kind = _jumps(rng, hours, field)
+        lam = usual_lam * jump[t // 60]
+        # each hour's own share around the brand's: Beta with the concentration that makes its variance
+        # share_dispersion times the binomial at the hour's expected volume (quasi-binomial at every volume)
+        expected = np.bincount(t // 60, weights=lam, minlength=hours)
+        kappa = np.maximum(0.5, (np.maximum(expected, 1.0) - 1.0) / max(field.share_dispersion - 1.0, 1e-6) - 1.0)
+        hourly = np.clip(usual_share[::60], 1e-3, 0.999)
+        hourly = np.concatenate([hourly, np.full(hours - len(hourly), hourly[-1])]) if len(hourly) < hours else hourly
+        lowered = np.where(kind == 2, rng.uniform(*field.mention_share, size=hours), 1.0)
+        mean = np.clip(hourly * lowered, 1e-3, 0.999)
+        drawn = rng.beta(kappa * mean, kappa * (1 - mean))
         share = drawn[t // 60]
+        surges = _surges(kind, jump, eval_start, minutes)
+    else:
+        lam = usual_lam
     eps = _episodes(rng, minutes, eval_start, episodes_per_week) if with_episodes else []
     share_mult = np.ones(minutes)
     vol_mult = np.ones(minutes)
@@ -178,8 +228,12 @@ def simulate(per_hour: float, *, seed: int, weeks: float = 2.0, warmup_days: flo
     n = rng.poisson(lam * vol_mult)
     k_true = rng.binomial(n, true_share)
     k = rng.binomial(k_true, noise.tpr) + rng.binomial(n - k_true, noise.fpr)
-    scored = tuple(_with_target(ep, lam, share, noise) for ep in eps)
-    return SimWeek(per_hour, origin, minutes, eval_start, scored, n, k)
+    judge = target_noise or noise
+    oracle = _Oracle(field)
+    scored = [oracle.score(ep, lam, usual_share if field is not None else share, judge) for ep in eps]
+    scored += [oracle.surge(ep, lam, usual_lam, usual_share, judge) for ep in surges]
+    scored.sort(key=lambda e: e.start)
+    return SimWeek(per_hour, origin, minutes, eval_start, tuple(scored), n, k, kind)
 
 
 def _episodes(rng: np.random.Generator, minutes: int, eval_start: int, per_week: int) -> list[SimEpisode]:
@@ -214,21 +268,43 @@ def _episodes(rng: np.random.Generator, minutes: int, eval_start: int, per_week:
     return out
 
 
-def _with_target(ep: SimEpisode, lam: np.ndarray, share: np.ndarray, noise: LabelNoise) -> SimEpisode:
-    """The oracle z-score of the episode, the better of two views an oracle who knew its start and end
-    could take: its negative *share* (binomial over the episode's tweets) and its negative *volume* (the
-    excess negatives against the usual count, with the over-dispersion of real brand volume,
-    ``ORACLE_DISPERSION``: an oracle cannot know a topic's usual count better than its history tells)."""
-    tweets = usual_tweets = negatives = usual = 0.0
-    for i in range(ep.start, ep.start + ep.minutes):
-        s_f, v_f = ep.factors(i)
-        true = min(0.95, share[i] + 0.10) if ep.shape == "volume" else min(0.95, share[i] * s_f)
-        tweets += lam[i] * v_f
-        usual_tweets += lam[i]
-        negatives += lam[i] * v_f * noise.predicted_share(true)
-        usual += lam[i] * noise.predicted_share(share[i])
-    p0, p1 = usual / usual_tweets, negatives / tweets
-    z_share = (p1 - p0) * math.sqrt(tweets) / math.sqrt(p0 * (1 - p0))
-    z_volume = (negatives - usual) / math.sqrt(usual * (1 + ORACLE_DISPERSION * usual))
-    z = max(z_share, z_volume)
-    return SimEpisode(ep.shape, ep.start, ep.minutes, ep.share_factor, ep.volume_factor, z >= TARGET_Z, z)
+@dataclass(frozen=True)
+class _Oracle:
+    """The z-score of an episode for an oracle who knew its start and end, the better of two views: its
+    negative *share* (binomial over the episode's tweets, times the profile's over-dispersion φ) and its
+    negative *volume* (excess negatives against the usual count, with the over-dispersion of brand volume:
+    ``ORACLE_DISPERSION`` on the default simulator; on the field profile, each hour's gamma level averaged
+    over the episode's hours plus the ±10 % day). An episode is a target at ``TARGET_Z``: below it, its
+    signal sits inside the stream's own noise and no detector could find it without false alarms."""
+
+    field: FieldProfile | None
+
+    def _z(self, ep: SimEpisode, tweets: float, usual_tweets: float, negatives: float, usual: float) -> SimEpisode:
+        p0, p1 = usual / usual_tweets, negatives / tweets
+        phi = 1.0 if self.field is None else self.field.share_dispersion
+        z_share = (p1 - p0) * math.sqrt(tweets) / math.sqrt(phi * p0 * (1 - p0))
+        if self.field is None:
+            inv = ORACLE_DISPERSION
+        else:
+            inv = 0.01 + 1.0 / (self.field.hour_shape * max(1.0, ep.minutes / 60.0))
+        z_volume = (negatives - usual) / math.sqrt(usual * (1 + inv * usual))
+        z = max(z_share, z_volume)
+        return SimEpisode(ep.shape, ep.start, ep.minutes, ep.share_factor, ep.volume_factor, z >= TARGET_Z, z)
+
+    def score(self, ep: SimEpisode, lam: np.ndarray, share: np.ndarray, noise: LabelNoise) -> SimEpisode:
+        tweets = usual_tweets = negatives = usual = 0.0
+        for i in range(ep.start, ep.start + ep.minutes):
+            s_f, v_f = ep.factors(i)
+            true = min(0.95, share[i] + 0.10) if ep.shape == "volume" else min(0.95, share[i] * s_f)
+            tweets += lam[i] * v_f
+            usual_tweets += lam[i]
+            negatives += lam[i] * v_f * noise.predicted_share(true)
+            usual += lam[i] * noise.predicted_share(share[i])
+        return self._z(ep, tweets, usual_tweets, negatives, usual)
+
+    def surge(self, ep: SimEpisode, lam: np.ndarray, usual_lam: np.ndarray, share: np.ndarray, noise: LabelNoise
+              ) -> SimEpisode:
+        sl = slice(ep.start, ep.start + ep.minutes)
+        predicted = np.array([noise.predicted_share(float(x)) for x in share[sl]])
+        return self._z(ep, float(lam[sl].sum()), float(usual_lam[sl].sum()), float((lam[sl] * predicted).sum()),
+                       float((usual_lam[sl] * predicted).sum()))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from badbuzz.stream.alerting.baselines import TopicPrior
 from badbuzz.stream.alerting.detector import Detector, DetectorConfig
 from badbuzz.stream.alerting.simulation import FieldProfile, LabelNoise, SimEpisode, SimWeek, simulate
 
@@ -52,8 +53,8 @@ def _run_detector(make: Callable[[], Any]) -> Runner:
     return run
 
 
-def run_ours(config: DetectorConfig) -> Runner:
-    return _run_detector(lambda: Detector("topic", config))
+def run_ours(config: DetectorConfig, prior: TopicPrior | None = None) -> Runner:
+    return _run_detector(lambda: Detector("topic", config, prior=prior))
 
 
 def run_previous() -> Runner:
@@ -138,13 +139,17 @@ def score_episodes(week: SimWeek, alerts: Sequence[Fired], report: TierReport) -
 
 def evaluate_tier(per_hour: float, runners: dict[str, Runner], *, seeds: Sequence[int], weeks: float,
                   noise: LabelNoise, progress: Callable[[], None] = lambda: None, base_share: float = 0.25,
-                  field: FieldProfile | None = None) -> dict[str, TierReport]:
-    """Each runner on the same simulated histories (``field``: the calibrated profile, docs/alerting-calibration.md)."""
+                  field: FieldProfile | None = None, target_noise: LabelNoise | None = None,
+                  warmup_days: float = 7.0) -> dict[str, TierReport]:
+    """Each runner on the same simulated histories (``field``: the calibrated profile, docs/alerting-calibration.md;
+    ``target_noise``: the labels targets are decided on; ``warmup_days``: history before the scored days, 0.25
+    for a cold start)."""
     reports = {name: TierReport() for name in runners}
     for seed in seeds:
         for with_episodes in (True, False):
             week = simulate(per_hour, seed=seed * 2 + int(with_episodes), weeks=weeks, noise=noise,
-                            with_episodes=with_episodes, base_share=base_share, field=field)
+                            with_episodes=with_episodes, base_share=base_share, field=field,
+                            target_noise=target_noise, warmup_days=warmup_days)
             for name, run in runners.items():
                 score_episodes(week, run(week.counts()), reports[name])
             progress()
@@ -153,3 +158,49 @@ def evaluate_tier(per_hour: float, runners: dict[str, Runner], *, seeds: Sequenc
 
 def describe_episode(ep: SimEpisode) -> str:
     return f"{ep.shape} {ep.minutes // 60} h (z {ep.z:.1f})"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One line of the tier tables, computed in a worker process (``measure_cell``)."""
+
+    tier: float
+    base_share: float
+    seeds: tuple[int, ...]
+    weeks: float
+    noise: LabelNoise
+    config: DetectorConfig
+    field: FieldProfile | None = None
+    target_noise: LabelNoise | None = None
+    detectors: tuple[str, ...] = ("ours", "previous", "naive")
+    cold_start_hours: float | None = None  # None: a week of history first; else this many hours, then 3 days
+    borrow_prior: bool = False  # cold start: the new topic borrows the day shape of a mature one
+
+
+COLD_DAYS = 3.0
+
+
+def mature_prior(cell: Cell) -> TopicPrior | None:
+    """The prior a new topic of the same brand would borrow: a mature topic's two weeks, learned."""
+    week = simulate(cell.tier, seed=9_999, weeks=2.0, warmup_days=0.0, with_episodes=False, noise=cell.noise,
+                    base_share=cell.base_share, field=cell.field)
+    det = Detector("mature", cell.config)
+    for minute, n, k in week.counts():
+        det.observe(minute, n, k)
+    return TopicPrior.pool([det.state.volume], [det.state.dispersion.phi])
+
+
+def measure_cell(cell: Cell) -> dict[str, TierReport]:
+    """The reports of one (tier, base share) for each detector; picklable in and out (process pools)."""
+    prior = mature_prior(cell) if cell.borrow_prior else None
+    every: dict[str, Callable[[], Runner]] = {"ours": lambda: run_ours(cell.config, prior),
+                                              "previous": run_previous, "naive": run_naive}
+    runners = {name: every[name]() for name in cell.detectors}
+    if cell.cold_start_hours is None:
+        return evaluate_tier(cell.tier, runners, seeds=cell.seeds, weeks=cell.weeks, noise=cell.noise,
+                             base_share=cell.base_share, field=cell.field, target_noise=cell.target_noise)
+    warmup = cell.cold_start_hours / 24
+    # more seeds: three days hold few episodes each
+    return evaluate_tier(cell.tier, runners, seeds=cell.seeds, weeks=(warmup + COLD_DAYS) / 7, noise=cell.noise,
+                         base_share=cell.base_share, field=cell.field, target_noise=cell.target_noise,
+                         warmup_days=warmup)
