@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--tiers", action="store_true",
                    help="simulated weeks at 20, 200, 2,000 and 20,000 tweets/h: ours vs previous vs naive")
     a.add_argument("--weeks", type=float, default=3.0, help="with --tiers: weeks per simulated history")
+    a.add_argument("--default-profile", action="store_true",
+                   help="with --tiers: the default simulator (issue 15's tables) instead of the field profile")
     a.add_argument("--data", type=Path)
     a.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
     a.add_argument("--days", type=float, default=1.0)
@@ -372,10 +374,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from badbuzz.services.alerting.eval_command import score_run, simulate
 
         if args.tiers:
-            from badbuzz.services.alerting.eval_command import evaluate_tiers
+            from badbuzz.services.alerting.eval_command import evaluate_field_tiers, evaluate_tiers
 
-            evaluate_tiers(settings, seeds=args.seeds, weeks=args.weeks,
-                           output=args.output or Path("docs/alerting.md"))
+            if args.default_profile:
+                evaluate_tiers(settings, seeds=args.seeds, weeks=args.weeks,
+                               output=args.output or Path("docs/alerting-default-profile.md"))
+            else:
+                evaluate_field_tiers(settings, seeds=args.seeds, weeks=args.weeks,
+                                     output=args.output or Path("docs/alerting.md"))
             return 0
         if args.simulate:
             simulate(_with(settings, data=args.data), seeds=args.seeds, days=args.days,

@@ -1,6 +1,7 @@
 """``badbuzz eval-alerts``: score alerts against ground truth, or simulate replays to measure the detector.
 
-``--tiers`` measures the detector on simulated weeks at four brand volumes (docs/alerting.md).
+``--tiers`` measures the detector on simulated field-like weeks at four brand volumes and three baseline
+negativities (docs/alerting.md, field_report.py); with ``--default-profile``, on the default simulator.
 
 ``--simulate`` replays the standard scenario (stream/alerting/scenario.py) over the Sentiment140 data for several
 seeds, labels each tweet with the *model's* prediction (as the live system would; cached per model and
@@ -168,9 +169,20 @@ def served_label_noise(settings: Settings) -> tuple[LabelNoise, str]:
     return LabelNoise(tpr=round(tpr, 3), fpr=round(fpr, 3)), f"{manifest.version} on TweetEval validation"
 
 
+def evaluate_field_tiers(settings: Settings, *, seeds: Sequence[int], weeks: float, output: Path) -> None:
+    """docs/alerting.md: the tiers, cold starts and the model's part on the field profile (field_report.py)."""
+    from badbuzz.services.alerting.field_report import write_field_report
+
+    noise, source = served_label_noise(settings)
+    write_field_report(output, seeds=seeds, weeks=weeks, noise=noise, source=source,
+                       config=settings.detector_config())
+    print(f"wrote {output}")
+
+
 def evaluate_tiers(settings: Settings, *, seeds: Sequence[int], weeks: float, output: Path | None,
                    tiers: Sequence[int] = TIERS) -> dict[int, dict[str, TierReport]]:
-    """Ours vs the previous single-scale detector vs a naive threshold at each volume tier."""
+    """Ours vs the previous single-scale detector vs a naive threshold at each volume tier, on the default
+    simulator (``--default-profile``: the tables issue 15 was measured on)."""
     noise, source = served_label_noise(settings)
     config = settings.detector_config()
     runners = {"ours": run_ours(config), "previous": run_previous(), "naive": run_naive()}

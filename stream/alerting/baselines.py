@@ -16,6 +16,7 @@ Both are plain numbers in JSON: the detector's state survives restarts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,10 @@ class ShareBaseline:
     n: float = 0.0
     snapshots: list[tuple[float, float]] = field(default_factory=list)  # (k, n) at the end of each hour
     seen: int = 0  # tweets ever learned from: the warm-up counts these, not the decayed mass
+    # each hour of the day's share against the (lagged) usual, in log-odds: nights can be angrier than
+    # afternoons, and at a thousand tweets an hour that daily swing is many standard errors (learned only
+    # from hours with enough tweets to say it, shrunk by their volume)
+    hour_logit: list[float] = field(default_factory=lambda: [0.0] * 24)
 
     def update(self, n: float, k: float, decay: float, seen: int | None = None) -> None:
         """Learn ``k`` negatives of ``n`` tweets (possibly scaled down); ``seen``: the tweets really seen."""
@@ -69,13 +74,36 @@ class ShareBaseline:
         k, n = self.lagged(lag_hours)
         return k / n if self.seen >= warmup_tweets and n > 0 else None
 
+    def offset(self, hour: int) -> float:
+        """This hour of the day's log-odds against the usual, pooled with its neighbours."""
+        h = self.hour_logit
+        return 0.25 * h[(hour - 1) % 24] + 0.5 * h[hour] + 0.25 * h[(hour + 1) % 24]
+
+    def at_hour(self, rate: float | None, hour: int) -> float | None:
+        """The usual share at this hour of the day."""
+        if rate is None or not 0 < rate < 1:
+            return rate
+        logit = math.log(rate / (1 - rate)) + self.offset(hour)
+        return 1 / (1 + math.exp(-logit))
+
+    def learn_hour(self, hour: int, n: float, k: float, rate: float | None, weight: float = 0.25,
+                   half_weight_tweets: float = 100.0) -> None:
+        """Learn how this hour of the day differs from ``rate`` (the usual it was tested against)."""
+        if rate is None or not 0 < rate < 1 or n < 10:
+            return
+        share = (k + 0.5) / (n + 1.0)
+        d = math.log(share / (1 - share)) - math.log(rate / (1 - rate))
+        w = weight * n / (n + half_weight_tweets)
+        self.hour_logit[hour] += w * (max(-2.0, min(2.0, d)) - self.hour_logit[hour])
+
     def to_json(self) -> dict[str, Any]:
-        return {"k": self.k, "n": self.n, "snapshots": [list(x) for x in self.snapshots], "seen": self.seen}
+        return {"k": self.k, "n": self.n, "snapshots": [list(x) for x in self.snapshots], "seen": self.seen,
+                "hour_logit": self.hour_logit}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> ShareBaseline:
         return cls(float(doc["k"]), float(doc["n"]), [(float(a), float(b)) for a, b in doc.get("snapshots", [])],
-                   int(doc.get("seen", doc["n"])))
+                   int(doc.get("seen", doc["n"])), [float(x) for x in doc.get("hour_logit", [0.0] * 24)])
 
 
 @dataclass
@@ -93,6 +121,7 @@ class ShareDispersion:
     hour_n: float = 0.0
     hour_k: float = 0.0
     hour_alert: bool = False
+    hour_clean: bool = True  # no minute suspect or a mention spike: the hour may teach the hour-of-day share
     residuals: float = 0.0
     hours: float = 0.0
     prior: float = SHARE_PHI_PRIOR
@@ -102,10 +131,11 @@ class ShareDispersion:
         w = SHARE_PHI_PRIOR_HOURS
         return max(1.0, (self.residuals + w * self.prior) / (self.hours + w))
 
-    def add(self, n: int, k: int, alerting: bool) -> None:
+    def add(self, n: int, k: int, alerting: bool, clean: bool = True) -> None:
         self.hour_n += n
         self.hour_k += k
         self.hour_alert = self.hour_alert or alerting
+        self.hour_clean = self.hour_clean and clean and not alerting
 
     def end_of_hour(self, share: float | None, min_tweets: int = 5) -> None:
         n, k = self.hour_n, self.hour_k
@@ -117,6 +147,7 @@ class ShareDispersion:
             self.hours = self.hours * SHARE_PHI_DECAY + 1.0
         self.hour_n = self.hour_k = 0
         self.hour_alert = False
+        self.hour_clean = True
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -66,6 +66,9 @@ class DetectorConfig:
     # with proportionally fewer negatives (a campaign, a news story) are a mention spike, not a bad buzz.
     # "Below" means by more than this many standard errors of the window's share (its noise, φ included)
     below_usual_sd: float = 1.5
+    # over-dispersion reaches windows shorter than an hour as if they were at least this long: a thread or a
+    # retweet cascade clusters tweets within minutes, and the hour-to-hour φ understates that
+    dispersion_floor_minutes: int = 15
     below_usual_odds: float = 0.8  # ... and by a margin that matters (a share's daily swing is not a spike)
     pending_minutes: int = 2  # for windows shorter than ``pending_scale``; a longer window fires at once
     pending_scale: int = 5
@@ -77,6 +80,7 @@ class DetectorConfig:
     volume_resolve_ratio: float = 1.3
     resolve_alpha: float = 0.05
     cooldown_minutes: int = 60
+    resolve_horizon_minutes: int = 180  # the longest window that can hold an alert open
     # an alert still firing after this long resolves and its level becomes the usual: a change that lasts a
     # day is the topic's new normal, and an alert that never resolves would freeze the baselines for good
     max_firing_minutes: int = 720
@@ -181,7 +185,9 @@ class TopicState:
     prior: TopicPrior | None = None  # borrowed from the deployment's other topics when this one was new
     seeded_from: str | None = None  # a history file or store the baselines were learned from before going live
     seeded_minutes: int = 0
-    recent: deque[tuple[int, int, float]] = field(default_factory=deque)  # (n, negatives, expected negatives)
+    # (n, negatives, expected negatives by the volume baseline, by the share baseline of that minute's hour;
+    # -1: no baseline yet)
+    recent: deque[tuple[int, int, float, float]] = field(default_factory=deque)
     since_reset: int = 0
     status: Status = "ok"
     pending: int = 0
@@ -241,7 +247,8 @@ class TopicState:
             dispersion=ShareDispersion.from_json(doc.get("dispersion")),
             prior=TopicPrior.from_json(doc.get("prior")), seeded_from=doc.get("seeded_from"),
             seeded_minutes=int(doc.get("seeded_minutes", 0)),
-            recent=deque((int(a), int(b), float(c)) for a, b, c in doc["recent"]),
+            recent=deque((int(x[0]), int(x[1]), float(x[2]), float(x[3]) if len(x) > 3 else -1.0)
+                         for x in doc["recent"]),
             since_reset=int(doc["since_reset"]), status=doc["status"], pending=int(doc["pending"]),
             calm=int(doc["calm"]), trigger=(str(trigger[0]), int(trigger[1])) if trigger else None,
             last_minute=doc["last_minute"], fired_at=doc["fired_at"], cooldown_until=doc["cooldown_until"],
@@ -266,13 +273,14 @@ class Detector:
             self.state.volume.inv_size = prior.inv_size
             self.state.dispersion.prior = prior.phi
         self._level_decay = 0.5 ** (1.0 / config.level_halflife_minutes)
-        self._sums = {w: self._sum_of(w) for w in config.scales}  # running (n, k, expected, missing) per scale
+        # running (n, k, expected, missing, share-expected, share-missing) per scale
+        self._sums = {w: self._sum_of(w) for w in config.scales}
 
     def _sum_of(self, w: int) -> list[float]:
         recent = list(self.state.recent)
         part = recent[len(recent) - min(w, self.state.since_reset, len(recent)):]
         return [sum(x[0] for x in part), sum(x[1] for x in part), sum(max(0.0, x[2]) for x in part),
-                sum(1 for x in part if x[2] < 0)]
+                sum(1 for x in part if x[2] < 0), sum(max(0.0, x[3]) for x in part), sum(1 for x in part if x[3] < 0)]
 
     def _capped(self, n: int, k: int) -> tuple[float, float]:
         """(tweets, negatives) a minute teaches the share baseline: at most ``share_learn_cap`` times the
@@ -308,7 +316,10 @@ class Detector:
         if s.last_minute is not None and minute <= datetime.fromisoformat(s.last_minute):
             raise ValueError(f"minute {minute.isoformat()} already observed for topic {self.topic!r}")
         expected = s.volume.expected(minute)
-        entry = (n, n_negative, expected if expected is not None else -1.0)
+        raw = self.baseline
+        baseline = s.share.at_hour(raw, minute.hour)
+        entry = (n, n_negative, expected if expected is not None else -1.0,
+                 n * max(baseline, c.baseline_floor) if baseline is not None else -1.0)
         s.recent.append(entry)
         s.since_reset += 1
         for w, acc in self._sums.items():
@@ -318,17 +329,19 @@ class Detector:
         while len(s.recent) > c.longest:
             s.recent.popleft()
         s.last_minute = minute.isoformat()
-        baseline = self.baseline
         tests = self._tests(baseline, minute)
         alarming = [t for t in tests if t.alarming]
         significant = bool(alarming)
         transition, trigger = self._step(minute, alarming, tests)
         clean = s.status == "ok" and transition is None and not any(t.suspect for t in tests)
-        if clean and not any(t.below_usual for t in tests):  # a mention spike does not say what is usual
+        mention = any(t.below_usual for t in tests)
+        if clean and not mention:  # a mention spike does not say what share is usual
             s.share.update(*self._capped(n, n_negative), self._share_decay_now(), seen=n)
-        s.dispersion.add(n, n_negative, s.status == "firing" or transition is not None)
+        s.dispersion.add(n, n_negative, s.status == "firing" or transition is not None, clean and not mention)
         if minute.minute == 59:
             s.share.end_of_hour(c.share_lag_hours)
+            if s.dispersion.hour_clean:
+                s.share.learn_hour(minute.hour, s.dispersion.hour_n, s.dispersion.hour_k, raw)
             s.dispersion.end_of_hour(baseline)
         s.volume.observe(minute, n_negative, clean, day_weight=c.day_weight, week_weight=c.week_weight,
                          level_decay=self._level_decay, dispersion_weight=c.dispersion_weight,
@@ -339,17 +352,25 @@ class Detector:
                           transition, trigger, s.volume.minutes_seen, s.history_note())
 
     @staticmethod
-    def _add(acc: list[float], entry: tuple[int, int, float], sign: int) -> None:
+    def _add(acc: list[float], entry: tuple[int, int, float, float], sign: int) -> None:
         acc[0] += sign * entry[0]
         acc[1] += sign * entry[1]
         acc[2] += sign * max(0.0, entry[2])
         acc[3] += sign * (entry[2] < 0)
+        acc[4] += sign * max(0.0, entry[3])
+        acc[5] += sign * (entry[3] < 0)
 
     def _window(self, minutes: int) -> tuple[int, int, float | None]:
         """(tweets, negatives, expected negatives or None if any minute lacked a baseline) of the last
         ``minutes`` minutes since the last reset."""
-        n, k, exp, missing = self._sums[minutes]
+        n, k, exp, missing = self._sums[minutes][:4]
         return int(n), int(k), (None if missing > 0 else exp)
+
+    def _usual_share(self, minutes: int, now: float) -> float:
+        """The usual share of the window: each minute's tweets at the usual share of its own hour of the day
+        (a twelve-hour window spans night and day), or ``now`` while some minute had no baseline."""
+        acc = self._sums[minutes]
+        return acc[4] / acc[0] if acc[5] == 0 and acc[0] > 0 and acc[4] > 0 else now
 
     def _tests(self, baseline: float | None, minute: datetime) -> tuple[WindowTest, ...]:
         """Every (signal, scale) test that has enough data this minute, with the shared budget applied."""
@@ -361,7 +382,7 @@ class Detector:
             n, k, exp = self._window(w)
             if baseline is not None and n >= c.min_volume and ("share", span) not in seen:
                 seen.add(("share", span))
-                runnable.append(("share", w, n, k, max(baseline, c.baseline_floor)))
+                runnable.append(("share", w, n, k, self._usual_share(w, max(baseline, c.baseline_floor))))
             if exp is not None and exp >= c.volume_min_excess / 2 and ("volume", span) not in seen:
                 seen.add(("volume", span))
                 runnable.append(("volume", w, n, k, exp))
@@ -376,7 +397,7 @@ class Detector:
             each = max(c.alpha, c.weekly_budget * min(w, c.budget_cap_minutes) / MINUTES_PER_WEEK) / len(runnable)
             # over-dispersion comes hour by hour (a thread, a news hour): a window within one hour carries the
             # part of it its share of the hour's tweets brings, a window of hours all of it
-            phi_w = 1.0 + (phi - 1.0) * min(1.0, w / 60.0)
+            phi_w = 1.0 + (phi - 1.0) * min(1.0, max(w, c.dispersion_floor_minutes) / 60.0)
             below = False
             if signal == "share":
                 # quasi-binomial: the binomial test on the effective counts (n/φ tweets), the usual share's own
@@ -396,7 +417,7 @@ class Detector:
                 z = (k - mu) / (mu + mu * mu * disp) ** 0.5
                 p = _normal_tail(z) if z < 1.0 else nbinom_sf(k, mu, 1.0 / disp)
                 large = k >= exp * c.volume_min_ratio and k - exp >= c.volume_min_excess
-                usual = self.baseline
+                usual = baseline
                 if large and usual is not None and n > 0 and 0 < usual < 1:  # only a rise can be a spike of it
                     sd = (phi_w * usual * (1 - usual) / n) ** 0.5
                     rate = k / n
@@ -409,16 +430,21 @@ class Detector:
         return tuple(out)
 
     def _adopt_recent(self) -> None:
-        """Make the last three hours the usual share (an alert that lasted ``max_firing_minutes``): their
-        share, resting on at most a topic-day of tweets, so the next hours can still move it."""
+        """Make the last three hours the usual (an alert that lasted ``max_firing_minutes``): their share,
+        resting on at most ``share_halflife_tweets`` tweets so the next hours can still move it, and their
+        negative volume against the day profile."""
         s = self.state
         w = min((x for x in self.config.scales if x >= 180), default=self.config.longest)
-        n, k, _ = self._window(w)
+        n, k, exp = self._window(w)
         if n <= 0:
             return
         mass = min(float(n), max(self.config.share_halflife_tweets, 1.0))
         s.share.k, s.share.n = k * mass / n, mass
         s.share.snapshots.clear()
+        if exp:  # and the negative volume: the day profile scaled to the level of those hours
+            ratio = min(5.0, max(0.2, k / exp))
+            s.volume.day = [d * ratio if d is not None else None for d in s.volume.day]
+            s.volume.level = s.volume.level * ratio if s.volume.level is not None else None
 
     def _calm(self, tests: tuple[WindowTest, ...]) -> bool:
         """No window up to two scales above the firing one (at least ten minutes) is still elevated on the
@@ -429,7 +455,10 @@ class Detector:
         if trig is None:
             return True
         longer = [s for s in sorted(c.scales) if s > trig[1]]
-        horizon = max(longer[min(1, len(longer) - 1)] if longer else trig[1], 10)
+        # ... but at most the last three hours: a twelve-hour window still holds an episode for twelve hours
+        # after it ended, and an alert held open that long would swallow the next one (the windows restart
+        # at the resolution, so the tail cannot fire again)
+        horizon = min(max(longer[min(1, len(longer) - 1)] if longer else trig[1], 10), c.resolve_horizon_minutes)
         for t in tests:
             bar = c.resolve_ratio if t.signal == "share" else c.volume_resolve_ratio
             if t.minutes <= horizon and t.ratio >= bar and t.p_value < c.resolve_alpha:
@@ -449,7 +478,7 @@ class Detector:
             if s.calm >= c.resolve_minutes:
                 s.status, s.calm, s.fired_at, s.trigger = "ok", 0, None, None
                 s.since_reset = 0  # the episode leaves every window: its tail cannot fire again
-                self._sums = {w: [0.0, 0.0, 0.0, 0.0] for w in c.scales}
+                self._sums = {w: [0.0] * 6 for w in c.scales}
                 s.cooldown_until = (minute + timedelta(minutes=c.cooldown_minutes)).isoformat()
                 return "resolved", held
             return None, None

@@ -55,9 +55,10 @@ class FieldProfile:
       ``jump_rate``, each jump hour followed by another with ``jump_stay``, volume ×``jump_size`` (field:
       0.6–5 % of hours above 3× their hour's mean). A jump is a *surge* with ``surge_fraction``: more
       tweets at the brand's usual share, so more complaints, which the field's own truth rule counts as an
-      episode (negatives at least doubled); the others are *mention spikes* (a campaign, a news story) whose
-      negative share falls to ``mention_share`` of the usual: more tweets, proportionally fewer negative,
-      which is not a bad buzz;
+      episode (negatives at least doubled); the others are *mention spikes* (a campaign, a news story, a
+      viral post): the extra tweets are not complaints, the negative tweets grow only ×``mention_negatives``
+      and the share falls accordingly. More tweets, proportionally fewer negative: not a bad buzz, though
+      the served model's false positives on the extra tweets still raise its negative count;
     - ``share_dispersion``: φ, the variance of an hour's negative share over the binomial variance at that
       hour's volume (field: 1.5–2.3 at 3–25 tweets an hour, the same at every volume). Each hour's share is
       drawn from a Beta whose concentration is set from the hour's expected volume so that the ratio is φ
@@ -70,7 +71,7 @@ class FieldProfile:
     jump_stay: float = 0.45
     jump_size: tuple[float, float] = (3.0, 6.0)
     surge_fraction: float = 0.5
-    mention_share: tuple[float, float] = (0.4, 0.7)
+    mention_negatives: tuple[float, float] = (1.0, 1.4)
     share_dispersion: float = 1.8
 
 
@@ -205,7 +206,7 @@ def simulate(per_hour: float, *, seed: int, weeks: float = 2.0, warmup_days: flo
         kappa = np.maximum(0.5, (np.maximum(expected, 1.0) - 1.0) / max(field.share_dispersion - 1.0, 1e-6) - 1.0)
         hourly = np.clip(usual_share[::60], 1e-3, 0.999)
         hourly = np.concatenate([hourly, np.full(hours - len(hourly), hourly[-1])]) if len(hourly) < hours else hourly
-        lowered = np.where(kind == 2, rng.uniform(*field.mention_share, size=hours), 1.0)
+        lowered = np.where(kind == 2, rng.uniform(*field.mention_negatives, size=hours) / jump, 1.0)
         mean = np.clip(hourly * lowered, 1e-3, 0.999)
         drawn = rng.beta(kappa * mean, kappa * (1 - mean))
         share = drawn[t // 60]

@@ -135,3 +135,47 @@ def test_the_backtest_command_writes_alerts_and_a_timeline_per_topic(tmp_path: P
     assert set(alerts[0]) >= {"topic", "fired_at", "resolved_at", "signal", "scale", "rate", "baseline", "volume"}
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["all.png", "baggage.png", "delays.png"]
     assert f"{len(alerts)} alerts in" in out.stdout
+
+
+def test_seeded_baselines_let_a_new_deployment_alert_from_its_first_hours(tmp_path: Path) -> None:
+    """``backtest FILE --seed-baselines`` writes each topic's learned baselines into the deployment's database.
+    The live alerter then starts there, at the topic's first live minute a month later, and pages a pile-on in
+    its first hours that says which history its baseline stands on. A second seeding keeps what the
+    deployment has unless told to replace it."""
+    seeded_from = datetime(2026, 1, 5, tzinfo=UTC)
+    rows = history(seeded_from, hours=72, per_hour=60, episode_hour=200)  # three calm days
+    path = tmp_path / "history.csv"
+    with path.open("w") as fh:
+        fh.write("id,text,time,topic,sentiment\n")
+        for r in rows:
+            fh.write(f"{r.id},{r.text},{r.created_at.isoformat()},{r.topics[0]},{r.label}\n")
+    url = f"sqlite:///{tmp_path / 'deployment.db'}"
+    env = {**__import__("os").environ, "BADBUZZ_DATABASE_URL": url, "BADBUZZ_HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "badbuzz.services.cli", "backtest", str(path), "--time-column", "time",
+           "--topic-column", "topic", "--label-column", "sentiment", "--seed-baselines"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "baselines of delays: seeded" in out.stdout
+    engine = make_engine(url)
+    states = AlertStore(engine).load_states()
+    assert {"all", "delays", "baggage"} <= set(states)
+    assert states["delays"].seeded_from == "history.csv" and states["delays"].last_minute is None
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert "baselines of delays: kept the deployment's own" in again.stdout
+
+    # live, a month later: two calm hours then a pile-on on delays
+    live_start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=4)
+    live_rows = [r for r in history(live_start, hours=4, per_hour=60, episode_hour=2, seed=9)
+                 if r.created_at < live_start + timedelta(hours=4) - timedelta(minutes=2)]
+    ScoreStore(engine).write(list(labelled(live_rows, LABELS, None, "labels")))
+    service = AlertService(AlertStore(engine), DetectorConfig(), allowed_lateness=timedelta(0),
+                           metrics=AlertMetrics(CollectorRegistry()), idle_after=timedelta(days=1))
+    events = service.run_until(live_rows[-1].created_at.replace(second=0, microsecond=0))
+    fired = [e for e in events if e.state == "firing" and e.topic == "delays"]
+    assert fired, [e.summary() for e in events]
+    assert fired[0].fired_at >= live_start + timedelta(hours=2)
+    assert "seeded from history.csv" in fired[0].baseline_note and fired[0].history_minutes
+    assert fired[0].history_minutes > 72 * 60  # the seeded days count, the gap does not
+    assert fired[0].severity in {"critical", "high", "moderate"} and fired[0].severity in fired[0].summary()
+    stored = {r.id: r for r in AlertStore(engine).alerts()}[fired[0].alert_id]
+    assert stored.severity == fired[0].severity and stored.baseline_note == fired[0].baseline_note

@@ -138,3 +138,30 @@ def test_timeline_svg_marks_alerts_breaks_gaps_and_escapes() -> None:
     assert root.find(f"{SVG}title").text == "t & <x>"  # type: ignore[union-attr]
     firing = next(e for e in root.iter(f"{SVG}rect") if e.get("class") == "alert-band firing")
     assert float(firing.get("x", 0)) + float(firing.get("width", 0)) == pytest.approx(960 - 12, abs=0.2)
+
+
+def test_the_board_puts_the_worst_alert_first_and_the_api_says_how_bad(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Two alerts firing: a small one that fired last and a critical one that fired first. The board lists the
+    critical one first; the API gives each its severity and what its baseline stood on."""
+    from badbuzz.stream.alerting.detector import TopicState
+    from badbuzz.stream.alerting.event import AlertEvent
+
+    url = f"sqlite:///{tmp_path / 'sev.db'}"
+    engine = make_engine(url)
+    store = AlertStore(engine)
+
+    def event(topic: str, fired: datetime, severity: str) -> AlertEvent:
+        return AlertEvent(f"{topic}-x", topic, "firing", fired, fired - timedelta(minutes=30), fired, 0.6, 0.3, 400,
+                          1e-9, severity=severity, history_minutes=9000, baseline_note="6.2 days of history")
+
+    store.save_state("baggage", TopicState(), NOW, [event("baggage", T0 + timedelta(minutes=10), "critical")])
+    store.save_state("delays", TopicState(), NOW, [event("delays", T0 + timedelta(minutes=50), "moderate")])
+    settings = Settings(database_url=url, kafka_bootstrap=None, api_keys=SecretStr(f"{READ_ENTRY},{WRITE_ENTRY}"))
+    client = TestClient(build_app(settings, engine=engine, model=OnnxSentimentModel(tiny_model_dir, device="cpu"),
+                                  clock=lambda: NOW), raise_server_exceptions=False)
+    sign_in(client, READ_KEY)
+    html = client.get("/ui/board").text
+    assert html.index('data-severity="critical"') < html.index('data-severity="moderate"')
+    alerts = client.get("/v1/alerts?state=firing", headers={"Authorization": f"Bearer {READ_KEY}"}).json()["alerts"]
+    assert {a["topic"]: a["severity"] for a in alerts} == {"baggage": "critical", "delays": "moderate"}
+    assert all(a["baseline_note"] == "6.2 days of history" and a["history_minutes"] == 9000 for a in alerts)
