@@ -26,6 +26,7 @@ HOURS_PER_WEEK = 168
 # hour level of shape 6 reproduces their 7-44x days and their jumps: docs/alerting-calibration.md)
 DISPERSION_PRIOR = 0.15
 PRIOR_MASS = 2_500.0  # as much evidence as a day of a topic with 10 expected negatives an hour
+PRIOR_HOURS = 12.0
 SHARE_PHI_PRIOR = 1.8  # an hour's negative share varies 1.5-2.3x the binomial on real brand weeks
 SHARE_PHI_PRIOR_HOURS = 48.0  # the prior is worth two days of hours
 SHARE_PHI_DECAY = 0.99  # about four days of hours
@@ -121,7 +122,11 @@ class ShareDispersion:
     hour_n: float = 0.0
     hour_k: float = 0.0
     hour_alert: bool = False
-    hour_clean: bool = True  # no minute suspect or a mention spike: the hour may teach the hour-of-day share
+    # the hour's minutes outside alerts and mention spikes: they teach the hour-of-day share. Suspect minutes
+    # count: a topic whose afternoons are angrier than its mornings looks suspect every afternoon until it
+    # has learned so, and leaving them out would keep it from ever learning (and page every afternoon)
+    usual_n: float = 0.0
+    usual_k: float = 0.0
     residuals: float = 0.0
     hours: float = 0.0
     prior: float = SHARE_PHI_PRIOR
@@ -131,11 +136,13 @@ class ShareDispersion:
         w = SHARE_PHI_PRIOR_HOURS
         return max(1.0, (self.residuals + w * self.prior) / (self.hours + w))
 
-    def add(self, n: int, k: int, alerting: bool, clean: bool = True) -> None:
+    def add(self, n: int, k: int, alerting: bool, mention: bool = False) -> None:
         self.hour_n += n
         self.hour_k += k
         self.hour_alert = self.hour_alert or alerting
-        self.hour_clean = self.hour_clean and clean and not alerting
+        if not alerting and not mention:
+            self.usual_n += n
+            self.usual_k += k
 
     def end_of_hour(self, share: float | None, min_tweets: int = 5) -> None:
         n, k = self.hour_n, self.hour_k
@@ -147,7 +154,7 @@ class ShareDispersion:
             self.hours = self.hours * SHARE_PHI_DECAY + 1.0
         self.hour_n = self.hour_k = 0
         self.hour_alert = False
-        self.hour_clean = True
+        self.usual_n = self.usual_k = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -172,6 +179,7 @@ class VolumeBaseline:
     disp_sq: float = 0.0
     disp_mu: float = 0.0
     disp_mu2: float = 0.0
+    disp_hours: float = 0.0  # hours the three sums rest on (decayed alike)
     hour_negatives: int = 0  # the hour being accumulated
     hour_minutes: int = 0
     hour_clean: bool = True
@@ -261,9 +269,14 @@ class VolumeBaseline:
             self.disp_sq = keep * self.disp_sq + min(abs(x - mu), limit) ** 2
             self.disp_mu = keep * self.disp_mu + mu
             self.disp_mu2 = keep * self.disp_mu2 + mu * mu
+            self.disp_hours = keep * self.disp_hours + 1.0
             # shrunk towards a prior (DISPERSION_PRIOR, worth PRIOR_MASS in sum of mu^2): a quiet topic's
             # hours say little about dispersion (their Poisson noise swamps it), a busy topic's say a lot
-            raw = ((self.disp_sq - self.disp_mu + PRIOR_MASS * DISPERSION_PRIOR) / (self.disp_mu2 + PRIOR_MASS))
+            # ... and worth at least PRIOR_HOURS of the topic's own typical hours: a busy topic's first hours
+            # would otherwise decide it alone (one calm hour at 900 negatives set it to the floor, and the
+            # next ordinary hour paged)
+            mass = max(PRIOR_MASS, PRIOR_HOURS * self.disp_mu2 / max(self.disp_hours, 1.0))
+            raw = (self.disp_sq - self.disp_mu + mass * DISPERSION_PRIOR) / (self.disp_mu2 + mass)
             self.inv_size = min(max_inv_size, max(min_inv_size, raw))
         neutral = x / 60.0 / self.weekday[minute.weekday()]
         old = self.day[h]

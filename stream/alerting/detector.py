@@ -75,6 +75,7 @@ class DetectorConfig:
     # a minute where any test clears its effect floors at this p does not teach the baselines (an episode
     # too weak to alert on must not become the new normal and hide the next one)
     suspect_p: float = 1e-3
+    suspect_weight: float = 0.2  # ... but teaches the usual share at this weight (see ``observe``)
     resolve_minutes: int = 10
     resolve_ratio: float = 1.15
     volume_resolve_ratio: float = 1.3
@@ -335,13 +336,18 @@ class Detector:
         transition, trigger = self._step(minute, alarming, tests)
         clean = s.status == "ok" and transition is None and not any(t.suspect for t in tests)
         mention = any(t.below_usual for t in tests)
-        if clean and not mention:  # a mention spike does not say what share is usual
-            s.share.update(*self._capped(n, n_negative), self._share_decay_now(), seen=n)
-        s.dispersion.add(n, n_negative, s.status == "firing" or transition is not None, clean and not mention)
+        calm = s.status == "ok" and transition is None
+        if calm and not mention:  # a mention spike does not say what share is usual
+            tweets, negatives = self._capped(n, n_negative)
+            # a suspect minute (significant, not alerting) still teaches, at a fifth of its weight: a shift that
+            # lasts is learned within a day or two instead of never (which would page every hour for ever),
+            # while an episode's hours move the usual little
+            weight = 1.0 if clean else c.suspect_weight
+            s.share.update(tweets * weight, negatives * weight, self._share_decay_now(), seen=n)
+        s.dispersion.add(n, n_negative, s.status == "firing" or transition is not None, mention)
         if minute.minute == 59:
             s.share.end_of_hour(c.share_lag_hours)
-            if s.dispersion.hour_clean:
-                s.share.learn_hour(minute.hour, s.dispersion.hour_n, s.dispersion.hour_k, raw)
+            s.share.learn_hour(minute.hour, s.dispersion.usual_n, s.dispersion.usual_k, raw)
             s.dispersion.end_of_hour(baseline)
         s.volume.observe(minute, n_negative, clean, day_weight=c.day_weight, week_weight=c.week_weight,
                          level_decay=self._level_decay, dispersion_weight=c.dispersion_weight,

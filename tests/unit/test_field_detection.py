@@ -11,7 +11,7 @@ import numpy as np
 from badbuzz.stream.alerting.baselines import ShareDispersion, TopicPrior, VolumeBaseline
 from badbuzz.stream.alerting.detector import Detector, DetectorConfig, TopicState
 from badbuzz.stream.alerting.severity import rank, severity_of
-from badbuzz.stream.alerting.simulation import FieldProfile, LabelNoise, simulate
+from badbuzz.stream.alerting.simulation import FieldProfile, LabelNoise, SimWeek, simulate
 from badbuzz.stream.alerting.tiers import Cell, measure_cell
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
@@ -51,21 +51,25 @@ def field_week(per_hour: float, share: float, seed: int, weeks: float = 2.0) -> 
 
 
 def test_a_binomial_test_fires_on_field_noise_where_the_quasi_binomial_one_stays_quiet() -> None:
-    """Field-like weeks at 2,000 tweets an hour of a 75 %-negative brand: a detector that believes the binomial
-    (φ pinned at 1) raises at least twice the false alerts of the one that learns φ (measured: 25 against 10)."""
-    week = simulate(2000, seed=4, weeks=3.0, warmup_days=7.0, base_share=0.75, with_episodes=False,
-                    field=FieldProfile(), noise=LabelNoise())
-    counts = list(zip(week.n.tolist(), week.k.tolist(), strict=True))
+    """Field-like weeks at 2,000 tweets an hour of a 75 %-negative brand (two histories): a detector that
+    believes the binomial (φ pinned at 1) raises half as many false alerts again as the one that learns φ, and
+    at least three more (measured: 21 against 8)."""
+    learned = pinned = 0
+    for seed in (4, 5):
+        week = simulate(2000, seed=seed, weeks=3.0, warmup_days=7.0, base_share=0.75, with_episodes=False,
+                        field=FieldProfile(), noise=LabelNoise())
+        counts = list(zip(week.n.tolist(), week.k.tolist(), strict=True))
 
-    def false_alerts(det: Detector) -> int:
-        def inside(i: int) -> bool:  # the surges are episodes: alerting on them is right
-            return any(ep.start <= i <= ep.start + ep.minutes + 60 for ep in week.episodes)
-        return sum(1 for i, t in feed(det, counts) if t == "firing" and i >= week.eval_start and not inside(i))
+        def false_alerts(det: Detector, week: SimWeek = week, counts: list[tuple[int, int]] = counts) -> int:
+            def inside(i: int) -> bool:  # the surges are episodes: alerting on them is right
+                return any(ep.start <= i <= ep.start + ep.minutes + 60 for ep in week.episodes)
+            return sum(1 for i, t in feed(det, counts) if t == "firing" and i >= week.eval_start and not inside(i))
 
-    learned = false_alerts(Detector("t", DetectorConfig()))
-    naive = Detector("t", DetectorConfig(dispersion_floor_minutes=0))
-    naive.state.dispersion = _Pinned()
-    assert false_alerts(naive) >= 2 * max(learned, 2)
+        learned += false_alerts(Detector("t", DetectorConfig()))
+        naive = Detector("t", DetectorConfig(dispersion_floor_minutes=0))
+        naive.state.dispersion = _Pinned()
+        pinned += false_alerts(naive)
+    assert pinned >= 1.5 * learned and pinned >= learned + 3, (pinned, learned)
 
 
 class _Pinned(ShareDispersion):
