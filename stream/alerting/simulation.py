@@ -12,7 +12,8 @@ Episode shapes (the ways a bad buzz shows):
 - ``share``: the negative share ×1.5–2 for 1–6 h, volume unchanged (the tone turns);
 - ``volume``: three times the usual negative tweets with the share up 10 points (a pile-on);
 - ``buildup``: the share rises linearly to ×2 over 6 h (a story that grows);
-- ``night``: share ×2 and volume ×2 for 2 h in the small hours.
+- ``night``: share ×2 and volume ×2 for 2 h in the small hours;
+- ``surge`` (field profile only): a volume jump at the usual share (:class:`FieldProfile`).
 
 An episode is a *target* when it is detectable at all: an oracle that knew when it started and ended would
 see it at ``TARGET_Z`` standard deviations, in its negative share or in its negative volume (see

@@ -200,7 +200,7 @@ def measure_cell(cell: Cell) -> dict[str, TierReport]:
         return evaluate_tier(cell.tier, runners, seeds=cell.seeds, weeks=cell.weeks, noise=cell.noise,
                              base_share=cell.base_share, field=cell.field, target_noise=cell.target_noise)
     warmup = cell.cold_start_hours / 24
-    # more seeds: three days hold few episodes each
+    # three scored days after the short history (give it more seeds: three days hold few episodes)
     return evaluate_tier(cell.tier, runners, seeds=cell.seeds, weeks=(warmup + COLD_DAYS) / 7, noise=cell.noise,
                          base_share=cell.base_share, field=cell.field, target_noise=cell.target_noise,
                          warmup_days=warmup)

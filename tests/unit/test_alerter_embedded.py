@@ -80,7 +80,10 @@ def test_one_episode_gives_one_explained_alert_that_resolves(parts: tuple[ScoreS
     ev = next(e for e in fired if e.topic == "baggage")
     assert ev.negative_rate > 0.4 and 0.1 < ev.baseline_rate < 0.3  # strongest window may straddle the start
     assert ev.volume >= 60 and ev.p_value < 1e-6
-    assert {"lost", "luggage"} <= {t for t, _ in ev.top_terms}
+    # it fires on the 2-minute window three minutes into the wave: its 46 negatives are what is explained, and
+    # the word of every angry text stands out; nothing from the calm texts may
+    terms = {t for t, _ in ev.top_terms}
+    assert "luggage" in terms and terms <= {w.strip("!#,").lower() for text in ANGRY for w in text.split()}
     assert ev.examples and all(e["text"] in ANGRY for e in ev.examples)
     # one in four angry texts reads sad: the mix says so, in the event, its summary and the stored row
     assert set(ev.emotions) == {"anger", "sadness"} and 0.6 < ev.emotions["anger"] < 0.9
