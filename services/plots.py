@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 MinuteRate = tuple[datetime, int, float]
 
@@ -39,15 +40,27 @@ def plot_timelines(
                 ax.axvline(fired, color="tab:red", lw=1.5)
         ax.set_ylim(0, 1)
         ax.set_ylabel(topic)
-        handles, labels = ax.get_legend_handles_labels()
-        unique = dict(zip(labels, handles, strict=True))
-        ax.legend(unique.values(), unique.keys(), loc="upper left", fontsize=8)
+        legend_once(ax, fontsize=8)
     axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     axes[-1, 0].set_xlabel("stream time (UTC)")
+    return save_figure(fig, path, title, dpi=110)
+
+
+def legend_once(ax: Any, **kwargs: Any) -> None:
+    """A legend with each label once (spans and lines drawn in a loop repeat their label)."""
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), loc="upper left", **kwargs)
+
+
+def save_figure(fig: Any, path: Path, title: str, dpi: int) -> Path:
+    """Title, lay out, write (creating the folder) and close a figure; returns ``path``."""
+    import matplotlib.pyplot as plt
+
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from badbuzz.services.plots import legend_once, save_figure
 from badbuzz.stream.alerting.detector import DetectorConfig
 from badbuzz.stream.alerting.simulation import FieldProfile, LabelNoise, SimWeek, simulate
 from badbuzz.stream.alerting.tiers import TIERS, Cell, Fired, TierReport, measure_cell, run_ours
@@ -88,15 +89,8 @@ def timeline(path: Path, week: SimWeek, alerts: Sequence[Fired], title: str) -> 
                 ax.axvspan(xs[h], xs[h] + timedelta(hours=1), color="tab:blue", alpha=0.12, label="mention spike")
         for a in (a for a in alerts if a.fired_at >= xs[0]):
             ax.axvline(a.fired_at, color="black", lw=1, ls="--", label="alert fired")
-        handles, names = ax.get_legend_handles_labels()
-        unique = dict(zip(names, handles, strict=True))
-        ax.legend(unique.values(), unique.keys(), loc="upper left", fontsize=7, ncol=3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=72)
-    plt.close(fig)
-    return path
+        legend_once(ax, fontsize=7, ncol=3)
+    return save_figure(fig, path, title, dpi=72)
 
 
 def write_field_report(path: Path, *, seeds: Sequence[int], weeks: float, noise: LabelNoise, source: str,
