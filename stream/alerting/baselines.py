@@ -88,14 +88,16 @@ class ShareBaseline:
         return 1 / (1 + math.exp(-logit))
 
     def learn_hour(self, hour: int, n: float, k: float, rate: float | None, weight: float = 0.25,
-                   half_weight_tweets: float = 100.0) -> None:
+                   half_weight_tweets: float = 100.0, max_step: float = 0.5) -> None:
         """Learn how this hour of the day differs from ``rate`` (the usual it was tested against)."""
         if rate is None or not 0 < rate < 1 or n < 10:
             return
         share = (k + 0.5) / (n + 1.0)
         d = math.log(share / (1 - share)) - math.log(rate / (1 - rate))
         w = weight * n / (n + half_weight_tweets)
-        self.hour_logit[hour] += w * (max(-2.0, min(2.0, d)) - self.hour_logit[hour])
+        # one day moves an hour by at most ``max_step`` logits before weighting: an odd night (a spike of
+        # mentions the detector did not see as one) must not make every later night look angry or calm
+        self.hour_logit[hour] += w * max(-max_step, min(max_step, d - self.hour_logit[hour]))
 
     def to_json(self) -> dict[str, Any]:
         return {"k": self.k, "n": self.n, "snapshots": [list(x) for x in self.snapshots], "seen": self.seen,
@@ -127,6 +129,9 @@ class ShareDispersion:
     # has learned so, and leaving them out would keep it from ever learning (and page every afternoon)
     usual_n: float = 0.0
     usual_k: float = 0.0
+    # minutes of the hour, and their learning weights summed (a minute far below the usual teaches little)
+    usual_minutes: float = 0.0
+    usual_weight: float = 0.0
     residuals: float = 0.0
     hours: float = 0.0
     prior: float = SHARE_PHI_PRIOR
@@ -136,13 +141,20 @@ class ShareDispersion:
         w = SHARE_PHI_PRIOR_HOURS
         return max(1.0, (self.residuals + w * self.prior) / (self.hours + w))
 
-    def add(self, n: int, k: int, alerting: bool, mention: bool = False) -> None:
+    def add(self, n: int, k: int, alerting: bool, mention: bool = False, weight: float = 1.0) -> None:
         self.hour_n += n
         self.hour_k += k
         self.hour_alert = self.hour_alert or alerting
         if not alerting and not mention:
             self.usual_n += n
             self.usual_k += k
+            self.usual_minutes += 1
+            self.usual_weight += weight
+
+    @property
+    def usual_trust(self) -> float:
+        """How much this hour's usual minutes may teach the hour of the day (their mean learning weight)."""
+        return self.usual_weight / self.usual_minutes if self.usual_minutes else 0.0
 
     def end_of_hour(self, share: float | None, min_tweets: int = 5) -> None:
         n, k = self.hour_n, self.hour_k
@@ -154,7 +166,7 @@ class ShareDispersion:
             self.hours = self.hours * SHARE_PHI_DECAY + 1.0
         self.hour_n = self.hour_k = 0
         self.hour_alert = False
-        self.usual_n = self.usual_k = 0.0
+        self.usual_n = self.usual_k = self.usual_minutes = self.usual_weight = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

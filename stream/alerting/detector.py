@@ -70,14 +70,27 @@ class DetectorConfig:
     # retweet cascade clusters tweets within minutes, and the hour-to-hour φ understates that
     dispersion_floor_minutes: int = 15
     below_usual_odds: float = 0.8  # ... and by a margin that matters (a share's daily swing is not a spike)
+    # windows up to this long also look for mention spikes that bring few extra negatives (twice the usual
+    # tweets at a share below the usual): their minutes must not teach the usual share, or a night's spike of
+    # mentions makes every later night look angry (longer windows would hold a spike for hours after it ended)
+    mention_scale: int = 60
+    mention_min_ratio: float = 1.3  # ... an hour's volume alone varies ±40 %, so a third more is enough
     pending_minutes: int = 2  # for windows shorter than ``pending_scale``; a longer window fires at once
     pending_scale: int = 5
     # a minute where any test clears its effect floors at this p does not teach the baselines (an episode
     # too weak to alert on must not become the new normal and hide the next one)
     suspect_p: float = 1e-3
     suspect_weight: float = 0.2  # ... but teaches the usual share at this weight (see ``observe``)
+    low_weight: float = 0.05  # ... and one far below the usual at this one
+    hour_weight: float = 0.25  # each hour of the day's share offset: weight of the newest day
     resolve_minutes: int = 10
-    resolve_ratio: float = 1.15
+    # an alert stays open at least this long (Prometheus's keep_firing_for): a story that grows over hours
+    # first clears the bar on a lucky window, falls back under it for a while, and would page a second time
+    keep_firing_minutes: int = 60
+    # a share still this far above the usual (in odds, as the firing floor: a 75 % brand's share can never be
+    # 1.15 times its usual, and an alert there resolved in ten minutes and fired again an hour later) holds
+    # the alert open
+    resolve_odds_ratio: float = 1.2
     volume_resolve_ratio: float = 1.3
     resolve_alpha: float = 0.05
     cooldown_minutes: int = 60
@@ -105,7 +118,7 @@ class DetectorConfig:
             raise ValueError("scales must be distinct window lengths of at least one minute")
         if not 0 < self.alpha < 1 or not 0 < self.resolve_alpha < 1:
             raise ValueError("alpha and resolve_alpha must be in (0, 1)")
-        if min(self.min_odds_ratio, self.resolve_ratio, self.volume_min_ratio, self.volume_resolve_ratio) < 1:
+        if min(self.min_odds_ratio, self.resolve_odds_ratio, self.volume_min_ratio, self.volume_resolve_ratio) < 1:
             raise ValueError("ratios must be >= 1")
         if self.pending_minutes < 1 or self.resolve_minutes < 1:
             raise ValueError("pending_minutes and resolve_minutes must be >= 1")
@@ -129,7 +142,8 @@ class WindowTest:
     alarming: bool = False
     suspect: bool = False  # clears the effect floors at the looser ``suspect_p``
     phi: float = 1.0  # the over-dispersion the test allowed for (share: φ at this window; volume: 1/size)
-    below_usual: bool = False  # volume: the window's share is below the usual (a mention spike, not complaints)
+    # volume: the window's share is below the usual (a mention spike, not complaints); share: far below it
+    below_usual: bool = False
 
     @property
     def rate(self) -> float:
@@ -139,6 +153,16 @@ class WindowTest:
     def ratio(self) -> float:
         observed = self.rate if self.signal == "share" else float(self.n_negative)
         return observed / self.expected if self.expected > 0 else float("inf")
+
+    @property
+    def odds_ratio(self) -> float:
+        """Share tests: the window's odds of a negative tweet over the usual odds (volume: ``ratio``)."""
+        if self.signal != "share":
+            return self.ratio
+        rate, usual = self.rate, self.expected
+        if not 0 < usual < 1:
+            return self.ratio
+        return rate / (1 - rate) / (usual / (1 - usual)) if rate < 1 else float("inf")
 
     @property
     def expected_negatives(self) -> float:
@@ -256,6 +280,9 @@ class TopicState:
         )
 
 
+_SUSPECT_Z = 3.09  # the normal quantile of DetectorConfig.suspect_p's default (1e-3), for the lower tail
+
+
 def _normal_tail(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
 
@@ -335,19 +362,23 @@ class Detector:
         significant = bool(alarming)
         transition, trigger = self._step(minute, alarming, tests)
         clean = s.status == "ok" and transition is None and not any(t.suspect for t in tests)
-        mention = any(t.below_usual for t in tests)
+        mention = any(t.below_usual and t.signal == "volume" for t in tests)
+        low = any(t.below_usual and t.signal == "share" for t in tests)
         calm = s.status == "ok" and transition is None
+        # a suspect minute (significant, not alerting) still teaches, at a fifth of its weight: a shift that
+        # lasts is learned within a day or two instead of never (which would page every hour for ever),
+        # while an episode's hours move the usual little. A minute far *below* the usual teaches less still:
+        # the tail of a mention spike must not lower the bar for the next day (a lasting fall is still
+        # learned, over days, and until then the detector is only less sensitive, not noisy)
+        weight = 1.0 if clean else c.low_weight if low else c.suspect_weight
         if calm and not mention:  # a mention spike does not say what share is usual
             tweets, negatives = self._capped(n, n_negative)
-            # a suspect minute (significant, not alerting) still teaches, at a fifth of its weight: a shift that
-            # lasts is learned within a day or two instead of never (which would page every hour for ever),
-            # while an episode's hours move the usual little
-            weight = 1.0 if clean else c.suspect_weight
             s.share.update(tweets * weight, negatives * weight, self._share_decay_now(), seen=n)
-        s.dispersion.add(n, n_negative, s.status == "firing" or transition is not None, mention)
+        s.dispersion.add(n, n_negative, s.status == "firing" or transition is not None, mention, weight)
         if minute.minute == 59:
             s.share.end_of_hour(c.share_lag_hours)
-            s.share.learn_hour(minute.hour, s.dispersion.usual_n, s.dispersion.usual_k, raw)
+            s.share.learn_hour(minute.hour, s.dispersion.usual_n, s.dispersion.usual_k, raw,
+                               weight=c.hour_weight * s.dispersion.usual_trust)
             s.dispersion.end_of_hour(baseline)
         s.volume.observe(minute, n_negative, clean, day_weight=c.day_weight, week_weight=c.week_weight,
                          level_decay=self._level_decay, dispersion_weight=c.dispersion_weight,
@@ -404,7 +435,7 @@ class Detector:
             # over-dispersion comes hour by hour (a thread, a news hour): a window within one hour carries the
             # part of it its share of the hour's tweets brings, a window of hours all of it
             phi_w = 1.0 + (phi - 1.0) * min(1.0, max(w, c.dispersion_floor_minutes) / 60.0)
-            below = False
+            below = low = False
             if signal == "share":
                 # quasi-binomial: the binomial test on the effective counts (n/φ tweets), the usual share's own
                 # evidence discounted alike
@@ -415,7 +446,12 @@ class Detector:
                 rate = k / n
                 odds = rate / (1 - rate) / (exp / (1 - exp)) if rate < 1 and 0 < exp < 1 else float("inf")
                 large = odds >= c.min_odds_ratio and rate - exp >= c.min_excess
+                # as far below the usual as an alert is above it, within the hour: praise, or the tail of a
+                # mention spike whose volume is back to normal. Not an alert, but not a usual minute either
+                low = (w <= c.mention_scale and z < -_SUSPECT_Z and odds <= 1 / c.min_odds_ratio
+                       and exp - rate >= c.min_excess)
                 disp = phi_w
+                below = low
             else:
                 # each hour's level is its own draw: a window of several hours averages them out
                 disp = inv_size / max(1.0, w / 60.0) + uncertain
@@ -424,15 +460,18 @@ class Detector:
                 p = _normal_tail(z) if z < 1.0 else nbinom_sf(k, mu, 1.0 / disp)
                 large = k >= exp * c.volume_min_ratio and k - exp >= c.volume_min_excess
                 usual = baseline
-                if large and usual is not None and n > 0 and 0 < usual < 1:  # only a rise can be a spike of it
+                if usual is not None and n > 0 and 0 < usual < 1 and (large or w <= c.mention_scale):
                     sd = (phi_w * usual * (1 - usual) / n) ** 0.5
                     rate = k / n
                     odds = rate / (1 - rate) / (usual / (1 - usual)) if rate < 1 else float("inf")
                     below = rate < usual - c.below_usual_sd * sd and odds < c.below_usual_odds
+                    # without a rise of negatives, a lower share is a mention spike only if the tweets rose
+                    # (expected tweets: expected negatives at the usual share); a calmer hour is not one
+                    below = below and (large or n * usual >= c.mention_min_ratio * exp)
                 large = large and not below
             span = min(w, self.state.since_reset)
-            out.append(WindowTest(signal, w, n, k, exp, p, span, large and p < each, large and p < c.suspect_p,
-                                  disp, below))
+            out.append(WindowTest(signal, w, n, k, exp, p, span, large and p < each,
+                                  (large and p < c.suspect_p) or low, disp, below))
         return tuple(out)
 
     def _adopt_recent(self) -> None:
@@ -452,9 +491,17 @@ class Detector:
             s.volume.day = [d * ratio if d is not None else None for d in s.volume.day]
             s.volume.level = s.volume.level * ratio if s.volume.level is not None else None
 
+    def _calm_needed(self) -> int:
+        """Calm minutes that resolve the firing alert: ``resolve_minutes``, or a third of the window that fired
+        (up to an hour): a three-hour window of a quiet topic holds sixty tweets, and ten minutes in which its
+        excess is not significant at 5 % say little about whether the episode is over."""
+        trig = self.state.trigger
+        return max(self.config.resolve_minutes, min(60, trig[1] // 3 if trig else 0))
+
     def _calm(self, tests: tuple[WindowTest, ...]) -> bool:
         """No window up to two scales above the firing one (at least ten minutes) is still elevated on the
-        looser bar (ratio over ``resolve_ratio`` / ``volume_resolve_ratio`` at ``resolve_alpha``): an episode
+        looser bar (odds ratio over ``resolve_odds_ratio`` / volume ratio over ``volume_resolve_ratio`` at
+        ``resolve_alpha``): an episode
         first seen on a short window must not resolve in a lull and fire again on a longer one, and one that
         hovers at the firing bar must not flap."""
         c, trig = self.config, self.state.trigger
@@ -466,8 +513,8 @@ class Detector:
         # at the resolution, so the tail cannot fire again)
         horizon = min(max(longer[min(1, len(longer) - 1)] if longer else trig[1], 10), c.resolve_horizon_minutes)
         for t in tests:
-            bar = c.resolve_ratio if t.signal == "share" else c.volume_resolve_ratio
-            if t.minutes <= horizon and t.ratio >= bar and t.p_value < c.resolve_alpha:
+            bar = c.resolve_odds_ratio if t.signal == "share" else c.volume_resolve_ratio
+            if t.minutes <= horizon and t.odds_ratio >= bar and t.p_value < c.resolve_alpha:
                 return False
         return True
 
@@ -480,8 +527,8 @@ class Detector:
             lasted = (minute - datetime.fromisoformat(s.fired_at)).total_seconds() / 60 if s.fired_at else 0.0
             if lasted >= c.max_firing_minutes:
                 self._adopt_recent()
-                s.calm = c.resolve_minutes
-            if s.calm >= c.resolve_minutes:
+                s.calm = self._calm_needed()
+            if s.calm >= self._calm_needed() and lasted >= c.keep_firing_minutes:
                 s.status, s.calm, s.fired_at, s.trigger = "ok", 0, None, None
                 s.since_reset = 0  # the episode leaves every window: its tail cannot fire again
                 self._sums = {w: [0.0] * 6 for w in c.scales}

@@ -90,7 +90,9 @@ def test_one_episode_gives_one_explained_alert_that_resolves(parts: tuple[ScoreS
     assert ev.emotions["anger"] + ev.emotions["sadness"] == pytest.approx(1.0, abs=0.002)
     assert f"Mood: {ev.emotions['anger']:.0%} anger, {ev.emotions['sadness']:.0%} sadness." in ev.summary()
     assert registry.get_sample_value("badbuzz_alert_active", {"topic": ev.topic}) == 1
-    stream(scores, range(100, 140), 0.2, rng)
+    stream(scores, range(100, 150), 0.2, rng)  # calm, but an alert stays open an hour (keep_firing_minutes)
+    assert [e for e in svc.run_once() if e.topic == ev.topic] == []
+    stream(scores, range(150, 160), 0.2, rng)
     resolved = svc.run_once()
     assert sorted(e.state for e in resolved if e.topic == ev.topic) == ["resolved"]
     rows = {r.id: r for r in store.alerts()}
@@ -128,7 +130,7 @@ def test_restarted_service_continues_from_saved_state(parts: tuple[ScoreStore, A
     fired = again.run_once()
     assert {e.state for e in fired} == {"firing"}
     assert again.run_once() == []  # nothing re-evaluated twice
-    stream(scores, range(90, 130), 0.2, rng)
+    stream(scores, range(90, 160), 0.2, rng)  # calm for longer than an alert is kept open (an hour)
     third = service(AlertStore(make_engine(url)), ListChannel(), CollectorRegistry())  # restart while firing
     resolved = {e.topic: e for e in third.run_once()}
     opened = {e.topic: e for e in fired}

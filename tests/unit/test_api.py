@@ -50,7 +50,8 @@ def client(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, tiny_
     channels = [ConsoleChannel(lambda _: None), WebhookChannel("https://hooks.example.org/services/T/B/token",
                                                                 b"0123456789abcdef0123")]
     store = AlertStore(engine)
-    AlertService(store, DetectorConfig(alpha=1e-6), allowed_lateness=timedelta(seconds=30),
+    # alerts kept open only ten minutes (not the default hour): the fixture's 40 calm minutes resolve it
+    AlertService(store, DetectorConfig(alpha=1e-6, keep_firing_minutes=10), allowed_lateness=timedelta(seconds=30),
                  metrics=AlertMetrics(CollectorRegistry()), channels=channels, wall_clock=lambda: NOW).run_once()
     OutboxDispatcher(store, channels[:1], wall_clock=lambda: NOW).deliver_due()
     model = SentimentAndEmotion(OnnxSentimentModel(tiny_model_dir, device="cpu"),

@@ -84,8 +84,8 @@ def test_live_transitions_are_paged(stores: tuple[ScoreStore, AlertStore]) -> No
     channel, registry = ListChannel(), CollectorRegistry()
     svc = alerter(store, channel, registry, T0 + timedelta(minutes=101))
     assert [e.state for e in svc.run_once()] == ["firing"]
-    stream(scores, range(100, 140), 0.2, rng)
-    svc._now = lambda: T0 + timedelta(minutes=141)
+    stream(scores, range(100, 160), 0.2, rng)  # an alert stays open at least an hour (keep_firing_minutes)
+    svc._now = lambda: T0 + timedelta(minutes=161)
     assert [e.state for e in svc.run_once()] == ["resolved"]
     OutboxDispatcher(store, [channel]).deliver_due()
     assert [json.loads(p)["state"] for p, _ in channel.sent] == ["firing", "resolved"]
