@@ -175,7 +175,8 @@ class AlertService:
     def prior(self) -> TopicPrior | None:
         """What a new topic borrows from this deployment's mature topics (baselines.TopicPrior)."""
         states = [d.state for d in self.detectors.values()]
-        return TopicPrior.pool([s.volume for s in states], [s.dispersion.phi for s in states])
+        return TopicPrior.pool([s.volume for s in states], [s.dispersion.phi for s in states],
+                               [s.share.hour_logit for s in states])
 
     def _unpaged(self, events: Sequence[AlertEvent], was_open: bool, still_open: AlertEvent | None) -> dict[str, str]:
         """Which of one advance's transitions are recorded without a page: after an outage or a backfill the

@@ -324,18 +324,23 @@ class TopicPrior:
     every morning rise or is too deaf to fire at all. Every topic of one brand shares its customers' day, so
     the pooled day shape (each hour of the day against the day's mean), the volume over-dispersion and the
     share's φ of the mature topics stand in for its own until it has seen each hour of the day twice. Its
-    usual *share* is not borrowed: a "baggage" topic is not as negative as the brand."""
+    usual *share* is not borrowed (a "baggage" topic is not as negative as the brand), but the share's daily
+    swing is (``share_hours``, log-odds per hour of the day): a busy new topic learns its share overnight and
+    would take the morning's rise, the same customers' mood in every topic, for a bad buzz."""
 
     topics: int
     day_shape: tuple[float, ...]
     inv_size: float
     phi: float
+    share_hours: tuple[float, ...] | None = None
 
     @classmethod
-    def pool(cls, volumes: list[VolumeBaseline], phis: list[float]) -> TopicPrior | None:
+    def pool(cls, volumes: list[VolumeBaseline], phis: list[float],
+             share_hours: list[list[float]] | None = None) -> TopicPrior | None:
         """The prior of the mature topics among these (every hour of the day seen at least twice), or None."""
-        shapes, invs, kept_phis = [], [], []
-        for vol, phi in zip(volumes, phis, strict=True):
+        shapes, invs, kept_phis, swings = [], [], [], []
+        hours = share_hours if share_hours is not None else [None] * len(volumes)
+        for vol, phi, swing in zip(volumes, phis, hours, strict=True):
             if min(vol.day_seen) < 2 or any(d is None for d in vol.day):
                 continue
             day = [float(d) for d in vol.day if d is not None]
@@ -345,17 +350,23 @@ class TopicPrior:
             shapes.append([d / mean for d in day])
             invs.append(vol.inv_size)
             kept_phis.append(phi)
+            if swing is not None:
+                swings.append(swing)
         if not shapes:
             return None
         shape = tuple(max(0.05, sum(s[h] for s in shapes) / len(shapes)) for h in range(24))
-        return cls(len(shapes), shape, sorted(invs)[len(invs) // 2], sorted(kept_phis)[len(kept_phis) // 2])
+        swing_mean = tuple(sum(s[h] for s in swings) / len(swings) for h in range(24)) if swings else None
+        return cls(len(shapes), shape, sorted(invs)[len(invs) // 2], sorted(kept_phis)[len(kept_phis) // 2],
+                   swing_mean)
 
     def to_json(self) -> dict[str, Any]:
-        return {"topics": self.topics, "day_shape": list(self.day_shape), "inv_size": self.inv_size, "phi": self.phi}
+        return {"topics": self.topics, "day_shape": list(self.day_shape), "inv_size": self.inv_size, "phi": self.phi,
+                "share_hours": list(self.share_hours) if self.share_hours is not None else None}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any] | None) -> TopicPrior | None:
         if not doc:
             return None
+        hours = doc.get("share_hours")
         return cls(int(doc["topics"]), tuple(float(x) for x in doc["day_shape"]), float(doc["inv_size"]),
-                   float(doc["phi"]))
+                   float(doc["phi"]), tuple(float(x) for x in hours) if hours else None)

@@ -300,6 +300,8 @@ class Detector:
             self.state.volume.prior_shape = list(prior.day_shape)
             self.state.volume.inv_size = prior.inv_size
             self.state.dispersion.prior = prior.phi
+            if prior.share_hours is not None:
+                self.state.share.hour_logit = list(prior.share_hours)
         self._level_decay = 0.5 ** (1.0 / config.level_halflife_minutes)
         # running (n, k, expected, missing, share-expected, share-missing) per scale
         self._sums = {w: self._sum_of(w) for w in config.scales}

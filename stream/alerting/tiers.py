@@ -187,7 +187,7 @@ def mature_prior(cell: Cell) -> TopicPrior | None:
     det = Detector("mature", cell.config)
     for minute, n, k in week.counts():
         det.observe(minute, n, k)
-    return TopicPrior.pool([det.state.volume], [det.state.dispersion.phi])
+    return TopicPrior.pool([det.state.volume], [det.state.dispersion.phi], [det.state.share.hour_logit])
 
 
 def measure_cell(cell: Cell) -> dict[str, TierReport]:
