@@ -25,7 +25,8 @@ def row(cell: Cell, name: str, r: TierReport) -> str:
     s = r.summary()
     fmt = {k: ("–" if v is None else f"{v:.0%}" if "recall" in k else f"{v:.1f}" if isinstance(v, float)
                else str(v)) for k, v in s.items()}
-    recall = f"{fmt['recall_target']} ({r.targets_detected}/{r.targets})"
+    covered = f", {r.covered} already open" if r.covered else ""
+    recall = f"{fmt['recall_target']} ({r.targets_detected}/{r.targets}{covered})"
     cells = [f"{cell.tier:,.0f}/h", f"{cell.base_share:.0%}", name, recall, fmt["recall_all"], fmt["ttd_median_min"],
              fmt["false_alerts_per_week"], fmt["double_alerts"]]
     return "| " + " | ".join(cells) + " |"

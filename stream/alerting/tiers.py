@@ -22,6 +22,7 @@ from badbuzz.stream.alerting.simulation import FieldProfile, LabelNoise, SimEpis
 
 TIERS = (20, 200, 2000, 20000)
 GRACE_MINUTES = 60
+COVER_MINUTES = 30
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,9 @@ class TierReport:
     false_alerts: int = 0
     clean_weeks: float = 0.0
     double: int = 0
+    covered: int = 0  # target episodes detected by an alert already open when they began (no TTD)
     by_shape: dict[str, list[int]] = field(default_factory=dict)  # shape → [targets detected, targets]
+    ttd_by_shape: dict[str, list[float]] = field(default_factory=dict)  # shape → minutes to detect its targets
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -106,7 +109,7 @@ class TierReport:
             "targets": self.targets, "episodes": self.episodes,
             "ttd_median_min": statistics.median(self.ttd) if self.ttd else None,
             "false_alerts_per_week": self.false_alerts / self.clean_weeks if self.clean_weeks else None,
-            "double_alerts": self.double,
+            "double_alerts": self.double, "covered": self.covered,
         }
 
 
@@ -123,6 +126,16 @@ def score_episodes(week: SimWeek, alerts: Sequence[Fired], report: TierReport) -
             report.targets += 1
             shape[1] += 1
         if not hits:
+            # an alert on the topic already open when the episode began, and still open half an hour into it
+            # (say a surge at ten, a turn of tone at eleven): the team is on it, nobody is paged again. It counts
+            # as found, without a time to detect; the alert itself is scored where it fired
+            held = start + timedelta(minutes=min(ep.minutes, COVER_MINUTES))
+            if any(a.fired_at < start and (a.resolved_at is None or a.resolved_at > held) for a in alerts):
+                report.detected += 1
+                if ep.target:
+                    report.targets_detected += 1
+                    report.covered += 1
+                    shape[0] += 1
             continue
         matched.update(hits)
         report.detected += 1
@@ -130,7 +143,9 @@ def score_episodes(week: SimWeek, alerts: Sequence[Fired], report: TierReport) -
         if ep.target:
             report.targets_detected += 1
             shape[0] += 1
-            report.ttd.append((alerts[hits[0]].fired_at - start).total_seconds() / 60)
+            minutes = (alerts[hits[0]].fired_at - start).total_seconds() / 60
+            report.ttd.append(minutes)
+            report.ttd_by_shape.setdefault(ep.shape, []).append(minutes)
     evaluated = [a for i, a in enumerate(alerts) if i not in matched and a.fired_at >= week.minute(week.eval_start)]
     report.false_alerts += len(evaluated)
     busy = sum(ep.minutes + GRACE_MINUTES for ep in week.episodes)
