@@ -219,9 +219,10 @@ recall true labels give.
 {header}
 {chr(10).join(tier_rows(main, main_res))}
 
-"n already open": target episodes that began while an alert on the topic was already open and still open half
-an hour later (a surge at ten, the tone turning at eleven). The team is already on the topic and nobody is
-paged again; they count as found, without a time to detect, and the open alert is scored where it fired.
+"n already open": target episodes that began while an alert on the topic, fired in the six hours before, was
+still open half an hour later (a surge at ten, the tone turning at eleven). The team is already on the topic
+and nobody is paged again; they count as found, without a time to detect, and the open alert is scored where it
+fired.
 
 ### Time to detect, by shape (ours; median minutes, episodes found in brackets)
 

@@ -23,6 +23,7 @@ from badbuzz.stream.alerting.simulation import FieldProfile, LabelNoise, SimEpis
 TIERS = (20, 200, 2000, 20000)
 GRACE_MINUTES = 60
 COVER_MINUTES = 30
+COVER_AGE_MINUTES = 360
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,10 @@ def score_episodes(week: SimWeek, alerts: Sequence[Fired], report: TierReport) -
             # an alert on the topic already open when the episode began, and still open half an hour into it
             # (say a surge at ten, a turn of tone at eleven): the team is on it, nobody is paged again. It counts
             # as found, without a time to detect; the alert itself is scored where it fired
+            # ... if it fired within the last few hours: a rule that is always on covers nothing
             held = start + timedelta(minutes=min(ep.minutes, COVER_MINUTES))
-            if any(a.fired_at < start and (a.resolved_at is None or a.resolved_at > held) for a in alerts):
+            recent = start - timedelta(minutes=COVER_AGE_MINUTES)
+            if any(recent <= a.fired_at < start and (a.resolved_at is None or a.resolved_at > held) for a in alerts):
                 report.detected += 1
                 if ep.target:
                     report.targets_detected += 1

@@ -254,12 +254,14 @@ def test_scoring_counts_an_episode_covered_by_an_open_alert_as_found_without_a_t
     surge = SimEpisode("surge", 600, 60, 1.0, 4.0, True, 9.0)
     turn = SimEpisode("share", 666, 180, 2.0, 1.0, True, 7.0)  # begins six minutes after the surge ends
     late = SimEpisode("share", 2000, 60, 2.0, 1.0, True, 6.0)
-    week = SimWeek(200.0, T0, 3000, 0, (surge, turn, late), np.zeros(3000), np.zeros(3000))
+    later = SimEpisode("share", 4000, 60, 2.0, 1.0, True, 6.0)
+    week = SimWeek(200.0, T0, 5000, 0, (surge, turn, late, later), np.zeros(5000), np.zeros(5000))
     alerts = [Fired(T0 + timedelta(minutes=603), T0 + timedelta(minutes=760)),  # open well into the turn
-              Fired(T0 + timedelta(minutes=1990), T0 + timedelta(minutes=2010))]  # fired before `late`, shut early
+              Fired(T0 + timedelta(minutes=1990), T0 + timedelta(minutes=2010)),  # fired before `late`, shut early
+              Fired(T0 + timedelta(minutes=3000))]  # never resolves, but fired 16 h before `later`: covers nothing
     report = TierReport()
     score_episodes(week, alerts, report)
-    assert (report.targets, report.targets_detected, report.covered) == (3, 2, 1)
+    assert (report.targets, report.targets_detected, report.covered) == (4, 2, 1)
     assert report.ttd == [3.0]  # the surge's; the covered turn has none
-    assert report.false_alerts == 1  # the alert that fired before `late` and closed ten minutes into it
+    assert report.false_alerts == 2  # the one that closed ten minutes into `late`, and the one always on
     assert report.ttd_by_shape == {"surge": [3.0]}
