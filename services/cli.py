@@ -197,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference only, no servers: the served models against --sentiment / --emotion directories")
     b.add_argument("--sentiment", type=Path, action="append", default=[], help="a sentiment model dir to compare")
     b.add_argument("--emotion", type=Path, action="append", default=[], help="an emotion model dir to compare")
+    b.add_argument("--api-load", action="store_true",
+                   help="POST /v1/score under 1, 16 and 64 concurrent clients against batched inference only "
+                        "(docs/benchmarks-api.md)")
+    b.add_argument("--seconds", type=float, default=15.0, help="--api-load: seconds per row")
     b.add_argument("--languages", action="store_true",
                    help="what languages cost: routing on an English stream, tweets/s per language, bilingual end to "
                         "end (docs/benchmarks-languages.md)")
@@ -466,6 +470,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "bench":
         from badbuzz.services.bench import run_bench, run_model_comparison
 
+        if args.api_load:
+            from badbuzz.services.bench_api import run_api_load
+
+            run_api_load(_with(settings, data=args.data), tweets=args.tweets, seconds=args.seconds,
+                         output=args.output or Path("docs/benchmarks-api.md"))
+            return 0
         if args.languages:
             from badbuzz.services.bench_languages import run_language_bench
 

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description=(
         "largest request body the API reads (checked before authentication): 256 tweets to score or 1,000 "
         "typical records to ingest fit in the default; larger is refused with 413 before it is read"))
+    api_batch_max_texts: int = Field(64, ge=1, le=4096, description=(
+        "POST /v1/score: concurrent requests are scored together, up to this many texts per model call"))
+    api_batch_max_wait_ms: float = Field(5.0, ge=0, le=1000, description=(
+        "POST /v1/score: how long an idle server waits for more requests before it starts a call"))
+    api_queue_max_texts: int = Field(2048, ge=1, description=(
+        "POST /v1/score: texts that may wait for the model; past it a request gets 503 with Retry-After"))
     readiness_cache_s: float = Field(5.0, ge=0, description=(
         "how long /readyz reuses its last answer: probes from every kubelet and load balancer hit it"))
     x_bearer_token: SecretStr | None = Field(None, description="`badbuzz ingest x`: the X app's bearer token")
@@ -134,6 +140,9 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     onnx_variant: str | None = None
     onnx_threads: int = Field(0, ge=0)
+    onnx_spinning: bool = Field(True, description=(
+        "ONNX Runtime's threads spin between calls: lowest latency for back-to-back micro-batches (the scorer); "
+        "the API turns it off, since between requests the spinning threads take the cores the server needs"))
     onnx_sub_batch: int = Field(16, ge=1, le=10_000, description=(
         "tweets per ONNX call: a micro-batch is sorted by length and cut into sub-batches this size, so short "
         "tweets are not padded to the longest one (1.4x on 2 cores at 16 vs one call of 64, docs/benchmarks.md)"))

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from badbuzz.models.routing import as_router
 from badbuzz.services.api import queries
 from badbuzz.services.api.auth import ApiKey, Role, find_key, parse_keys
+from badbuzz.services.api.batching import BatchMetrics, DynamicBatcher, Overloaded
 from badbuzz.services.api.body_limit import BodyLimit
 from badbuzz.services.api.readiness import Readiness, ReadinessProbe
 from badbuzz.services.settings import Settings
@@ -238,7 +239,9 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
         if loaded["model"] is None:
             from badbuzz.services.scorer import load_model
 
-            loaded["model"] = load_model(settings)
+            # no spinning: between two requests ONNX Runtime's idle threads would take the cores that parse,
+            # validate and answer them (1.4 cores for 106 single-text requests a second, issue 29)
+            loaded["model"] = load_model(settings.model_copy(update={"onnx_spinning": False}))
         return loaded["model"]
 
     app = FastAPI(title="Bad Buzz Watch API", version="1", default_response_class=SafeJSONResponse,
@@ -297,17 +300,31 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
     def metrics() -> Response:
         return Response(generate_latest(reg), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/score", tags=["scoring"], response_model=ScoreResponse, dependencies=[reader])
-    def score(body: ScoreRequest) -> ScoreResponse:
-        texts = [body.text] if body.text is not None else list(body.texts or [])
+    def score_texts(texts: list[str], langs: list[str | None]) -> list[tuple[Score, str | None, str]]:
+        """One model call for the texts of every request in a batch: (score, emotion model, model version)."""
         m = get_model()
-        pred = as_router(m).route(texts, [body.lang] * len(texts))
-        return ScoreResponse(model_version=m.version, emotion_model=pred.emotion_model, scores=[
-            Score(text=t, label=pred.decided[i], emotions=pred.emotions[i], lang=pred.languages[i],
-                  model_version=pred.versions[i], unscored_reason=pred.unscored[i],
-                  probabilities={} if pred.unscored[i] else {
-                      n: float(p) for n, p in zip(pred.labels, pred.probabilities[i], strict=True)})
-            for i, t in enumerate(texts)])
+        pred = as_router(m).route(texts, langs)
+        return [(Score(text=t, label=pred.decided[i], emotions=pred.emotions[i], lang=pred.languages[i],
+                       model_version=pred.versions[i], unscored_reason=pred.unscored[i],
+                       probabilities={} if pred.unscored[i] else {
+                           n: float(p) for n, p in zip(pred.labels, pred.probabilities[i], strict=True)}),
+                 pred.emotion_model, m.version) for i, t in enumerate(texts)]
+
+    batcher = DynamicBatcher(score_texts, max_texts=settings.api_batch_max_texts,
+                             max_wait_s=settings.api_batch_max_wait_ms / 1000,
+                             max_queue=settings.api_queue_max_texts, metrics=BatchMetrics(reg))
+    app.state.batcher = batcher
+
+    @app.post("/v1/score", tags=["scoring"], response_model=ScoreResponse, dependencies=[reader],
+              responses={503: {"description": "too many texts wait to be scored: retry after Retry-After seconds"}})
+    async def score(body: ScoreRequest) -> ScoreResponse:
+        texts = [body.text] if body.text is not None else list(body.texts or [])
+        try:
+            results = await batcher.submit(texts, [body.lang] * len(texts))
+        except Overloaded as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from exc
+        return ScoreResponse(model_version=results[0][2], emotion_model=results[0][1],
+                             scores=[r[0] for r in results])
 
     @app.get("/v1/topics", tags=["topics"], response_model=list[TopicStatus], dependencies=[reader])
     def topics() -> list[dict[str, Any]]:

@@ -1,0 +1,136 @@
+"""Dynamic batching of POST /v1/score (issue 29): concurrent requests share model calls, each gets its own
+results, the event loop stays free while the model runs, and a full queue refuses at once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from badbuzz.services.api.batching import BatchMetrics, DynamicBatcher, Overloaded
+
+
+class Recorder:
+    """A model that upper-cases texts, remembers each call's size, and can be held inside a call."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.inside = threading.Event()
+
+    def __call__(self, texts: list[str], langs: list[str | None]) -> list[str]:
+        self.inside.set()
+        self.gate.wait(10)
+        self.calls.append(len(texts))
+        return [f"{t.upper()}:{lang}" for t, lang in zip(texts, langs, strict=True)]
+
+
+def test_concurrent_single_texts_share_calls_and_each_gets_its_own_result() -> None:
+    model = Recorder()
+    registry = CollectorRegistry()
+    batcher = DynamicBatcher(model, max_texts=8, max_wait_s=0.005, metrics=BatchMetrics(registry))
+
+    async def main() -> list[list[str]]:
+        model.gate.clear()  # the first call is held until every request has arrived
+        first = asyncio.create_task(batcher.submit(["first"], ["en"]))
+        while not model.inside.is_set():
+            await asyncio.sleep(0.001)
+        rest = [asyncio.create_task(batcher.submit([f"t{i}"], ["fr" if i % 2 else None])) for i in range(20)]
+        await asyncio.sleep(0.01)
+        model.gate.set()
+        return [await first] + [await r for r in rest]
+
+    results = asyncio.run(main())
+    assert results[0] == ["FIRST:en"]
+    assert results[1:] == [[f"T{i}:{'fr' if i % 2 else None}"] for i in range(20)]
+    assert model.calls[0] == 1 and sum(model.calls) == 21
+    assert len(model.calls) == 1 + 3 and max(model.calls[1:]) == 8  # 20 queued texts in calls of 8, 8, 4
+    assert registry.get_sample_value("badbuzz_api_batch_texts_count") == 4
+    batcher.close()
+
+
+def test_a_request_larger_than_a_call_goes_alone_and_whole() -> None:
+    model = Recorder()
+    batcher = DynamicBatcher(model, max_texts=4, max_wait_s=0)
+
+    async def main() -> tuple[list[str], list[str]]:
+        big = asyncio.create_task(batcher.submit([f"b{i}" for i in range(10)], [None] * 10))
+        small = asyncio.create_task(batcher.submit(["s"], [None]))
+        return await big, await small
+
+    big, small = asyncio.run(main())
+    assert big == [f"B{i}:None" for i in range(10)] and small == ["S:None"]
+    assert model.calls == [10, 1]
+    batcher.close()
+
+
+def test_the_event_loop_answers_while_the_model_runs() -> None:
+    """What /healthz relies on: the model's call runs in a worker thread, not on the loop."""
+    model = Recorder()
+    batcher = DynamicBatcher(model, max_wait_s=0)
+
+    async def main() -> bool:
+        model.gate.clear()
+        scoring = asyncio.create_task(batcher.submit(["slow"], [None]))
+        while not model.inside.is_set():
+            await asyncio.sleep(0.001)
+        other_work = await asyncio.wait_for(asyncio.sleep(0, result=True), timeout=1)  # the loop is free
+        assert not scoring.done()
+        model.gate.set()
+        await scoring
+        return other_work
+
+    assert asyncio.run(main())
+    batcher.close()
+
+
+def test_a_full_queue_refuses_at_once_with_a_retry_delay() -> None:
+    model = Recorder()
+    registry = CollectorRegistry()
+    batcher = DynamicBatcher(model, max_texts=2, max_wait_s=0, max_queue=3, metrics=BatchMetrics(registry))
+
+    async def main() -> Overloaded:
+        model.gate.clear()
+        busy = asyncio.create_task(batcher.submit(["x"], [None]))
+        while not model.inside.is_set():
+            await asyncio.sleep(0.001)
+        queued = [asyncio.create_task(batcher.submit([f"q{i}"], [None])) for i in range(3)]
+        await asyncio.sleep(0)
+        assert batcher.waiting == 3
+        with pytest.raises(Overloaded) as refused:
+            await batcher.submit(["one too many"], [None])
+        model.gate.set()
+        await busy
+        assert [await q for q in queued] == [["Q0:None"], ["Q1:None"], ["Q2:None"]]
+        return refused.value
+
+    refused = asyncio.run(main())
+    assert refused.retry_after_s >= 1 and "3 texts are waiting" in str(refused)
+    assert registry.get_sample_value("badbuzz_api_overloaded_total") == 1
+    batcher.close()
+
+
+def test_a_failing_call_fails_every_request_in_it_and_the_next_call_still_runs() -> None:
+    calls = []
+
+    def flaky(texts: list[str], langs: list[str | None]) -> list[str]:
+        calls.append(list(texts))
+        if "boom" in texts:
+            raise ValueError("model failed")
+        return texts
+
+    batcher = DynamicBatcher(flaky, max_texts=2, max_wait_s=0.005)
+
+    async def main() -> list[object]:
+        jobs = [asyncio.create_task(batcher.submit([t], [None])) for t in ("a", "boom", "c")]
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    first, second, third = asyncio.run(main())
+    assert isinstance(first, ValueError) and isinstance(second, ValueError)  # "a" shared the failing call
+    assert third == ["c"] and calls == [["a", "boom"], ["c"]]
+    with pytest.raises(ValueError):
+        DynamicBatcher(flaky, max_texts=0)
+    batcher.close()
