@@ -117,6 +117,8 @@ class Settings(BaseSettings):
         "POST /v1/score: concurrent requests are scored together, up to this many texts per model call"))
     api_batch_max_wait_ms: float = Field(5.0, ge=0, le=1000, description=(
         "POST /v1/score: how long an idle server waits for more requests before it starts a call"))
+    api_batch_workers: int = Field(1, ge=1, le=64, description=(
+        "POST /v1/score: model calls that may run at once (with BADBUZZ_ONNX_THREADS, how the cores are shared)"))
     api_queue_max_texts: int = Field(2048, ge=1, description=(
         "POST /v1/score: texts that may wait for the model; past it a request gets 503 with Retry-After"))
     readiness_cache_s: float = Field(5.0, ge=0, description=(

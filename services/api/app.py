@@ -241,7 +241,9 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
 
             # no spinning: between two requests ONNX Runtime's idle threads would take the cores that parse,
             # validate and answer them (1.4 cores for 106 single-text requests a second, issue 29)
-            loaded["model"] = load_model(settings.model_copy(update={"onnx_spinning": False}))
+            # (unless BADBUZZ_ONNX_SPINNING says otherwise)
+            quiet = {} if "onnx_spinning" in settings.model_fields_set else {"onnx_spinning": False}
+            loaded["model"] = load_model(settings.model_copy(update=quiet))
         return loaded["model"]
 
     app = FastAPI(title="Bad Buzz Watch API", version="1", default_response_class=SafeJSONResponse,
@@ -312,7 +314,8 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
 
     batcher = DynamicBatcher(score_texts, max_texts=settings.api_batch_max_texts,
                              max_wait_s=settings.api_batch_max_wait_ms / 1000,
-                             max_queue=settings.api_queue_max_texts, metrics=BatchMetrics(reg))
+                             max_queue=settings.api_queue_max_texts, workers=settings.api_batch_workers,
+                             metrics=BatchMetrics(reg))
     app.state.batcher = batcher
 
     @app.post("/v1/score", tags=["scoring"], response_model=ScoreResponse, dependencies=[reader],

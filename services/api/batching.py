@@ -9,8 +9,8 @@ arrives while the model is busy, and so does this:
   when ``max_texts`` texts wait;
 - while a call runs, new requests queue; when it ends, the next call takes them all (up to ``max_texts``)
   without waiting again. Under load the batches grow by themselves; alone, a request waits ``max_wait_s``;
-- the model runs in one worker thread, off the event loop, so ``/healthz`` and the other routes answer during
-  a load (ONNX Runtime already spreads one call over the cores);
+- the model runs in ``workers`` threads, off the event loop, so ``/healthz`` and the other routes answer
+  during a load;
 - past ``max_queue`` waiting texts a request is refused at once (:class:`Overloaded`: 503 with
   ``Retry-After``) instead of piling up until every client times out.
 """
@@ -65,15 +65,16 @@ class DynamicBatcher(Generic[R]):
     """Gathers concurrent :meth:`submit` calls into calls of ``run(texts, langs)`` (one result per text)."""
 
     def __init__(self, run: Run[R], *, max_texts: int = 64, max_wait_s: float = 0.005, max_queue: int = 2048,
-                 metrics: BatchMetrics | None = None) -> None:
-        if max_texts < 1 or max_queue < 1 or max_wait_s < 0:
-            raise ValueError("max_texts and max_queue must be >= 1 and max_wait_s >= 0")
+                 workers: int = 1, metrics: BatchMetrics | None = None) -> None:
+        if max_texts < 1 or max_queue < 1 or max_wait_s < 0 or workers < 1:
+            raise ValueError("max_texts, max_queue and workers must be >= 1 and max_wait_s >= 0")
         self.run, self.max_texts, self.max_wait_s, self.max_queue = run, max_texts, max_wait_s, max_queue
+        self.workers = workers
         self.metrics = metrics
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="badbuzz-score")
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="badbuzz-score")
         self._pending: list[_Job[R]] = []
         self._waiting = 0  # texts in ``_pending``
-        self._busy = False
+        self._running = 0  # calls in flight (at most ``workers``)
         self._timer: asyncio.TimerHandle | None = None
         self._last_call_s = 0.0
 
@@ -93,7 +94,7 @@ class DynamicBatcher(Generic[R]):
         job: _Job[R] = _Job(texts, langs, loop.create_future())
         self._pending.append(job)
         self._waiting += len(texts)
-        if not self._busy:
+        if self._running < self.workers:
             if self._waiting >= self.max_texts or self.max_wait_s == 0:
                 self._start(loop)
             elif self._timer is None:
@@ -119,12 +120,12 @@ class DynamicBatcher(Generic[R]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._busy:
+        if self._running >= self.workers:
             return
         jobs = self._take()
         if not jobs:
             return
-        self._busy = True
+        self._running += 1
         now = time.perf_counter()
         if self.metrics:
             self.metrics.texts.observe(sum(len(j.texts) for j in jobs))
@@ -148,7 +149,7 @@ class DynamicBatcher(Generic[R]):
         return out
 
     def _finish(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job[R]], done: ThreadFuture[list[list[R]]]) -> None:
-        self._busy = False
+        self._running -= 1
         error = done.exception()
         for i, job in enumerate(jobs):
             if job.future.done():

@@ -134,3 +134,28 @@ def test_a_failing_call_fails_every_request_in_it_and_the_next_call_still_runs()
     with pytest.raises(ValueError):
         DynamicBatcher(flaky, max_texts=0)
     batcher.close()
+
+
+def test_with_two_workers_a_second_call_runs_while_the_first_is_held() -> None:
+    model = Recorder()
+    batcher = DynamicBatcher(model, max_texts=1, max_wait_s=0, workers=2)
+
+    async def main() -> list[str]:
+        model.gate.clear()
+        held = asyncio.create_task(batcher.submit(["held"], [None]))
+        while not model.inside.is_set():
+            await asyncio.sleep(0.001)
+        second = asyncio.create_task(batcher.submit(["second"], [None]))
+        for _ in range(200):  # the second call enters the model while the first is still inside it
+            await asyncio.sleep(0.005)
+            if batcher._running == 2:
+                break
+        running = batcher._running
+        model.gate.set()
+        await held
+        await second
+        return [str(running)]
+
+    assert asyncio.run(main()) == ["2"]
+    assert sorted(model.calls) == [1, 1]
+    batcher.close()
