@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     alert_min_volume: int = Field(30, ge=1)
     alert_alpha: float = Field(3e-4, gt=0, lt=1, description=(
         "false-alarm budget per topic and minute, shared by every window and signal tested"))
+    alert_keep_firing_minutes: int = Field(60, ge=0, le=1440, description=(
+        "an alert stays open at least this long (as Prometheus's keep_firing_for): a story that grows over "
+        "hours first clears the bar, falls back under it a while, and would otherwise page twice"))
     alert_weekly_budget: float = Field(0.15, ge=0, lt=100, description=(
         "false alarms a week per topic spread over windows in proportion to their length (see detector.py)"))
     alert_scales: str = Field("2,5,10,30,60,180,720", pattern=r"^\s*\d+\s*(,\s*\d+\s*)*$", description=(
@@ -275,7 +278,8 @@ class Settings(BaseSettings):
         return DetectorConfig(min_volume=self.alert_min_volume, alpha=self.alert_alpha,
                               pending_minutes=self.alert_pending_minutes, cooldown_minutes=self.alert_cooldown_minutes,
                               scales=tuple(sorted({int(x) for x in self.alert_scales.split(",")})),
-                              weekly_budget=self.alert_weekly_budget)
+                              weekly_budget=self.alert_weekly_budget,
+                              keep_firing_minutes=self.alert_keep_firing_minutes)
 
     @property
     def target_labels(self) -> dict[str, str]:

@@ -387,6 +387,8 @@ class AlerterProcess(ServiceProcess):
             "BADBUZZ_METRICS_PORT": str(free_port()), "BADBUZZ_WEBHOOK_URLS": webhook_url,
             "BADBUZZ_WEBHOOK_ALLOW_HTTP": "loopback",  # the test receiver is plain http on 127.0.0.1
             "BADBUZZ_WEBHOOK_SECRET": ALERTER_SECRET, "BADBUZZ_ALERT_POLL_S": "0.5",
+            # the episode streams resolve 17 minutes after the episode: alerts kept open 10 min, not an hour
+            "BADBUZZ_ALERT_KEEP_FIRING_MINUTES": "10",
             # the team pages on its brand topics; 'all' may also move when a large share of traffic is angry
             "BADBUZZ_ALERT_TOPICS": "air-paradis,baggage", "BADBUZZ_TOPICS_FILE": str(EXAMPLE_TOPICS),
             "BADBUZZ_REDIS_PREFIX": f"{topics.group}:", "BADBUZZ_HOME": str(log.parent / "alerter"),
