@@ -159,10 +159,7 @@ class WindowTest:
         """Share tests: the window's odds of a negative tweet over the usual odds (volume: ``ratio``)."""
         if self.signal != "share":
             return self.ratio
-        rate, usual = self.rate, self.expected
-        if not 0 < usual < 1:
-            return self.ratio
-        return rate / (1 - rate) / (usual / (1 - usual)) if rate < 1 else float("inf")
+        return odds_ratio(self.rate, self.expected) if 0 < self.expected < 1 else self.ratio
 
     @property
     def expected_negatives(self) -> float:
@@ -278,6 +275,12 @@ class TopicState:
             calm=int(doc["calm"]), trigger=(str(trigger[0]), int(trigger[1])) if trigger else None,
             last_minute=doc["last_minute"], fired_at=doc["fired_at"], cooldown_until=doc["cooldown_until"],
         )
+
+
+def odds_ratio(rate: float, usual: float) -> float:
+    """The odds of a negative tweet at ``rate`` over those at ``usual`` (0 < usual < 1): the effect size the
+    share's floors and resolve bar use, since a brand at 75 % negative can never reach 1.5 times its share."""
+    return rate / (1 - rate) / (usual / (1 - usual)) if rate < 1 else float("inf")
 
 
 _SUSPECT_Z = 3.09  # the normal quantile of DetectorConfig.suspect_p's default (1e-3), for the lower tail
@@ -446,7 +449,7 @@ class Detector:
                 p = (_normal_tail(z) if z < 1.0 else  # calm (p > 0.16): the exact tail decides nothing up there
                      share_sf(round(k / phi_w), max(1, round(n / phi_w)), exp * base_n / phi, base_n / phi))
                 rate = k / n
-                odds = rate / (1 - rate) / (exp / (1 - exp)) if rate < 1 and 0 < exp < 1 else float("inf")
+                odds = odds_ratio(rate, exp) if 0 < exp < 1 else float("inf")
                 large = odds >= c.min_odds_ratio and rate - exp >= c.min_excess
                 # as far below the usual as an alert is above it, within the hour: praise, or the tail of a
                 # mention spike whose volume is back to normal. Not an alert, but not a usual minute either
@@ -465,7 +468,7 @@ class Detector:
                 if usual is not None and n > 0 and 0 < usual < 1 and (large or w <= c.mention_scale):
                     sd = (phi_w * usual * (1 - usual) / n) ** 0.5
                     rate = k / n
-                    odds = rate / (1 - rate) / (usual / (1 - usual)) if rate < 1 else float("inf")
+                    odds = odds_ratio(rate, usual)
                     below = rate < usual - c.below_usual_sd * sd and odds < c.below_usual_odds
                     # without a rise of negatives, a lower share is a mention spike only if the tweets rose
                     # (expected tweets: expected negatives at the usual share); a calmer hour is not one
