@@ -122,11 +122,9 @@ def _start_api(settings: Settings, key_entry: str, port: int, home: Path) -> sub
            "BADBUZZ_API_HOST": "127.0.0.1", "BADBUZZ_EMOTIONS": "off", "BADBUZZ_KAFKA_BOOTSTRAP": "",
            "BADBUZZ_DATABASE_URL": f"sqlite:///{home / 'api.db'}", "BADBUZZ_HOME": str(home),
            "BADBUZZ_MODEL_DIR": str(settings.resolved_model_dir), "BADBUZZ_PROMETHEUS_TARGETS": ""}
-    env.pop("BADBUZZ_ALERTMANAGER_URL", None)
     command = "import sys; from badbuzz.services.cli import main; sys.exit(main(['services', 'api']))"
-    proc = subprocess.Popen([sys.executable, "-c", command], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return proc
+    return subprocess.Popen([sys.executable, "-c", command], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
 
 
 def _wait_ready(url: str, key: str, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
