@@ -141,6 +141,15 @@ def combine(*sets: Iterable[Example], labels: list[str]) -> list[Example]:
     return out
 
 
+def capped(examples: Iterable[Example], limit: int) -> list[Example]:
+    """At most ``limit`` of ``examples`` (0: all), chosen by a hash of their id: the same rows whatever the
+    file's order, and a uniform sample of it rather than its first (often oldest) part."""
+    rows = list(examples)
+    if limit <= 0 or len(rows) <= limit:
+        return rows
+    return sorted(rows, key=lambda ex: stable_bucket(ex.id, 1 << 62))[:limit]
+
+
 def split(examples: Iterable[Example], dev_percent: int = 10, test_percent: int = 0) -> dict[str, list[Example]]:
     """Stable, exactly stratified split: within each label, examples ranked by a hash of their normalised
     text; the lowest ranks go to test, then dev. Independent of file order and of the other labels."""

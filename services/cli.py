@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--freeze-embeddings", action="store_true",
                    help="keep the word embeddings as pretrained (a multilingual encoder keeps its unseen languages "
                         "aligned, and its vocabulary can be trimmed after training)")
+    t.add_argument("--max-source-rows", type=int, default=0,
+                   help="at most N rows from each --train set, a uniform sample by id hash (0: all)")
+    t.add_argument("--dev-source", action="append", default=[], metavar="PREFIX",
+                   help="early-stop on dev rows from these sources only (e.g. umsab: the multilingual rows)")
     t.add_argument("--teacher", help="distil: learn this checkpoint's probabilities (models/distill.py)")
     t.add_argument("--student-layers", type=int, default=0,
                    help="distil: keep this many of --base-model's layers, evenly spaced (0: all)")
@@ -204,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--languages", action="store_true",
                    help="what languages cost: routing on an English stream, tweets/s per language, bilingual end to "
                         "end (docs/benchmarks-languages.md)")
+    b.add_argument("--null-model", action="store_true",
+                   help="the pipeline's own ceiling: Kafka → scorer → PostgreSQL with constant scores instead of "
+                        "inference, tweets/s and CPU per stage (docs/benchmarks-pipeline.md)")
     model_commands.add_parsers(sub)
     return p
 
@@ -321,6 +328,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             checkpoint_every=args.checkpoint_every, resume=args.resume, dev_percent=args.dev_percent,
             max_dev_rows=args.max_dev_rows, preprocessing=args.preprocessing,
             teacher=args.teacher, student_layers=args.student_layers, freeze_embeddings=args.freeze_embeddings,
+            max_source_rows=args.max_source_rows, dev_sources=args.dev_source,
             unlabelled=[source_arg(spec) for spec in args.unlabelled],
         ))
         print(f"checkpoint written to {out}")
@@ -481,6 +489,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
             run_language_bench(_with(settings, data=args.data), tweets=args.tweets,
                                output=args.output or Path("docs/benchmarks-languages.md"))
+            return 0
+        if args.null_model:
+            from badbuzz.services.bench import run_null_model
+
+            run_null_model(_with(settings, data=args.data), tweets=args.tweets,
+                           output=args.output or Path("docs/benchmarks-pipeline.md"))
             return 0
         if args.compare_models:
             run_model_comparison(_with(settings, data=args.data), tweets=args.tweets, sentiment=args.sentiment,

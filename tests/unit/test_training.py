@@ -100,3 +100,19 @@ def test_preprocessing_version_is_applied_recorded_and_kept_on_resume(tiny_base:
     assert config_from_checkpoint(out).preprocessing == "tweet-v2"
     with pytest.raises(ValueError, match="tweet-v2"):
         train(emotion(tmp_path, tiny_base, data_dir, max_steps=6, eval_every=2, checkpoint_every=2, resume=True))
+
+
+def test_a_large_helper_set_is_capped_and_left_out_of_dev(data_dir: Path, tmp_path: Path) -> None:
+    """A multilingual run beside English SemEval: SemEval is sampled down to the cap (the same rows whatever
+    the order) and early stopping sees only the UMSAB rows."""
+    semeval_file = data_dir / "semeval2017_task4A" / "semeval2013_2016_task4A_english.tsv.xz"
+    cfg = TrainConfig(data=None, output_dir=tmp_path, base_model="x", labels=list(TASKS["sentiment3"]),
+                      sources=[("umsab", data_dir / "umsab"), ("semeval", semeval_file)], dev_percent=5,
+                      max_dev_rows=0, max_source_rows=3000, dev_sources=["umsab"])
+    train_set, dev_set = load_examples(cfg)
+    from_semeval = [e for e in train_set if e.source == "semeval"]
+    assert 2700 < len(from_semeval) <= 3000  # the cap, less the rows that went to dev
+    assert dev_set and all(e.source.startswith("umsab/") for e in dev_set)
+    uncapped = load_examples(TrainConfig(**{**cfg.__dict__, "max_source_rows": 0, "dev_sources": []}))
+    assert sum(e.source == "semeval" for e in uncapped[0]) > 30_000
+    assert any(e.source == "semeval" for e in uncapped[1])
