@@ -121,6 +121,18 @@ class Prediction:
         return [self.labels[int(i)] for i in self.decisions()]
 
 
+class NullSession:
+    """Stands in for an ``onnxruntime.InferenceSession`` and costs nothing: zero logits (uniform scores) of the
+    real output widths for each row fed (see :meth:`OnnxSentimentModel.skip_inference`)."""
+
+    def __init__(self, widths: dict[str, int]) -> None:
+        self.widths = widths
+
+    def run(self, names: Sequence[str], feeds: dict[str, npt.NDArray[np.int64]]) -> list[npt.NDArray[np.float32]]:
+        rows = len(feeds["input_ids"])
+        return [np.zeros((rows, self.widths[name]), dtype=np.float32) for name in names]
+
+
 class OnnxSentimentModel:
     """A loaded model directory: ``predict(texts)`` → per-class probabilities."""
 
@@ -291,6 +303,14 @@ class OnnxSentimentModel:
         if session.get_providers()[0] != "CUDAExecutionProvider":
             return None, ""
         return session, variant
+
+    def skip_inference(self) -> None:
+        """Benchmarks only (``badbuzz bench --null-model``): keep tokenisation, padding and output shapes, but
+        answer every sub-batch with constant logits instead of running the graph, so a pipeline measured with
+        this model shows its own ceiling: what a GPU scorer, whose inference is nearly free, would wait on."""
+        widths = {"logits": len(self.manifest.labels), BRANCH_OUTPUT: len(self.branch.labels) if self.branch else 0}
+        self._session = NullSession(widths)
+        self.variant = f"{self.variant}+null"
 
     def warm_up(self) -> None:
         """One batch of the longest shape before the first real one: CUDA kernels and the CPU arena are set

@@ -97,7 +97,7 @@ def run_language_bench(settings: Settings, *, tweets: int, output: Path) -> Lang
     del single, router
     end_to_end = None
     if settings.kafka_bootstrap is not None and settings.database_url is not None:
-        end_to_end = _end_to_end(plain, mixed)
+        end_to_end = _end_to_end(plain, mixed).tps
     versions = [r.model.version for r in load_model(plain, warm_up=False).routes]
     one_model, routed, tagged = tps["one"], tps["routed"], tps["tagged"]
     result = LanguageBench(len(english), one_model, routed, tagged, tps["french"], tps["bilingual"], end_to_end,

@@ -54,10 +54,15 @@ def load_model(settings: Settings, *, warm_up: bool = True) -> LanguageRouter:
 def onnx_model(settings: Settings, model_dir: Path, *, branch_dir: Path | None = None,
                spinning: bool | None = None) -> OnnxSentimentModel:
     """One model directory on the device, variant, threads and batching the settings ask for."""
-    return OnnxSentimentModel(model_dir, device=settings.device, variant=settings.onnx_variant,
-                              threads=settings.onnx_threads, max_batch=settings.onnx_sub_batch,
-                              cuda_device_id=settings.cuda_device_id, cuda_mem_limit_mb=settings.cuda_mem_limit_mb,
-                              branch_dir=branch_dir, spinning=settings.onnx_spinning if spinning is None else spinning)
+    model = OnnxSentimentModel(model_dir, device=settings.device, variant=settings.onnx_variant,
+                               threads=settings.onnx_threads, max_batch=settings.onnx_sub_batch,
+                               cuda_device_id=settings.cuda_device_id, cuda_mem_limit_mb=settings.cuda_mem_limit_mb,
+                               branch_dir=branch_dir, spinning=settings.onnx_spinning if spinning is None else spinning)
+    if settings.null_model:
+        log.warning("BADBUZZ_NULL_MODEL is set: %s answers constant scores (a benchmark of the pipeline, not a "
+                    "scorer)", model_dir)
+        model.skip_inference()
+    return model
 
 
 def _languages(manifest: ModelManifest) -> frozenset[str] | None:

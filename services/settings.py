@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     onnx_sub_batch: int = Field(16, ge=1, le=10_000, description=(
         "tweets per ONNX call: a micro-batch is sorted by length and cut into sub-batches this size, so short "
         "tweets are not padded to the longest one (1.4x on 2 cores at 16 vs one call of 64, docs/benchmarks.md)"))
+    null_model: bool = Field(False, description=(
+        "benchmarks only (badbuzz bench --null-model): tokenise as served but skip inference, every tweet gets "
+        "constant scores and a model version ending in +null; measures the pipeline's own ceiling"))
     cuda_device_id: int = Field(0, ge=0, description="which GPU the CUDA provider uses")
     cuda_mem_limit_mb: int = Field(0, ge=0, description="cap on the CUDA provider's memory arena (0: none)")
 

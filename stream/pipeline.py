@@ -109,6 +109,16 @@ class ScoringPipeline:
         """Decode, validate and score; nothing leaves the process yet. Never raises for a message's content."""
         self.metrics.batch_size.observe(len(batch))
         now = datetime.fromtimestamp(self._now(), tz=UTC)
+        with self.metrics.clock("validate"):
+            tweets, dead, deletions = self._validate(batch, now)
+        with self.metrics.clock("score"):
+            scored, failed = self._score(tweets)
+        dead.extend(failed)
+        return PreparedBatch(len(batch), scored, dead, deletions)
+
+    def _validate(self, batch: Sequence[IncomingMessage], now: datetime
+                  ) -> tuple[list[tuple[RawTweet, IncomingMessage]], list[DeadLetter], list[str]]:
+        """Each message decoded and checked: a tweet (topics assigned), a dead letter, or an author's deletion."""
         tweets: list[tuple[RawTweet, IncomingMessage]] = []
         dead: list[DeadLetter] = []
         deletions: list[str] = []
@@ -126,18 +136,18 @@ class ScoringPipeline:
             except Exception as exc:  # a bug must cost one message, not the stream
                 log.exception("unexpected error validating %s", msg.origin)
                 dead.append(DeadLetter(msg, "unreadable", f"{type(exc).__name__}: {exc}"[:300]))
-        scored, failed = self._score(tweets)
-        dead.extend(failed)
-        return PreparedBatch(len(batch), scored, dead, deletions)
+        return tweets, dead, deletions
 
     def deliver(self, batch: PreparedBatch) -> BatchResult:
         """Store, then publish scores and dead letters; raises (StoreUnavailable, SinkError) while any of it is
         not durable, and may be called again with the same batch until it returns."""
         if not batch.stored:
-            self._store(batch)
+            with self.metrics.clock("store"):
+                self._store(batch)
         if not batch.dead_published:
-            self.dlq_sink.add_many(batch.dead)
-            self.dlq_sink.flush()
+            with self.metrics.clock("publish"):
+                self.dlq_sink.add_many(batch.dead)
+                self.dlq_sink.flush()
             batch.dead_published = True
             for d in batch.dead:
                 self.metrics.dlq.labels(kind=d.kind).inc()
@@ -145,8 +155,9 @@ class ScoringPipeline:
                 log.warning("dead letter %s[%d]@%d (%s): %s", o.topic, o.partition, o.offset, d.kind, d.reason)
         scored = [s for s, _ in batch.scored]
         if not batch.scored_published:
-            self.scored_sink.add_many(scored)
-            self.scored_sink.flush()
+            with self.metrics.clock("publish"):
+                self.scored_sink.add_many(scored)
+                self.scored_sink.flush()
             batch.scored_published = True
             self._observe(scored, batch.inserted)
         return BatchResult(len(scored), batch.inserted, len(batch.dead))

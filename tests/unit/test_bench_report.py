@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from badbuzz.services.bench import BenchResult, _write_report
 
 
 def result(**kw: float) -> BenchResult:
-    base = dict(tweets=5000, inference_tps=800.0, end_to_end_tps=640.0, model="fast:fp32", providers=["CPU"],
+    base = dict(tweets=5000, inference_tps=800.0, end_to_end_tps=700.0, model="fast:fp32", providers=["CPU"],
                 batch_size=256, sub_batch=16, unbucketed_tps=500.0, emotion_inference_tps=600.0,
                 emotion_end_to_end_tps=500.0, emotion_model="emo:fp32", negative_share=0.4, fused_tps=660.0,
                 one_thread_tps=450.0, full_unbucketed_tps=400.0, full_tps=650.0, full_model="full:fp32",
@@ -26,8 +27,28 @@ def test_report_states_each_ratio_and_verdict_and_keeps_the_notes(tmp_path: Path
     assert "**2.000** × reference" in text  # 800 served vs 400 full unbucketed
     assert "1.625 × reference" in text  # full bucketed 650 / 400
     assert "served inference ≥ 2.0 × the full model\nunbucketed (this run meets it)" in text
-    assert "(this run meets it); end to end with emotions" in text  # 640 / 800 = 0.8
-    assert "**0.781** × sentiment only" in text  # 500 / 640
-    assert "| the same with micro-batches of 64 | 512.0 | 0.800 × micro-batches of 256 |" in text  # 512 / 640
+    assert "(this run meets it); end to end with emotions" in text  # 700 / 800 = 0.875 ≥ 0.85
+    assert "**0.714** × sentiment only" in text  # 500 / 700
+    assert "| the same with micro-batches of 64 | 512.0 | 0.731 × micro-batches of 256 |" in text  # 512 / 700
     _write_report(result(inference_tps=700.0), out)
     assert "unbucketed (this run MISSES it)" in out.read_text()
+
+
+def test_report_shows_where_the_cpu_went_and_the_null_model_verdict(tmp_path: Path) -> None:
+    from badbuzz.services.bench_pipeline import PipelineRun
+
+    def run(tps: float) -> PipelineRun:
+        return PipelineRun(tweets=20_000, tps=tps, window_s=10.0, window_tweets=10_000, scorer_total=4.0,
+                           event_loop=1.0, stages={"validate": 0.5, "score": 1.5, "store": 0.4, "publish": 0.3},
+                           kafka=0.2, postgres=0.6)
+
+    out = tmp_path / "benchmarks.md"
+    _write_report(result(end_to_end_cpu=run(700.0), null_model=run(12_000.0)), out)
+    text = out.read_text()
+    share = 1.5 / (10.0 * (os.cpu_count() or 1))  # of the 10 s window × the machine's cores
+    assert f"| stage: score | 150.0 | {share:.1%} |" in text  # 1.5 s over 10,000 tweets
+    assert "| other scorer threads (producer I/O, ONNX Runtime pool) | 30.0 |" in text  # 4 − 1 − 2.7
+    assert "| **scorer process, all threads** | **400.0** |" in text
+    assert "**12,000 tweets/s**" in text and "this\nrun meets it" in text
+    _write_report(result(null_model=run(4_000.0)), out)
+    assert "this\nrun MISSES it" in out.read_text()

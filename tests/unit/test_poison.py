@@ -112,3 +112,25 @@ def test_store_rejection_is_isolated_and_dead_letters_are_not_resent(tiny_model_
     assert "refused by test" in next(d.reason for d in dlq.items if d.kind == "store_rejected")
     assert pipeline.store.count() == 30  # type: ignore[attr-defined]
     assert pipeline.metrics.registry.get_sample_value("badbuzz_dlq_messages_total", {"kind": "store_rejected"}) == 2
+
+
+def test_null_model_keeps_the_stream_whole_and_the_stages_are_timed(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The null model of `badbuzz bench --null-model` scores every tweet (constant, uniform) with the real
+    shapes, and each stage's CPU lands in its own counter."""
+    from badbuzz.stream.metrics import STAGES
+
+    model = OnnxSentimentModel(tiny_model_dir, device="cpu")
+    real = model.predict(["flight delayed", "great crew"]).probabilities
+    model.skip_inference()
+    assert model.version.endswith("+null")
+    store = ScoreStore(make_engine(f"sqlite:///{tmp_path / 's.db'}"))
+    metrics = ScorerMetrics(CollectorRegistry())
+    pipeline = ScoringPipeline(model, store, ListSink[ScoredTweet](), ListSink[DeadLetter](), metrics)
+    messages = [json.dumps({"id": f"n{i}", "text": f"flight {i} delayed " * (i % 7 + 1),
+                            "created_at": NOW.isoformat()}).encode() for i in range(300)]
+    result = pipeline.process([IncomingMessage(v, Origin("raw", 0, i)) for i, v in enumerate(messages)])
+    assert result.scored == result.inserted == 300 and store.count() == 300
+    probs = model.predict(["flight delayed", "great crew"]).probabilities
+    assert probs.shape == real.shape and (abs(probs - 1 / real.shape[1]) < 1e-6).all()
+    cpu = {s: metrics.stage_cpu.labels(stage=s)._value.get() for s in STAGES}
+    assert all(v > 0 for v in cpu.values()), cpu

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from badbuzz.stream.topics import EXAMPLE_TOPICS, TopicMatcher, TopicRule, fold
@@ -93,3 +96,33 @@ def test_followed_topics_give_the_connectors_their_filters() -> None:
 def test_a_misspelt_field_in_the_topics_file_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown field"):
         TopicMatcher.from_config({"topics": [{"name": "delays", "keyword": ["late"]}]})
+
+
+def test_grouped_patterns_match_exactly_what_one_pattern_per_rule_matched(data_dir: Path) -> None:
+    """The rules are compiled as one alternation per kind (for speed); a tweet must get the same topics as
+    with the earlier form, one lookbehind per keyword and IGNORECASE, on real tweets and awkward ones."""
+    import re
+
+    from badbuzz.models.data import find_sentiment140
+    from badbuzz.stream.replay import shuffled_rows
+    def earlier(rule: TopicRule) -> re.Pattern[str]:
+        parts = [r"(?<!\w)" + r"\s+".join(map(re.escape, fold(k).split())) + r"(?!\w)" for k in rule.keywords]
+        parts += [r"(?<![\w@])@" + re.escape(fold(m).lstrip("@")) + r"(?!\w)" for m in rule.mentions]
+        parts += [r"(?<![\w#])#" + re.escape(fold(h).lstrip("#")) + r"(?!\w)" for h in rule.hashtags]
+        parts += [f"(?:{rx})" for rx in rule.regexes]
+        return re.compile("|".join(parts), re.IGNORECASE)
+
+    config = json.loads(EXAMPLE_TOPICS.read_text())
+    config["topics"].append({"name": "regex", "regexes": [r"AIR\s*PARADIS\s+\d+"]})
+    matcher = TopicMatcher.from_config(config)
+    texts = [r.text for r in shuffled_rows(find_sentiment140(data_dir), seed=3, limit=4000)]
+    texts += ["VOL ANNULÉ !!", "@AirParadis@x", "##retard", "late-night", "e-mail: x@airparadis.com", "Air   Paradis",
+              "AIR PARADIS 77 en retard", "bagages perdus", "ﬁ baggage", "BAG", "#VolAnnulé", "stillwaiting", ""]
+    matched = 0
+    for text in texts:
+        folded = fold(text)
+        for rule in matcher.rules:
+            now = rule.matches(folded)
+            assert now == (earlier(rule).search(folded) is not None), (rule.name, text)
+            matched += now
+    assert matched > 30  # the corpus does exercise the rules (49 matches)
