@@ -8,6 +8,7 @@ worker start-up time is not counted against the pipeline.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from badbuzz.models.data import find_sentiment140
 from badbuzz.services.bench_pipeline import PipelineRun, pipeline_run
+from badbuzz.services.cli_args import Subparsers, updated
 from badbuzz.services.scorer import load_model
 from badbuzz.services.settings import Settings
 from badbuzz.stream.replay import retime, shuffled_rows
@@ -410,3 +412,46 @@ reference of `docs/benchmarks.md`), best of {repeats} passes, CPU only.
 """)
     print(json.dumps({k: round(v, 1) for k, v in results.items()}, indent=2))
     return results
+
+
+def register(sub: Subparsers) -> None:
+    b = sub.add_parser("bench", help="end-to-end Kafka→PostgreSQL tweets/s vs inference-only tweets/s")
+    b.add_argument("--tweets", type=int, default=5000)
+    b.add_argument("--data", type=Path)
+    b.add_argument("--output", type=Path, help="default docs/benchmarks.md (--compare-models: "
+                                                "docs/benchmarks-models.md)")
+    b.add_argument("--compare-models", action="store_true",
+                   help="inference only, no servers: the served models against --sentiment / --emotion directories")
+    b.add_argument("--sentiment", type=Path, action="append", default=[], help="a sentiment model dir to compare")
+    b.add_argument("--emotion", type=Path, action="append", default=[], help="an emotion model dir to compare")
+    b.add_argument("--api-load", action="store_true",
+                   help="POST /v1/score under 1, 16 and 64 concurrent clients against batched inference only "
+                        "(docs/benchmarks-api.md)")
+    b.add_argument("--seconds", type=float, default=15.0, help="--api-load: seconds per row")
+    b.add_argument("--languages", action="store_true",
+                   help="what languages cost: routing on an English stream, tweets/s per language, bilingual end to "
+                        "end (docs/benchmarks-languages.md)")
+    b.add_argument("--null-model", action="store_true",
+                   help="the pipeline's own ceiling: Kafka → scorer → PostgreSQL with constant scores instead of "
+                        "inference, tweets/s and CPU per stage (docs/benchmarks-pipeline.md)")
+    b.set_defaults(run=run_bench_command)
+
+
+def run_bench_command(args: argparse.Namespace, settings: Settings) -> int:
+    s = updated(settings, data=args.data)
+    if args.api_load:
+        from badbuzz.services.bench_api import run_api_load
+
+        run_api_load(s, tweets=args.tweets, seconds=args.seconds, output=args.output or Path("docs/benchmarks-api.md"))
+    elif args.languages:
+        from badbuzz.services.bench_languages import run_language_bench
+
+        run_language_bench(s, tweets=args.tweets, output=args.output or Path("docs/benchmarks-languages.md"))
+    elif args.null_model:
+        run_null_model(s, tweets=args.tweets, output=args.output or Path("docs/benchmarks-pipeline.md"))
+    elif args.compare_models:
+        run_model_comparison(s, tweets=args.tweets, sentiment=args.sentiment, emotion=args.emotion,
+                             output=args.output or Path("docs/benchmarks-models.md"))
+    else:
+        run_bench(s, tweets=args.tweets, output=args.output or Path("docs/benchmarks.md"))
+    return 0

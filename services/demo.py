@@ -9,6 +9,7 @@ file), then prints a summary and writes a timeline PNG with the alerts and the t
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from badbuzz.services.alerting.eval_command import load_pool, umsab_pool
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore, as_utc
 from badbuzz.services.alerting.webhook_channel import WebhookChannel
+from badbuzz.services.cli_args import Subparsers, updated
 from badbuzz.services.embedded import InProcessTopic, consume, produce_in_thread
 from badbuzz.services.model_setup import ensure_model
 from badbuzz.services.plots import plot_timelines, rates_from_rollups
@@ -253,3 +255,30 @@ def serve_demo(settings: Settings, database_url: str) -> None:
     settings = settings.model_copy(update={"database_url": SecretStr(database_url), "kafka_bootstrap": None})
     print(f"[badbuzz] the live page: {link}  (API docs at /docs; Ctrl-C to stop)", flush=True)
     run_api(settings)
+
+
+SENTIMENT140_URL = "https://cs.stanford.edu/people/alecmgo/trainingandtestdata.zip"
+
+
+def register(sub: Subparsers) -> None:
+    d = sub.add_parser("demo", help="the main job end to end in embedded mode (no servers needed)")
+    d.add_argument("--data", type=Path, help="Sentiment140 CSV or folder (default BADBUZZ_DATA)")
+    d.add_argument("--download", action="store_true", help="fetch the official Sentiment140 file if needed")
+    d.add_argument("--hours", type=float, default=3.0, help="stream hours to replay (one episode per 3 hours)")
+    d.add_argument("--train", action="store_true",
+                   help="fine-tune a small binary model from scratch into HOME/model instead of the released one")
+    d.add_argument("--train-steps", type=int, default=400, help="with --train: training steps")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--serve", action="store_true",
+                   help="then keep the live page and the API up on the demo's data (BADBUZZ_API_HOST/PORT)")
+    d.set_defaults(run=run_demo_command)
+
+
+def run_demo_command(args: argparse.Namespace, settings: Settings) -> int:
+    s = updated(settings, data=args.data)
+    if s.data is None and args.download:
+        s = updated(s, data=download_sentiment140(s.home / "data", SENTIMENT140_URL))
+    summary = run_demo(s, hours=args.hours, train_steps=args.train_steps if args.train else 0, seed=args.seed)
+    if args.serve:
+        serve_demo(s, str(summary["database"]))
+    return 0

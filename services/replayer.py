@@ -3,6 +3,7 @@ live stream to Kafka (or stdout as JSON lines)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import operator
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from badbuzz.models.data import find_sentiment140
+from badbuzz.services.cli_args import Subparsers, columns, history_columns, updated
 from badbuzz.services.settings import Settings
 from badbuzz.stream.alerting.scenario import StreamTweet, generate, standard_scenario
 from badbuzz.stream.history import Columns, Format, HistoryRow, ReadReport, read_history
@@ -100,3 +102,41 @@ def run_history_replay(settings: Settings, path: Path, *, columns: Columns, fmt:
     print(f"replay: {report.describe()}", file=sys.stderr)
     start = None if original_dates else datetime.now(UTC).replace(microsecond=0)
     return _send(settings, history_records(rows, start=start), speed=speed, to=to)
+
+
+def register(sub: Subparsers) -> None:
+    r = sub.add_parser("replay", help="replay Sentiment140 (re-timed) or any history (--keep-time) to tweets.raw")
+    r.add_argument("file", type=Path, nargs="?",
+                   help="with --keep-time: a tweet history (CSV, JSON lines, Sentiment140)")
+    r.add_argument("--keep-time", action="store_true",
+                   help="pace FILE by its own timestamps (at --speed), shifted so its first tweet is now")
+    r.add_argument("--original-dates", action="store_true", help="with --keep-time: send the file's own dates")
+    history_columns(r, labels=False)
+    r.add_argument("--data", type=Path)
+    r.add_argument("--limit", type=int, default=None, help="tweets to send (default: the whole file)")
+    r.add_argument("--per-minute", type=float, default=60.0, help="stream-time tweets per minute")
+    r.add_argument("--speed", type=float, default=0.0, help="stream seconds per wall second (0: max)")
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--id-prefix", default="")
+    r.add_argument("--to", choices=["kafka", "stdout"], default="kafka")
+    r.add_argument("--scenario", action="store_true",
+                   help="shaped volume, topics and injected bad-buzz episodes (stream/alerting/scenario.py)")
+    r.add_argument("--days", type=float, default=1.0, help="scenario length in stream days")
+    r.add_argument("--truth", type=Path, help="where to write the scenario's ground truth (JSON)")
+    r.set_defaults(run=run_replay_command)
+
+
+def run_replay_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.keep_time or args.file is not None:
+        if args.file is None or not args.keep_time:
+            raise SystemExit("replay FILE needs --keep-time (and --keep-time needs a FILE)")
+        run_history_replay(settings, args.file, columns=columns(args), fmt=args.format, speed=args.speed,
+                           to=args.to, original_dates=args.original_dates)
+        return 0
+    s = updated(settings, data=args.data)
+    if args.scenario:
+        run_scenario_replay(s, seed=args.seed, days=args.days, speed=args.speed, truth=args.truth, to=args.to)
+        return 0
+    run_replay(s, limit=args.limit, per_minute=args.per_minute, speed=args.speed, seed=args.seed,
+               id_prefix=args.id_prefix, to=args.to)
+    return 0

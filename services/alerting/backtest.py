@@ -11,6 +11,7 @@ the expected count, alerts shaded).
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 import time
@@ -25,6 +26,7 @@ from tqdm.auto import tqdm
 
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore
+from badbuzz.services.cli_args import Subparsers, columns, history_columns
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.aggregation import MINUTE, minute_of
@@ -275,3 +277,25 @@ def run_backtest_command(settings: Settings, path: Path, *, columns: Any, fmt: A
         for topic, what in seed_baselines(settings, result.states, path.name, replace=replace).items():
             print(f"  baselines of {topic}: {what}")
     return result
+
+
+def register(sub: Subparsers) -> None:
+    b = sub.add_parser("backtest", help="run a tweet history through the live alerter's code, offline")
+    b.add_argument("file", type=Path, help="CSV with a header, JSON lines, or a Sentiment140-format file")
+    history_columns(b, labels=True)
+    b.add_argument("--alerts", type=Path, help="write the alerts here as JSON lines")
+    b.add_argument("--plots", type=Path, help="write one PNG timeline per topic into this folder")
+    b.add_argument("--topics", default="", help="comma-separated topics to report (default: all)")
+    b.add_argument("--seed-baselines", action="store_true",
+                   help="then write each topic's learned baselines into the deployment's database, so the live "
+                        "alerter starts with them instead of from nothing (a new deployment, a new topic)")
+    b.add_argument("--replace-baselines", action="store_true",
+                   help="with --seed-baselines: also overwrite topics the deployment already has baselines for")
+    b.set_defaults(run=_run_backtest)
+
+
+def _run_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    run_backtest_command(settings, args.file, columns=columns(args), fmt=args.format, alerts_out=args.alerts,
+                         plots=args.plots, topics=args.topics, seed=args.seed_baselines,
+                         replace=args.replace_baselines)
+    return 0

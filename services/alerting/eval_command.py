@@ -11,6 +11,7 @@ the tables to ``docs/alerting-scenario.md``.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from badbuzz.models.data import find_sentiment140, iter_sentiment140
+from badbuzz.services.cli_args import Subparsers, updated
 from badbuzz.services.settings import Settings
 from badbuzz.stream.alerting.detector import DetectorConfig
 from badbuzz.stream.alerting.evaluation import AlertRecord, EvalReport, evaluate_scenario, score
@@ -253,3 +255,42 @@ Targets (issue 15): recall ≥ 90 % of target episodes at every tier; median tim
 ≥ 2,000/h and ≤ 60 min at ≤ 200/h; ≤ 1 false alert per topic per week; no double alerts.
 
 """ + "\n".join(parts))
+
+
+def register(sub: Subparsers) -> None:
+    a = sub.add_parser("eval-alerts", help="score alerts against replay ground truth, or simulate replays")
+    a.add_argument("--simulate", action="store_true", help="replay the standard scenario offline, ours vs naive")
+    a.add_argument("--tiers", action="store_true",
+                   help="simulated weeks at 20, 200, 2,000 and 20,000 tweets/h: ours vs previous vs naive")
+    a.add_argument("--weeks", type=float, default=3.0, help="with --tiers: weeks per simulated history")
+    a.add_argument("--default-profile", action="store_true",
+                   help="with --tiers: the default simulator (issue 15's tables) instead of the field profile")
+    a.add_argument("--data", type=Path)
+    a.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
+    a.add_argument("--days", type=float, default=1.0)
+    a.add_argument("--naive-threshold", type=float, default=0.5)
+    a.add_argument("--output", type=Path, help="report to write (--tiers: docs/alerting.md, --simulate: "
+                                                "docs/alerting-scenario.md)")
+    a.add_argument("--truth", type=Path, help="ground truth written by `replay --scenario --truth`")
+    a.add_argument("--alerts", type=Path, help="alert events as JSON lines (BADBUZZ_ALERTS_FILE)")
+    a.set_defaults(run=run_eval_alerts)
+
+
+def run_eval_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    if args.tiers:
+        if args.default_profile:
+            evaluate_tiers(settings, seeds=args.seeds, weeks=args.weeks,
+                           output=args.output or Path("docs/alerting-default-profile.md"))
+        else:
+            evaluate_field_tiers(settings, seeds=args.seeds, weeks=args.weeks,
+                                 output=args.output or Path("docs/alerting.md"))
+        return 0
+    if args.simulate:
+        simulate(updated(settings, data=args.data), seeds=args.seeds, days=args.days,
+                 naive_threshold=args.naive_threshold, config=settings.detector_config(),
+                 output=args.output or Path("docs/alerting-scenario.md"))
+        return 0
+    if not (args.truth and args.alerts):
+        raise SystemExit("eval-alerts needs --simulate, or --truth FILE and --alerts FILE")
+    score_run(args.truth, args.alerts)
+    return 0

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["read", "write"]
 ROLES: tuple[Role, ...] = ("read", "write")
@@ -64,3 +64,17 @@ def find_key(keys: list[ApiKey], presented: str) -> ApiKey | None:
         if hmac.compare_digest(k.digest, d):
             found = k
     return found
+
+
+def register(sub: Any) -> None:
+    k = sub.add_parser("api-key", help="make an API key: prints the key (once) and the BADBUZZ_API_KEYS entry")
+    k.add_argument("name")
+    k.add_argument("--role", choices=["read", "write"], default="read")
+    k.set_defaults(run=run_api_key_command)
+
+
+def run_api_key_command(args: Any, settings: Any) -> int:
+    key, entry = new_key(args.name, args.role)
+    print(f"key (give it to {args.name}; it is not stored anywhere): {key}")
+    print(f"add to BADBUZZ_API_KEYS (comma-separated): {entry}")
+    return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from badbuzz.services.cli_args import Subparsers
 from badbuzz.services.ingest.sink import ConnectorMetrics, RawSink
 from badbuzz.services.settings import Settings
 from badbuzz.services.signals import stop_requested
@@ -95,3 +96,8 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
         if producer is not None:
             producer.flush(30)
             producer.close()
+
+
+def register(sub: Subparsers) -> None:
+    add_parser(sub)
+    sub.choices["ingest"].set_defaults(run=run_ingest)

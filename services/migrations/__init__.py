@@ -14,6 +14,7 @@ then upgraded like any other.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -80,3 +81,38 @@ def add_missing(conn: Connection, metadata: MetaData) -> list[str]:
             conn.execute(text(f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {prep.quote(column.name)} {ddl}"))
             added.append(f"{table.name}.{column.name}")
     return added
+
+
+def register(sub: Any) -> None:
+    """``badbuzz db``: the schema's migrations and the retention job, one-shot."""
+    db = sub.add_parser("db", help="the database: migrations and retention (BADBUZZ_DATABASE_URL)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate the schema to this version's newest revision (services do it at start)")
+    db_sub.add_parser("current", help="print the schema's revision and this version's newest one")
+    db_sub.add_parser("retention", help="delete tweets, rollups and alerts older than the retention settings, once")
+    db.set_defaults(run=run_db_command)
+
+
+def run_db_command(args: Any, settings: Any) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    from badbuzz.services.retention import apply_retention
+    from badbuzz.services.storage import make_engine, postgres_session_args
+
+    if args.db_command == "current":
+        url = settings.resolved_database_url
+        engine = create_engine(url, hide_parameters=True, connect_args=postgres_session_args(url))
+        with engine.connect() as conn:
+            print(f"database: {current(conn) or 'none (empty, or made before migrations)'}; this badbuzz: {head()}")
+        return 0
+    engine = make_engine(settings.resolved_database_url)  # migrates (under the advisory lock)
+    if args.db_command == "upgrade":
+        with engine.connect() as conn:
+            print(f"database schema at {current(conn)}")
+        return 0
+    deleted = apply_retention(engine, settings.retention_policy(), datetime.now(UTC))
+    print(json.dumps(deleted))
+    return 0
