@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from badbuzz.services.pg_copy import copy_new_tweets
 from badbuzz.services.tables import (
@@ -171,21 +172,27 @@ class ScoreStore:
         result.conflicting.extend(r for r in records if r.tweet.id in conflicting_ids)
 
     def _with_retries(self, attempt: Callable[[], T]) -> T:
-        """``attempt()``, retried with backoff while the error is transient; :class:`StoreUnavailable` after
-        ``max_attempts``. Any other database error is raised as it is."""
-        for n in range(1, self.max_attempts + 1):
-            try:
-                return attempt()
-            except (DBAPIError, StatementError) as exc:
-                if not _transient(exc):
-                    raise
-                self._on_retry(exc)
-                if n == self.max_attempts:
-                    raise StoreUnavailable(f"store unreachable after {n} attempts: {_reason(exc)}") from exc
-                delay = min(5.0, 0.5 * 2 ** (n - 1))  # short: a recovered store is used within seconds
-                log.error("store write failed (%s); retry %d in %.1fs", _reason(exc), n, delay)
-                self._sleep(delay)
-        raise AssertionError("unreachable")
+        """``attempt()``, retried with backoff (0.5 s doubling to 5 s: a recovered store is used within seconds)
+        while the error is transient; :class:`StoreUnavailable` after ``max_attempts``. Any other database
+        error is raised as it is."""
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            assert exc is not None
+            self._on_retry(exc)
+            log.error("store write failed (%s); retry %d in %.1fs", _reason(exc), state.attempt_number,
+                      state.upcoming_sleep)
+
+        retrying = Retrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(self.max_attempts),
+                            wait=wait_exponential(multiplier=0.5, max=5.0), sleep=self._sleep,
+                            before_sleep=before_sleep, reraise=True)
+        try:
+            return retrying(attempt)
+        except (DBAPIError, StatementError) as exc:
+            if not _transient(exc):
+                raise
+            self._on_retry(exc)
+            raise StoreUnavailable(f"store unreachable after {self.max_attempts} attempts: {_reason(exc)}") from exc
 
     def _write_rows(self, rows: list[dict[str, Any]]) -> tuple[int, set[str]]:
         """Insert new tweets; for exactly those, add topic memberships and minute counts, all in one transaction.

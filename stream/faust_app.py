@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 
 from badbuzz.stream.contracts import IncomingMessage, Origin
 from badbuzz.stream.errors import SinkError, StoreUnavailable
@@ -189,20 +190,22 @@ async def _deliver_until_durable(pipeline: ScoringPipeline, batch: PreparedBatch
     instead of consuming further. Any other error is retried the same way, loudly: input can no longer
     cause it (the batch's content was dealt with in ``prepare``), so it is the environment or a bug.
     """
-    delay = 0.5
-    while True:
-        try:
-            await asyncio.to_thread(pipeline.deliver, batch)
-            metrics.ready.set(1)
-            metrics.last_delivery.set_to_current_time()
-            return
-        except (StoreUnavailable, SinkError) as exc:
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, StoreUnavailable | SinkError):
             stage = "store" if isinstance(exc, StoreUnavailable) else "publish"
-            log.error("%s; holding the batch of %d and retrying in %.1fs", exc, batch.size, delay)
-        except Exception:
+            log.error("%s; holding the batch of %d and retrying in %.1fs", exc, batch.size, state.upcoming_sleep)
+        else:
             stage = "other"
-            log.exception("delivering a batch of %d failed; retrying in %.1fs", batch.size, delay)
+            log.error("delivering a batch of %d failed; retrying in %.1fs", batch.size, state.upcoming_sleep,
+                      exc_info=exc)
         metrics.ready.set(0)
         metrics.delivery_retries.labels(stage=stage).inc()
-        await asyncio.sleep(delay)
-        delay = min(5.0, delay * 2)
+
+    # never stops on its own: a batch is held until it is delivered or the agent is cancelled (shutdown)
+    async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.5, max=5.0), before_sleep=before_sleep,
+                                       reraise=True):
+        with attempt:
+            await asyncio.to_thread(pipeline.deliver, batch)
+    metrics.ready.set(1)
+    metrics.last_delivery.set_to_current_time()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from badbuzz.stream.alerting.detector import Detector, DetectorConfig, TopicState
-from badbuzz.stream.alerting.significance import betainc, binom_sf, nbinom_sf
+from badbuzz.stream.alerting.significance import betainc, binom_sf, nbinom_sf, share_sf
 from badbuzz.stream.alerting.simulation import SimEpisode, simulate
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
@@ -43,13 +43,21 @@ def week_counts(per_hour: float, seed: int, weeks: float, episodes: tuple[SimEpi
 
 
 def test_tails_match_scipy_including_huge_windows() -> None:
-    stats = pytest.importorskip("scipy.stats")  # part of the [train] extra every test run installs
+    from scipy import stats
     for k, n, p in [(3, 10, 0.2), (40, 100, 0.25), (70_000, 240_000, 0.28), (1, 1, 0.5)]:
         assert binom_sf(k, n, p) == pytest.approx(stats.binom.sf(k - 1, n, p), rel=1e-6, abs=1e-300)
     for k, mu, size in [(24, 7.2, 10.0), (3, 0.2, 20.0), (9000, 8000.0, 50.0)]:
         assert nbinom_sf(k, mu, size) == pytest.approx(stats.nbinom.sf(k - 1, size, size / (size + mu)), rel=1e-6)
     assert betainc(2.0, 3.0, 0.0) == 0.0 and betainc(2.0, 3.0, 1.0) == 1.0
     assert binom_sf(0, 10, 0.3) == 1.0 and binom_sf(11, 10, 0.3) == 0.0
+    # the beta-binomial tail kept as a loop (for speed) is scipy's, in its exact range (k above the mean); summed
+    # from scipy's pmf, since betabinom.sf (1 - cdf) loses the far tail: 3.34e-11 where the sum is 3.11e-11
+    cases = [(9, 20, 40.0, 200.0), (35, 60, 30.5, 61.0), (400, 1200, 700.0, 3000.0), (5, 5, 1.0, 9.0)]
+    for k, n, base_k, base_n in cases:
+        a, b = base_k + 0.5, base_n - base_k + 0.5
+        assert k > n * a / (a + b)
+        tail = stats.betabinom.pmf(range(k, n + 1), n, a, b).sum()
+        assert share_sf(k, n, base_k, base_n) == pytest.approx(tail, rel=1e-9)
 
 
 def test_a_quiet_topic_pile_on_fires_on_the_volume_of_negatives_over_an_hour_or_more() -> None:
