@@ -285,10 +285,6 @@ class ScoreStore:
         with self.engine.begin() as conn:
             conn.execute(stmt)
 
-    def count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(ScoredTweetRow)).scalar_one())
-
 
 class _Statements:
     """The writer's statements, built once per store so that SQLAlchemy compiles each of them once.

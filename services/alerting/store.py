@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, select, text, update
-from sqlalchemy.orm import Session
 
 from badbuzz.services.storage import dialect_insert
 from badbuzz.services.tables import (
@@ -164,10 +163,6 @@ class AlertStore:
             row = conn.execute(stmt).first()
         return (str(row[0]), as_utc(row[1])) if row else None
 
-    def alerts(self) -> list[AlertRow]:
-        with Session(self.engine) as session:
-            return list(session.scalars(select(AlertRow).order_by(AlertRow.fired_at)))
-
     # ------------------------------------------------------------------ delivery outbox
     def pending_for(self, destination: str, limit: int = 50) -> list[tuple[int, str, str, int, datetime, datetime]]:
         """(id, payload, idempotency key, attempts, next attempt, created) of ``destination``'s rows still to
@@ -202,11 +197,6 @@ class AlertStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(OutboxRow).where(
                 OutboxRow.delivered_at.is_(None), OutboxRow.failed_at.is_(None))).scalar_one())
-
-    def failed_deliveries(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(OutboxRow)
-                                    .where(OutboxRow.failed_at.is_not(None))).scalar_one())
 
     def purge_delivered(self, before: datetime) -> int:
         """Delete rows delivered before ``before`` (their alert stays in ``alerts``); returns how many."""

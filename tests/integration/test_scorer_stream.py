@@ -24,6 +24,7 @@ from tests.integration.conftest import (
     tweet,
     wait_until,
 )
+from tests.store_queries import stored_tweets
 
 pytestmark = pytest.mark.integration
 N = 2000
@@ -174,11 +175,11 @@ def test_two_replicas_share_partitions_and_store_each_tweet_once(
 def test_schema_creation_is_safe_when_replicas_start_together(database: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from badbuzz.services.storage import ScoreStore, make_engine
+    from badbuzz.services.storage import make_engine
 
     with ThreadPoolExecutor(6) as pool:  # six "replicas" creating the schema at once on an empty database
         engines = list(pool.map(lambda _: make_engine(database), range(6)))
-    assert all(ScoreStore(e).count() == 0 for e in engines)
+    assert all(stored_tweets(e) == 0 for e in engines)
 
 
 def test_the_topics_file_assigns_topics_in_server_mode(

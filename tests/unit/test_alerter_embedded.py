@@ -17,6 +17,7 @@ from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.alerting.detector import DetectorConfig
 from badbuzz.stream.alerting.event import AlertEvent
 from badbuzz.stream.contracts import RawTweet, ScoredTweet
+from tests.store_queries import all_alerts
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 ANGRY = ["lost my luggage again", "luggage lost, nobody answers", "where is my luggage #fail", "lost luggage again!!"]
@@ -95,7 +96,7 @@ def test_one_episode_gives_one_explained_alert_that_resolves(parts: tuple[ScoreS
     stream(scores, range(150, 160), 0.2, rng)
     resolved = svc.run_once()
     assert sorted(e.state for e in resolved if e.topic == ev.topic) == ["resolved"]
-    rows = {r.id: r for r in store.alerts()}
+    rows = {r.id: r for r in all_alerts(store.engine)}
     assert rows[ev.alert_id].state == "resolved" and rows[ev.alert_id].resolved_at is not None
     assert rows[ev.alert_id].emotions == ev.emotions
     # two topics × (firing + resolved) deliveries queued for the one channel, then delivered in order
@@ -164,8 +165,8 @@ def test_a_failed_save_loses_no_transition(parts: tuple[ScoreStore, AlertStore, 
     store.failures = 1
     with pytest.raises(OSError):
         svc.run_once()  # the firing transition was computed, but not committed: nothing may be remembered
-    assert store.pending_deliveries() == 0 and store.alerts() == []
+    assert store.pending_deliveries() == 0 and all_alerts(store.engine) == []
     fired = svc.run_once()
     assert [(e.topic, e.state) for e in fired] == [("baggage", "firing")]
-    assert [a.id for a in store.alerts()] == [fired[0].alert_id] and store.pending_deliveries() == 1
+    assert [a.id for a in all_alerts(store.engine)] == [fired[0].alert_id] and store.pending_deliveries() == 1
     assert svc.run_once() == []

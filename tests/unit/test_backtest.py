@@ -20,6 +20,7 @@ from badbuzz.services.storage import ScoreStore, make_engine
 from badbuzz.stream.alerting.detector import DetectorConfig
 from badbuzz.stream.history import Columns, HistoryRow, ReadReport, parse_time, read_history
 from badbuzz.stream.topics import TopicMatcher
+from tests.store_queries import all_alerts
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -181,5 +182,5 @@ def test_seeded_baselines_let_a_new_deployment_alert_from_its_first_hours(tmp_pa
     assert "seeded from history.csv" in fired[0].baseline_note and fired[0].history_minutes
     assert fired[0].history_minutes > 72 * 60  # the seeded days count, the gap does not
     assert fired[0].severity in {"critical", "high", "moderate"} and fired[0].severity in fired[0].summary()
-    stored = {r.id: r for r in AlertStore(engine).alerts()}[fired[0].alert_id]
+    stored = {r.id: r for r in all_alerts(engine)}[fired[0].alert_id]
     assert stored.severity == fired[0].severity and stored.baseline_note == fired[0].baseline_note

@@ -18,6 +18,7 @@ from badbuzz.services.alerting.store import AlertStore, as_utc
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage import ScoreStore, make_engine, postgres_session_args
 from badbuzz.stream.alerting.detector import DetectorConfig
+from tests.store_queries import all_alerts
 from tests.unit.test_alerter_embedded import T0, ListChannel, stream
 
 
@@ -57,7 +58,7 @@ def test_a_catch_up_records_past_episodes_but_pages_none(stores: tuple[ScoreStor
     assert [e.state for e in events] == ["firing", "resolved"]
     OutboxDispatcher(store, [channel]).deliver_due()
     assert channel.sent == [] and store.pending_deliveries() == 0
-    rows = store.alerts()
+    rows = all_alerts(store.engine)
     assert len(rows) == 1 and rows[0].state == "resolved" and "catching up" in (rows[0].unpaged_reason or "")
     assert sample(registry, "badbuzz_alerts_unpaged_total", topic="baggage") == 2
     from badbuzz.services.api.app import _alert
@@ -74,7 +75,7 @@ def test_a_catch_up_still_pages_the_alert_firing_now(stores: tuple[ScoreStore, A
     assert [e.state for e in events] == ["firing"]
     OutboxDispatcher(store, [channel]).deliver_due()
     assert [json.loads(p)["state"] for p, _ in channel.sent] == ["firing"]
-    assert store.alerts()[0].unpaged_reason is None
+    assert all_alerts(store.engine)[0].unpaged_reason is None
 
 
 def test_live_transitions_are_paged(stores: tuple[ScoreStore, AlertStore]) -> None:

@@ -22,6 +22,7 @@ from badbuzz.stream.pipeline import ScoringPipeline
 from badbuzz.stream.sinks import ListSink
 from badbuzz.stream.topics import TopicMatcher
 from badbuzz.stream.validation import ValidationLimits
+from tests.store_queries import stored_tweets
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_batch_is_stored_once_even_when_replayed(parts: tuple[ScoringPipeline, S
     assert (first.scored, first.inserted, first.dead) == (21, 20, 1)  # g0 twice in one batch: one row
     again = pipeline.process(batch)
     assert (again.scored, again.inserted) == (21, 0)
-    assert store.count() == 20
+    assert stored_tweets(store.engine) == 20
     assert registry.get_sample_value("badbuzz_dlq_messages_total", {"kind": "decode"}) == 2
     assert registry.get_sample_value("badbuzz_rows_inserted_total") == 20
     dead = pipeline.dlq_sink.items  # type: ignore[attr-defined]
@@ -85,5 +86,5 @@ def test_in_process_stream_drains_with_max_wait(parts: tuple[ScoringPipeline, Sc
     produce_in_thread(topic, slow())  # type: ignore[arg-type]
     sizes: list[int] = []
     totals = consume(topic, pipeline, MicroBatcher(10, 0.05, time.monotonic), on_batch=lambda r: sizes.append(r.scored))
-    assert totals.scored == 30 and store.count() == 30
+    assert totals.scored == 30 and stored_tweets(store.engine) == 30
     assert sizes[:2] == [10, 10] and sum(sizes) == 30 and len(sizes) >= 4

@@ -20,6 +20,7 @@ from badbuzz.stream.pipeline import ScoringPipeline
 from badbuzz.stream.sinks import ListSink
 from badbuzz.stream.validation import ValidationLimits, check_event_time, decode_tweet
 from tests.poison import duplicate_pair, poison_corpus
+from tests.store_queries import stored_tweets
 
 NOW = datetime.now(UTC)
 
@@ -82,7 +83,7 @@ def test_conservation_through_the_embedded_pipeline(tiny_model_dir: Path, tmp_pa
     assert {d.message.origin.offset: d.kind for d in dlq.items} == expected_dead
     stored_ids = {s.tweet.id for s in pipeline.scored_sink.items}  # type: ignore[attr-defined]
     assert result.scored + result.dead == len(messages)
-    assert store.count() == len(stored_ids) == result.inserted == len(messages) - len(expected_dead)
+    assert stored_tweets(store.engine) == len(stored_ids) == result.inserted == len(messages) - len(expected_dead)
 
 
 def test_store_rejection_is_isolated_and_dead_letters_are_not_resent(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -110,7 +111,7 @@ def test_store_rejection_is_isolated_and_dead_letters_are_not_resent(tiny_model_
     assert sorted((d.message.origin.offset, d.kind) for d in dlq.items) == [
         (3, "store_rejected"), (17, "store_rejected"), (32, "decode")]
     assert "refused by test" in next(d.reason for d in dlq.items if d.kind == "store_rejected")
-    assert pipeline.store.count() == 30  # type: ignore[attr-defined]
+    assert stored_tweets(pipeline.store.engine) == 30  # type: ignore[attr-defined]
     assert pipeline.metrics.registry.get_sample_value("badbuzz_dlq_messages_total", {"kind": "store_rejected"}) == 2
 
 
@@ -129,7 +130,7 @@ def test_null_model_keeps_the_stream_whole_and_the_stages_are_timed(tiny_model_d
     messages = [json.dumps({"id": f"n{i}", "text": f"flight {i} delayed " * (i % 7 + 1),
                             "created_at": NOW.isoformat()}).encode() for i in range(300)]
     result = pipeline.process([IncomingMessage(v, Origin("raw", 0, i)) for i, v in enumerate(messages)])
-    assert result.scored == result.inserted == 300 and store.count() == 300
+    assert result.scored == result.inserted == 300 and stored_tweets(store.engine) == 300
     probs = model.predict(["flight delayed", "great crew"]).probabilities
     assert probs.shape == real.shape and (abs(probs - 1 / real.shape[1]) < 1e-6).all()
     cpu = {s: metrics.stage_cpu.labels(stage=s)._value.get() for s in STAGES}

@@ -29,6 +29,7 @@ from badbuzz.services.alerting.webhook_channel import (
 from badbuzz.services.storage import make_engine
 from badbuzz.stream.alerting.detector import TopicState
 from badbuzz.stream.alerting.event import AlertEvent, slack_payload
+from tests.store_queries import all_alerts, failed_deliveries
 from tests.webhook_receiver import Receiver
 
 SECRET = b"0123456789abcdef-test-secret"
@@ -194,7 +195,7 @@ def test_redirects_are_refused_not_followed_and_given_up(receiver: Receiver, tmp
         dispatcher = OutboxDispatcher(store, [hook], wall_clock=lambda: T0)
         # the firing is given up at once (retrying a redirect cannot help) and does not hold the resolved back
         assert dispatcher.deliver_due() == 1
-        assert store.failed_deliveries() == 1 and store.pending_deliveries() == 0
+        assert failed_deliveries(store.engine) == 1 and store.pending_deliveries() == 0
         assert elsewhere.posts == [] and receiver.states() == [("baggage", "resolved")]
         assert dispatcher.outcomes.labels(channel=redact(receiver.url), outcome="failed")._value.get() == 1
     finally:
@@ -220,10 +221,10 @@ def test_retries_are_bounded_in_time_then_counted_as_failed(tmp_path: Path) -> N
     for minute in range(0, 60, 5):  # an hour of retries: still pending
         now[0] = T0 + timedelta(minutes=minute)
         dispatcher.deliver_due()
-    assert store.pending_deliveries() == 1 and store.failed_deliveries() == 0
+    assert store.pending_deliveries() == 1 and failed_deliveries(store.engine) == 0
     now[0] = T0 + timedelta(hours=1, minutes=1)
     dispatcher.deliver_due()
-    assert store.pending_deliveries() == 0 and store.failed_deliveries() == 1
+    assert store.pending_deliveries() == 0 and failed_deliveries(store.engine) == 1
     flaky.up = True
     now[0] += timedelta(hours=1)
     assert dispatcher.deliver_due() == 0 and flaky.sent == []  # given up means given up
@@ -278,4 +279,4 @@ def test_delivered_rows_are_purged_after_the_retention(tmp_path: Path) -> None:
     assert dispatcher.purge() == 0
     now[0] = T0 + timedelta(days=7, minutes=1)
     assert dispatcher.purge() == 2
-    assert [a.id for a in store.alerts()] == ["baggage-1"]  # the alert itself stays
+    assert [a.id for a in all_alerts(store.engine)] == ["baggage-1"]  # the alert itself stays
