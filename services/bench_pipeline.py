@@ -173,7 +173,7 @@ def pipeline_run(settings: Settings, replay: Sequence[Any], *, null_model: bool 
     producer.close()
     port = free_port()
     env = dict(os.environ)
-    env.update({"BADBUZZ_TOPIC_RAW": raw, "BADBUZZ_TOPIC_SCORED": scored, "BADBUZZ_TOPIC_DLQ": dlq,
+    env.update({"BADBUZZ_KAFKA_TOPIC_RAW": raw, "BADBUZZ_KAFKA_TOPIC_SCORED": scored, "BADBUZZ_KAFKA_TOPIC_DLQ": dlq,
                 "BADBUZZ_CONSUMER_GROUP": f"bench-{run_id}", "BADBUZZ_REPLICA": f"bench-{run_id}",
                 "BADBUZZ_METRICS_PORT": str(port), "BADBUZZ_METRICS_ADDR": "127.0.0.1",
                 "BADBUZZ_LOG_LEVEL": "WARNING", "BADBUZZ_PROMETHEUS_TARGETS": "",

@@ -118,7 +118,7 @@ def run_demo(settings: Settings, *, hours: float, train_steps: int, seed: int) -
     # the stream a connector following the brand would bring: every tweet names it, and each topic's tweets
     # are about that topic (a baggage alert shows tweets about bags)
     tweets = list(generate(scenario, pool, about=pipeline.topics.assign, brand=BRAND_MENTION))
-    topic = InProcessTopic(settings.topic_raw)
+    topic = InProcessTopic(settings.kafka_topic_raw)
     produce_in_thread(topic, ((scenario_record(t), t.id.encode()) for t in tweets))
     batcher: MicroBatcher[IncomingMessage] = MicroBatcher(
         settings.batch_max_size, settings.batch_max_wait_s, clock=time.monotonic

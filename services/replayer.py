@@ -53,17 +53,17 @@ def _send(settings: Settings, records: Iterable[tuple[str, bytes, datetime]], *,
         return n
     if settings.kafka_bootstrap is None:
         raise SystemExit("replay to Kafka needs BADBUZZ_KAFKA_BOOTSTRAP (or --to stdout)")
-    ensure_topics(settings.kafka_bootstrap, [settings.topic_raw], settings.partitions,
+    ensure_topics(settings.kafka_bootstrap, [settings.kafka_topic_raw], settings.partitions,
                   settings.kafka_max_request_bytes, settings.kafka_security(), config=settings.kafka_topic_config())
     producer = make_producer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, settings.kafka_security())
     try:
         for key, value, _ in tqdm(paced_records, desc="replay", unit="tweet"):
-            producer.send(settings.topic_raw, key=key.encode(), value=value)
+            producer.send(settings.kafka_topic_raw, key=key.encode(), value=value)
             n += 1
         producer.flush()
     finally:
         producer.close()
-    print(f"replayed {n} tweets to {settings.topic_raw}")
+    print(f"replayed {n} tweets to {settings.kafka_topic_raw}")
     return n
 
 

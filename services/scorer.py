@@ -140,13 +140,13 @@ def run_scorer(settings: Settings) -> None:
                        on_retry=lambda exc: metrics.store_retries.inc())
     register_models(store, model, settings)
     security = settings.kafka_security()
-    ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
+    ensure_topics(settings.kafka_bootstrap, settings.kafka_topics,
                   settings.partitions, settings.kafka_max_request_bytes, security,
                   config=settings.kafka_topic_config())
     producer = RenewableProducer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, security)
     pipeline = ScoringPipeline(
-        model, store, KafkaScoredSink(producer, settings.topic_scored),
-        KafkaDeadLetterSink(producer, settings.topic_dlq), metrics, limits=settings.limits,
+        model, store, KafkaScoredSink(producer, settings.kafka_topic_scored),
+        KafkaDeadLetterSink(producer, settings.kafka_topic_dlq), metrics, limits=settings.limits,
         topics=settings.topic_matcher(),
     )
     target = serve_metrics(registry, settings.metrics_port, settings.metrics_addr,
@@ -159,7 +159,7 @@ def run_scorer(settings: Settings) -> None:
     app = build_app(
         app_id=settings.consumer_group,
         bootstrap=settings.kafka_bootstrap,
-        topic=settings.topic_raw,
+        topic=settings.kafka_topic_raw,
         partitions=settings.partitions,
         datadir=settings.home / "faust" / settings.replica,
         pipeline=pipeline,

@@ -28,7 +28,7 @@ def run_service(args: argparse.Namespace, settings: Settings) -> int:
 
         if not settings.kafka_bootstrap:
             raise SystemExit("BADBUZZ_KAFKA_BOOTSTRAP is not set")
-        ensure_topics(settings.kafka_bootstrap, [settings.topic_raw, settings.topic_scored, settings.topic_dlq],
+        ensure_topics(settings.kafka_bootstrap, settings.kafka_topics,
                       settings.partitions, settings.kafka_max_request_bytes, settings.kafka_security(),
                       config=settings.kafka_topic_config())
     elif args.service == "alerter":

@@ -6,11 +6,14 @@ Invalid values fail at start-up with the variable's name, not deep inside a stag
 
 from __future__ import annotations
 
+import logging
+import os
+import warnings
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from badbuzz.export.release import released_model_dir
@@ -23,6 +26,11 @@ if TYPE_CHECKING:
     from badbuzz.stream.kafka_io import TopicConfig
     from badbuzz.stream.kafka_security import KafkaSecurity
     from badbuzz.stream.topics import TopicMatcher
+
+
+# environment variables renamed; the old name still works, with a deprecation warning
+RENAMED = {"BADBUZZ_TOPIC_RAW": "BADBUZZ_KAFKA_TOPIC_RAW", "BADBUZZ_TOPIC_SCORED": "BADBUZZ_KAFKA_TOPIC_SCORED",
+           "BADBUZZ_TOPIC_DLQ": "BADBUZZ_KAFKA_TOPIC_DLQ"}
 
 
 class Settings(BaseSettings):
@@ -63,9 +71,14 @@ class Settings(BaseSettings):
     redis_prefix: str = Field("", description="prefix for Redis keys and channels (several deployments, one Redis)")
     topics_file: Path | None = Field(None, description="JSON file of watched topics (see stream/topics.py)")
 
-    topic_raw: str = "tweets.raw"
-    topic_scored: str = "tweets.scored"
-    topic_dlq: str = "tweets.dlq"
+    # Kafka topics (a "topic" alone is a watched brand topic, topics_file). BADBUZZ_TOPIC_RAW/_SCORED/_DLQ, their
+    # names before the two meanings were told apart, still work and log a deprecation warning (RENAMED below)
+    kafka_topic_raw: str = Field("tweets.raw", validation_alias=AliasChoices(
+        "BADBUZZ_KAFKA_TOPIC_RAW", "BADBUZZ_TOPIC_RAW", "kafka_topic_raw"))
+    kafka_topic_scored: str = Field("tweets.scored", validation_alias=AliasChoices(
+        "BADBUZZ_KAFKA_TOPIC_SCORED", "BADBUZZ_TOPIC_SCORED", "kafka_topic_scored"))
+    kafka_topic_dlq: str = Field("tweets.dlq", validation_alias=AliasChoices(
+        "BADBUZZ_KAFKA_TOPIC_DLQ", "BADBUZZ_TOPIC_DLQ", "kafka_topic_dlq"))
     partitions: int = Field(4, ge=1)
     kafka_replication_factor: int = Field(1, ge=1, description=(
         "replicas of each topic badbuzz creates: 1 for the single-node stack, 3 on a managed cluster "
@@ -166,6 +179,21 @@ class Settings(BaseSettings):
         "", pattern=r"^([A-Za-z_][A-Za-z0-9_]*=[^,=]*)?(,[A-Za-z_][A-Za-z0-9_]*=[^,=]*)*$",
         description="extra labels on this process's scrape target, e.g. env=prod,brand=airparadis")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def kafka_topics(self) -> list[str]:
+        """The scorer's three Kafka topics: tweets in, scores out, dead letters."""
+        return [self.kafka_topic_raw, self.kafka_topic_scored, self.kafka_topic_dlq]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        for old, new in RENAMED.items():
+            if old in os.environ:
+                message = f"{old} is deprecated and will be removed: set {new} (same meaning, the Kafka topic's name)"
+                warnings.warn(message, DeprecationWarning, stacklevel=2)
+                logging.getLogger("badbuzz.settings").warning(message)
+        return data
 
     @field_validator("kafka_bootstrap", "database_url", "redis_url", "webhook_secret", "api_keys", "kafka_username",
                      "kafka_password", "kafka_ca_file", "kafka_cert_file", "kafka_key_file", "x_bearer_token",

@@ -493,7 +493,7 @@ class Ingestion:
                 self._producer = make_producer(self.settings.kafka_bootstrap, self.settings.kafka_max_request_bytes,
                                                self.settings.kafka_security())
             for key, value in values:
-                self._producer.send(self.settings.topic_raw, key=key.encode(), value=value)
+                self._producer.send(self.settings.kafka_topic_raw, key=key.encode(), value=value)
             self._producer.flush(timeout=15)
         except Exception as exc:  # no broker, a refused password, a timeout: the client retries the whole batch
             self._producer = None

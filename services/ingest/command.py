@@ -48,14 +48,14 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
         from badbuzz.stream.kafka_io import ensure_topics, make_producer
 
         security = settings.kafka_security()
-        ensure_topics(settings.kafka_bootstrap, [settings.topic_raw], settings.partitions,
+        ensure_topics(settings.kafka_bootstrap, [settings.kafka_topic_raw], settings.partitions,
                       settings.kafka_max_request_bytes, security, config=settings.kafka_topic_config())
         producer = make_producer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, security)
         serve_metrics(registry, settings.metrics_port, settings.metrics_addr,
                       targets_dir=settings.prometheus_targets, service=f"ingest-{args.source}",
                       labels=settings.target_labels)
     matcher = settings.topic_matcher()
-    sink = RawSink(metrics, settings.limits, producer=producer, topic=settings.topic_raw, topics=matcher)
+    sink = RawSink(metrics, settings.limits, producer=producer, topic=settings.kafka_topic_raw, topics=matcher)
     stopping = stop_requested()
     try:
         if args.source == "jsonl":

@@ -186,9 +186,9 @@ def scorer_factory(stack: Stack, topics: Topics, database: str, tiny_model_dir: 
         env.update({
             "BADBUZZ_KAFKA_BOOTSTRAP": stack.kafka,
             "BADBUZZ_DATABASE_URL": database,
-            "BADBUZZ_TOPIC_RAW": topics.raw,
-            "BADBUZZ_TOPIC_SCORED": topics.scored,
-            "BADBUZZ_TOPIC_DLQ": topics.dlq,
+            "BADBUZZ_KAFKA_TOPIC_RAW": topics.raw,
+            "BADBUZZ_KAFKA_TOPIC_SCORED": topics.scored,
+            "BADBUZZ_KAFKA_TOPIC_DLQ": topics.dlq,
             "BADBUZZ_CONSUMER_GROUP": topics.group,
             "BADBUZZ_MODEL_DIR": str(tiny_model_dir),
             "BADBUZZ_EMOTION_MODEL_DIR": str(tiny_emotion_model_dir),

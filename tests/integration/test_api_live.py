@@ -54,7 +54,7 @@ def test_live_api_on_postgresql_passes_schemathesis(stack: Stack, database: str,
                       BADBUZZ_KAFKA_BOOTSTRAP=stack.kafka, BADBUZZ_EMOTION_MODEL_DIR=str(tiny_emotion_model_dir),
                       BADBUZZ_EMOTIONS="negative",
                       # POST /v1/ingest produces what the fuzzer sends: to a topic of this test, not the stack's
-                      BADBUZZ_TOPIC_RAW=f"schemathesis-{uuid.uuid4().hex[:10]}.raw")
+                      BADBUZZ_KAFKA_TOPIC_RAW=f"schemathesis-{uuid.uuid4().hex[:10]}.raw")
     key, base = proc.key, proc.base
     try:
         proc.start()

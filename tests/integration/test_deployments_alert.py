@@ -53,7 +53,8 @@ def localised(env: dict[str, str], stack: Stack, topics: Topics, database: str, 
     out.update({
         "BADBUZZ_KAFKA_BOOTSTRAP": stack.kafka, "BADBUZZ_DATABASE_URL": database,
         "BADBUZZ_REDIS_URL": os.environ["BADBUZZ_REDIS_URL"], "BADBUZZ_REDIS_PREFIX": f"{topics.group}:",
-        "BADBUZZ_TOPIC_RAW": topics.raw, "BADBUZZ_TOPIC_SCORED": topics.scored, "BADBUZZ_TOPIC_DLQ": topics.dlq,
+        "BADBUZZ_KAFKA_TOPIC_RAW": topics.raw, "BADBUZZ_KAFKA_TOPIC_SCORED": topics.scored,
+        "BADBUZZ_KAFKA_TOPIC_DLQ": topics.dlq,
         "BADBUZZ_CONSUMER_GROUP": topics.group, "BADBUZZ_METRICS_PORT": str(free_port()),
         "BADBUZZ_METRICS_ADDR": "127.0.0.1", "BADBUZZ_HOME": str(home), "PYTHONUNBUFFERED": "1",
     })

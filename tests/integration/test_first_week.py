@@ -83,8 +83,9 @@ def test_the_operators_first_week(stack: Stack, topics: Topics, database: str, d
     base = {k: v for k, v in os.environ.items() if not k.startswith("BADBUZZ_")}
     base.update(stack_env())  # the deployment as the README runs it, with its topics file and watched topics
     base.update({  # what keeps this test apart from the others on the same servers
-        "BADBUZZ_DATABASE_URL": database, "BADBUZZ_TOPIC_RAW": topics.raw, "BADBUZZ_TOPIC_SCORED": topics.scored,
-        "BADBUZZ_TOPIC_DLQ": topics.dlq, "BADBUZZ_CONSUMER_GROUP": topics.group,
+        "BADBUZZ_DATABASE_URL": database, "BADBUZZ_KAFKA_TOPIC_RAW": topics.raw,
+        "BADBUZZ_KAFKA_TOPIC_SCORED": topics.scored,
+        "BADBUZZ_KAFKA_TOPIC_DLQ": topics.dlq, "BADBUZZ_CONSUMER_GROUP": topics.group,
         "BADBUZZ_REDIS_PREFIX": f"{topics.group}:", "BADBUZZ_PROMETHEUS_LABELS": f"deployment={deployment}",
         "BADBUZZ_WEBHOOK_URLS": comms.url, "BADBUZZ_WEBHOOK_ALLOW_HTTP": "loopback", "BADBUZZ_WEBHOOK_SECRET": SECRET,
         "BADBUZZ_API_KEYS": key_entry, "BADBUZZ_API_PORT": str(api_port), "BADBUZZ_ALERT_POLL_S": "1",

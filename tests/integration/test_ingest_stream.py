@@ -28,7 +28,8 @@ def test_jsonl_and_the_api_feed_the_scorer(stack: Stack, topics: Topics, databas
     feed = tmp_path / "feed.jsonl"
     feed.write_text("\n".join(lines) + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BADBUZZ_")}
-    env.update({"BADBUZZ_KAFKA_BOOTSTRAP": stack.kafka, "BADBUZZ_TOPIC_RAW": topics.raw, "BADBUZZ_METRICS_PORT": "0",
+    env.update({"BADBUZZ_KAFKA_BOOTSTRAP": stack.kafka, "BADBUZZ_KAFKA_TOPIC_RAW": topics.raw,
+                "BADBUZZ_METRICS_PORT": "0",
                 "BADBUZZ_HOME": str(tmp_path / "home")})
     out = subprocess.run([sys.executable, "-m", "badbuzz.services.cli", "ingest", "jsonl", str(feed)], env=env,
                          capture_output=True, text=True, timeout=120)
@@ -37,7 +38,7 @@ def test_jsonl_and_the_api_feed_the_scorer(stack: Stack, topics: Topics, databas
     assert "line 52: schema: field 'text' is missing" in out.stderr
 
     api = ApiProcess(database, tiny_model_dir, tmp_path / "api.log", BADBUZZ_KAFKA_BOOTSTRAP=stack.kafka,
-                     BADBUZZ_TOPIC_RAW=topics.raw).start()
+                     BADBUZZ_KAFKA_TOPIC_RAW=topics.raw).start()
     try:
         records = [{"id": f"api-{i}", "text": "the crew was lovely", "created_at": now} for i in range(20)]
         req = urllib.request.Request(f"{api.base}/v1/ingest", method="POST",
