@@ -28,7 +28,7 @@ def state_dict_from_onnx(graph_path: Path) -> dict[str, Any]:
     import torch
     from onnx import numpy_helper
 
-    from badbuzz.export.weight_storage import restore_fp32
+    from badbuzz.models.stored_weights import restore_fp32
 
     model = onnx.load(str(graph_path))
     restore_fp32(model)

@@ -12,9 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
-from badbuzz.export.release import released_model_dir
 from badbuzz.models.datasets import UMSAB_CODES, UMSAB_LANGUAGES
 from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer
+from badbuzz.models.released import released_model_dir
 
 
 def table(models: list[Path], data: Path) -> dict[str, dict[str, dict[str, float]]]:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from badbuzz.export.model_dir import ModelManifest, load_manifest, sha256_of
 from badbuzz.export.onnx_export import FP32_ATOL, ParityError
+from badbuzz.models.model_dir import ModelManifest, load_manifest, sha256_of
 
 BRANCH_MAX_DIFF = FP32_ATOL * 10  # the branch alone, ORT vs PyTorch, fp32 on the same hidden states
 
@@ -30,7 +30,8 @@ def export_branch(run_dir: Path, out_dir: Path, *, opset: int = 18) -> Path:
     import torch
     from tqdm.auto import tqdm
 
-    from badbuzz.models.branch import META, Features, branch_module, layer_output
+    from badbuzz.models.branch import META, Features, branch_module
+    from badbuzz.models.branch_graph import layer_output
     from badbuzz.models.decision import calibration_rows, decide, fit_weights, macro_recall
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)

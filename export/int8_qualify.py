@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from badbuzz.export.model_dir import load_manifest
 from badbuzz.models.datasets import UMSAB_LANGUAGES
 from badbuzz.models.decision import decide
 from badbuzz.models.evaluation import SERVED_SUB_BATCH, evaluate_scorer, load_test, model_dir_scorer
+from badbuzz.models.model_dir import load_manifest
 from badbuzz.models.quantize import METHOD, probe_probabilities, within_gate
 
 # (test kind, report, metric) the quality guard checks → (floor, largest loss against fp32)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from badbuzz.export.release import TASKS, describe, released_model_dir
+from badbuzz.export.release import describe
+from badbuzz.models.released import TASKS, released_model_dir
 
 INTENDED_USE = """\
 **Intended use.** Watching the tweet stream about one brand (an airline, here Air Paradis)

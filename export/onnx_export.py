@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from badbuzz.export.model_dir import ModelManifest, load_manifest
+from badbuzz.models.model_dir import ModelManifest, load_manifest
 from badbuzz.models.preprocessing import get_preprocessor
+from badbuzz.models.quantize import quantize_int8_variant
 from badbuzz.stream.errors import BadBuzzError
 
 log = logging.getLogger(__name__)
@@ -66,22 +67,6 @@ def _reduced_precision_problem(r: ParityReport) -> str | None:
         if drop > INT8_MAX_ACCURACY_DROP:
             return f"loses {drop:.1%} accuracy (> {INT8_MAX_ACCURACY_DROP:.1%})"
     return None
-
-
-def quantize_int8_variant(fp32: Path, out: Path) -> Path:
-    """Dynamic int8 quantisation of the MatMul weights (activations quantised per batch at run time).
-
-    Per-channel weight scales: per-tensor scales flipped ~2% more labels on MiniLM. Tried and not kept
-    (MiniLM 3-way, 1,000 dev tweets): fusing the graph first with ``onnxruntime.transformers.optimizer``
-    (97.7% agreement, no faster: ORT fuses at load anyway), excluding attention, FFN or the first/last
-    layer from quantisation (97.3-98.3%), ``reduce_range`` (98.3%), 8-bit block-wise ``MatMulNBits``
-    (99.4-99.9% agreement but slower than fp32 on this CPU), uint8 weights (97.6%, 1.3x instead of 1.6x) and
-    static quantisation calibrated on 256 training tweets (MinMax 91.6%, 99.99th percentile 94.3%, both slower).
-    """
-    from badbuzz.models.quantize import int8_graph
-
-    out.write_bytes(int8_graph(fp32))  # the same int8 that CPUs derive at load from a released directory
-    return out
 
 
 def export(checkpoint: Path, out_dir: Path, *, quantize_int8: bool = True, fp16: bool = True,

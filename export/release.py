@@ -26,12 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from badbuzz.export.model_dir import MANIFEST_NAME, ModelManifest, load_manifest, sha256_of
 from badbuzz.export.weight_storage import store_weights_fp16, store_weights_int8
+from badbuzz.models.model_dir import MANIFEST_NAME, ModelManifest, load_manifest, sha256_of
+from badbuzz.models.released import TASKS, branch_trunk
 from badbuzz.stream.errors import BadBuzzError
 
 # sentiment3-fast: an opt-in shallower head on sentiment3's encoder (models/branch.py)
-TASKS = ("sentiment3", "sentiment3-fast", "emotion4", "sentiment3-multilingual")
 MAX_RELEASE_DIFF = 5e-3  # max |Δp| between the source fp32 model and the fp16-stored release
 MIN_RELEASE_AGREEMENT = 0.995  # share of dev tweets whose label the fp16-stored weights must keep
 # int8 storage rounds each weight to 1/254 of its channel's range: looser on single probabilities, still
@@ -43,20 +43,6 @@ SERVING_FILES = ("tokenizer.json", "config.json")
 
 class ReleaseError(BadBuzzError):
     """The candidate cannot become the released model (the previous release stays in place)."""
-
-
-def released_root() -> Path:
-    """``models/released`` of this installation: the repository's folder in an editable install (the
-    package file is a link into the checkout), the package data in a regular one."""
-    import badbuzz.models
-
-    return Path(badbuzz.models.__file__).resolve().parent / "released"
-
-
-def released_model_dir(task: str) -> Path:
-    if task not in TASKS:
-        raise ValueError(f"no released model for task {task!r}; tasks: {', '.join(TASKS)}")
-    return released_root() / task
 
 
 @dataclass
@@ -149,12 +135,6 @@ def release(source: Path, target: Path, *, task: str, texts: list[str], recipe: 
     shutil.rmtree(old, ignore_errors=True)
     return ReleaseReport(target=str(target), files=sizes, total_bytes=sum(sizes.values()), parity_texts=len(texts),
                          max_abs_diff=diff, label_agreement=agreement, tweets_per_second=round(speed, 1))
-
-
-def branch_trunk(model_dir: Path, manifest: ModelManifest) -> Path:
-    """The trunk directory a branch names, relative to the branch's own directory."""
-    where = Path(str(manifest.trunk.get("dir", "")))
-    return where if where.is_absolute() else (Path(model_dir) / where)
 
 
 def record_test_metrics(model_dir: Path, results: dict[str, dict[str, Any]]) -> None:

@@ -100,7 +100,7 @@ def compare(cfg: TrainConfig, tests: Sequence[tuple[str, Path]], *, model_dir: P
 
 def _int8_copy(model_dir: Path, tmp: Path) -> Path:
     """A throwaway model directory holding the int8 variant export would build (to measure one not shipped)."""
-    from badbuzz.export.onnx_export import quantize_int8_variant
+    from badbuzz.models.quantize import quantize_int8_variant
 
     target = tmp / "int8"
     target.mkdir()

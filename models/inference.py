@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from badbuzz.export.model_dir import InvalidModelDir, ModelManifest, load_manifest, sha256_of
-from badbuzz.models.branch import BRANCH_OUTPUT
+from badbuzz.models.branch_graph import BRANCH_OUTPUT
 from badbuzz.models.decision import decide
+from badbuzz.models.model_dir import InvalidModelDir, ModelManifest, load_manifest, sha256_of
 from badbuzz.models.preprocessing import get_preprocessor
 from badbuzz.stream.errors import BadBuzzError
 
@@ -159,7 +159,7 @@ class OnnxSentimentModel:
         self.head: Branch | None = None
         self.trunk_dir, self.trunk = self.model_dir, self.manifest
         if self.manifest.trunk:
-            from badbuzz.export.release import branch_trunk
+            from badbuzz.models.released import branch_trunk
 
             self.trunk_dir = branch_trunk(self.model_dir, self.manifest)
             self.trunk = load_manifest(self.trunk_dir)
@@ -246,8 +246,8 @@ class OnnxSentimentModel:
             return path
         import onnx
 
-        from badbuzz.export.weight_storage import restore_fp32
-        from badbuzz.models.branch import merge_branch, prune
+        from badbuzz.models.branch_graph import merge_branch, prune
+        from badbuzz.models.stored_weights import restore_fp32
 
         try:
             graph = onnx.load(str(path))

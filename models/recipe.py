@@ -87,7 +87,7 @@ def run_recipe(recipe: Recipe, *, data: Path, runs: Path, run_command: Callable[
                released: Path | None = None) -> list[str]:
     """Run (or with ``dry_run`` list) the steps not yet done; returns the names of the steps run."""
     if released is None:
-        from badbuzz.export.release import released_root
+        from badbuzz.models.released import released_root
 
         released = released_root()
     work = runs / recipe.name

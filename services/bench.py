@@ -122,8 +122,8 @@ def run_bench(settings: Settings, *, tweets: int, output: Path) -> BenchResult:
 
 def encoder_dir(model_dir: Path) -> Path:
     """The full model a head runs on (the directory itself when it is not a head)."""
-    from badbuzz.export.model_dir import load_manifest
-    from badbuzz.export.release import branch_trunk
+    from badbuzz.models.model_dir import load_manifest
+    from badbuzz.models.released import branch_trunk
 
     manifest = load_manifest(model_dir)
     return branch_trunk(model_dir, manifest) if manifest.trunk else model_dir
@@ -137,7 +137,7 @@ def fused_copy(model_dir: Path, out: Path) -> Path:
 
     from onnxruntime.transformers.optimizer import optimize_model
 
-    from badbuzz.export.model_dir import load_manifest
+    from badbuzz.models.model_dir import load_manifest
 
     manifest = load_manifest(model_dir)
     config = json.loads((model_dir / "config.json").read_text())
@@ -145,7 +145,7 @@ def fused_copy(model_dir: Path, out: Path) -> Path:
         shutil.copy(f, out / f.name)
     import onnx
 
-    from badbuzz.export.weight_storage import restore_fp32
+    from badbuzz.models.stored_weights import restore_fp32
 
     graph = onnx.load(str(model_dir / manifest.variants["fp32"]))
     restore_fp32(graph)  # fp16-stored weights as plain fp32 initializers: the optimizer fuses around casts badly
@@ -354,7 +354,7 @@ def run_model_comparison(settings: Settings, *, tweets: int, sentiment: Sequence
     and served sentiment + emotion with the served emotion model and other emotion directories. No servers
     needed. The best of ``repeats`` passes is kept (a 2-core machine's background noise only ever slows a pass
     down)."""
-    from badbuzz.export.release import released_model_dir
+    from badbuzz.models.released import released_model_dir
 
     if settings.data is None:
         raise SystemExit("pass --data or set BADBUZZ_DATA")

@@ -21,9 +21,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import make_url, select
 from tqdm.auto import tqdm
 
-from badbuzz.export.model_dir import MANIFEST_NAME
 from badbuzz.models.data import find_sentiment140
 from badbuzz.models.datasets import umsab_folder
+from badbuzz.models.model_dir import MANIFEST_NAME
 from badbuzz.services.alerting.channels import AlertChannel, ConsoleChannel, FileChannel, OutboxDispatcher
 from badbuzz.services.alerting.eval_command import load_pool, umsab_pool
 from badbuzz.services.alerting.service import AlertMetrics, AlertService

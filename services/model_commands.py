@@ -170,9 +170,10 @@ def _base_encoder(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _release(args: argparse.Namespace, settings: Settings) -> int:
-    from badbuzz.export.release import record_test_metrics, release, released_model_dir
+    from badbuzz.export.release import record_test_metrics, release
     from badbuzz.models.branch import META, dev_texts
     from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer
+    from badbuzz.models.released import released_model_dir
     from badbuzz.models.train import config_from_checkpoint, load_examples, require_train_extra
 
     require_train_extra()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from badbuzz.export.model_dir import MANIFEST_NAME
 from badbuzz.models.base_models import resolve_base_model
+from badbuzz.models.model_dir import MANIFEST_NAME
 
 
 def ensure_model(model_dir: Path, data: Path, base_model: str, *, max_steps: int, work_dir: Path) -> Path:

@@ -8,9 +8,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from badbuzz.export.model_dir import MANIFEST_NAME, InvalidModelDir, ModelManifest, load_manifest
 from badbuzz.models.inference import OnnxSentimentModel
 from badbuzz.models.language import LanguageDetector
+from badbuzz.models.model_dir import MANIFEST_NAME, InvalidModelDir, ModelManifest, load_manifest
 from badbuzz.models.routing import LanguageRouter, Route, single
 from badbuzz.models.scoring import SentimentAndEmotion
 from badbuzz.services.settings import Settings

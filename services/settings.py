@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from badbuzz.export.release import released_model_dir
 from badbuzz.models.base_models import DEFAULT_BASE_MODEL
+from badbuzz.models.released import released_model_dir
 from badbuzz.stream.alerting.detector import DetectorConfig
 from badbuzz.stream.validation import ValidationLimits
 

@@ -156,7 +156,7 @@ Detector settings: {config}.
 def served_label_noise(settings: Settings) -> tuple[LabelNoise, str]:
     """The served model's negative recall and false-positive rate on TweetEval's human 3-way labels (from
     its manifest), so simulated tweets are labelled as production would label them."""
-    from badbuzz.export.model_dir import load_manifest
+    from badbuzz.models.model_dir import load_manifest
 
     try:
         manifest = load_manifest(settings.resolved_model_dir)

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 from badbuzz.export.branch_export import export_branch
-from badbuzz.export.model_dir import InvalidModelDir, load_manifest
 from badbuzz.export.onnx_export import export
 from badbuzz.export.release import release
-from badbuzz.models.branch import BRANCH_OUTPUT, BranchConfig, train_branch
+from badbuzz.models.branch import BranchConfig, train_branch
+from badbuzz.models.branch_graph import BRANCH_OUTPUT
 from badbuzz.models.inference import OnnxSentimentModel
+from badbuzz.models.model_dir import InvalidModelDir, load_manifest
 from badbuzz.models.scoring import SentimentAndEmotion
 from badbuzz.models.train import TASKS, TrainConfig, train
 from tests.conftest import SAMPLE_TEXTS, tiny_distilbert
@@ -137,7 +138,8 @@ def test_a_head_on_a_lower_layer_is_a_shallower_model_that_still_carries_the_emo
     import torch
     from transformers import AutoModel
 
-    from badbuzz.models.branch import branch_module, layer_output
+    from badbuzz.models.branch import branch_module
+    from badbuzz.models.branch_graph import layer_output
 
     tmp = parts["tmp"]
     s140 = data_dir / "sentiment140" / "sentiment140_random_sample_24934.csv.xz"

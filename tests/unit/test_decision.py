@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from badbuzz.export.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest
 from badbuzz.models.decision import calibration_rows, decide, fit_weights, macro_recall
 from badbuzz.models.metrics import evaluate
+from badbuzz.models.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest
 
 
 def test_decide_multiplies_probabilities_by_weights() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from badbuzz.export.model_dir import load_manifest
-from badbuzz.export.release import released_model_dir
+from badbuzz.models.model_dir import load_manifest
+from badbuzz.models.released import released_model_dir
 from badbuzz.services.cli import main
 from badbuzz.stream.topics import EXAMPLE_TOPICS, TopicMatcher
 

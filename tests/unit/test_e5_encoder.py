@@ -127,10 +127,10 @@ def test_trimming_keeps_the_pieces_in_use_and_every_single_character() -> None:
 def test_int8_weight_storage_serves_within_the_release_limits(tiny_model_dir: Path, tmp_path: Path) -> None:
     import shutil
 
-    from badbuzz.export.model_dir import load_manifest
     from badbuzz.export.release import PARITY_LIMITS
     from badbuzz.export.weight_storage import store_weights_int8
     from badbuzz.models.inference import OnnxSentimentModel
+    from badbuzz.models.model_dir import load_manifest
     from tests.conftest import SAMPLE_TEXTS
 
     target = tmp_path / "int8"

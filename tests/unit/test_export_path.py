@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from badbuzz.export.model_dir import load_manifest
 from badbuzz.models.inference import OnnxSentimentModel, length_buckets
+from badbuzz.models.model_dir import load_manifest
 from tests.conftest import SAMPLE_TEXTS
 
 

@@ -13,10 +13,11 @@ import onnx
 import pytest
 
 from badbuzz.export.int8_qualify import qualify_int8
-from badbuzz.export.model_dir import MANIFEST_NAME, InvalidModelDir, ModelManifest, load_manifest
-from badbuzz.export.weight_storage import SUFFIX, restore_fp32, store_weights_fp16
+from badbuzz.export.weight_storage import store_weights_fp16
 from badbuzz.models.inference import OnnxSentimentModel, cpu_variant
+from badbuzz.models.model_dir import MANIFEST_NAME, InvalidModelDir, ModelManifest, load_manifest
 from badbuzz.models.quantize import PROBE_TEXTS, int8_graph, probe_mismatch, within_gate
+from badbuzz.models.stored_weights import SUFFIX, restore_fp32
 from tests.conftest import SAMPLE_TEXTS
 
 

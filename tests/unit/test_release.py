@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from badbuzz.export.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest, sha256_of
 from badbuzz.export.release import ReleaseError, record_test_metrics, release
 from badbuzz.export.weight_storage import store_weights_fp16, stores_fp16
 from badbuzz.models.inference import DeviceUnavailable, OnnxSentimentModel
+from badbuzz.models.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest, sha256_of
 from tests.conftest import SAMPLE_TEXTS
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from badbuzz.export.model_dir import load_manifest
-from badbuzz.export.release import MAX_FILE_BYTES, TASKS, released_model_dir
+from badbuzz.export.release import MAX_FILE_BYTES
 from badbuzz.models.datasets import UMSAB_CODES, UMSAB_LANGUAGES
 from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer
 from badbuzz.models.inference import OnnxSentimentModel
+from badbuzz.models.model_dir import load_manifest
+from badbuzz.models.released import TASKS, released_model_dir
 from badbuzz.services.scorer import load_main_model, load_model
 from badbuzz.services.settings import Settings
 

@@ -1,0 +1,43 @@
+"""The packages' dependencies run one way: export builds on models, never the reverse, and the running
+services (scorer, API, alerter) import neither the export tools nor training (torch, the trainers)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported_modules(folder: Path) -> dict[str, set[str]]:
+    """badbuzz modules each file imports, at module level or inside functions."""
+    out: dict[str, set[str]] = {}
+    for path in folder.rglob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("badbuzz."):
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("badbuzz.")}
+        out[str(path.relative_to(ROOT))] = found
+    return out
+
+
+def test_models_never_import_export() -> None:
+    offenders = {f: sorted(m for m in mods if m.startswith("badbuzz.export"))
+                 for f, mods in imported_modules(ROOT / "models").items()}
+    assert not {f: m for f, m in offenders.items() if m}
+
+
+def test_the_running_services_load_neither_training_nor_the_export_tools() -> None:
+    code = ("import sys\n"
+            "import badbuzz.services.scorer, badbuzz.services.api.app, badbuzz.services.alerting.runner\n"
+            "from badbuzz.services.scorer import load_model\n"
+            "from badbuzz.services.settings import Settings\n"
+            "load_model(Settings(), warm_up=False)\n"
+            "print(sorted(m for m in sys.modules if m in ('torch', 'transformers', 'sklearn', 'badbuzz.models.train',"
+            " 'badbuzz.models.branch', 'badbuzz.models.distill') or m.startswith('badbuzz.export')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.strip().splitlines()[-1] == "[]", out
