@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from badbuzz.models.errors import BadBuzzError
 from badbuzz.models.model_dir import ModelManifest, load_manifest
 from badbuzz.models.preprocessing import get_preprocessor
 from badbuzz.models.quantize import quantize_int8_variant
-from badbuzz.stream.errors import BadBuzzError
 
 log = logging.getLogger(__name__)
 FP32_ATOL = 1e-4

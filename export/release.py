@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from badbuzz.export.weight_storage import store_weights_fp16, store_weights_int8
+from badbuzz.models.errors import BadBuzzError
 from badbuzz.models.model_dir import MANIFEST_NAME, ModelManifest, load_manifest, sha256_of
 from badbuzz.models.released import TASKS, branch_trunk
-from badbuzz.stream.errors import BadBuzzError
 
 # sentiment3-fast: an opt-in shallower head on sentiment3's encoder (models/branch.py)
 MAX_RELEASE_DIFF = 5e-3  # max |Δp| between the source fp32 model and the fp16-stored release

@@ -19,9 +19,9 @@ import numpy.typing as npt
 
 from badbuzz.models.branch_graph import BRANCH_OUTPUT
 from badbuzz.models.decision import decide
+from badbuzz.models.errors import BadBuzzError
 from badbuzz.models.model_dir import InvalidModelDir, ModelManifest, load_manifest, sha256_of
 from badbuzz.models.preprocessing import get_preprocessor
-from badbuzz.stream.errors import BadBuzzError
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from badbuzz.models.errors import BadBuzzError
 from badbuzz.models.preprocessing import get_preprocessor
-from badbuzz.stream.errors import BadBuzzError
 
 MANIFEST_NAME = "badbuzz-model.json"
 FORMAT = "badbuzz-model/1"

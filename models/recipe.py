@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from badbuzz.stream.errors import BadBuzzError
+from badbuzz.models.errors import BadBuzzError
 
 # resumable commands: (file a finished run leaves, file an interrupted run resumes from) in their output
 RESUMABLE = {"train": ("training.json", "resume/state.pt"), "train-branch": ("branch.json", "resume.pt")}

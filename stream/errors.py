@@ -1,8 +1,8 @@
-"""One exception root for the streaming stages, so callers can tell our failures from library bugs."""
+"""The streaming stages' errors, under the one root every Bad Buzz Watch error has (models/errors.py)."""
 
+from badbuzz.models.errors import BadBuzzError
 
-class BadBuzzError(Exception):
-    """Root of every error raised on purpose by Bad Buzz Watch."""
+__all__ = ["BadBuzzError", "InvalidMessage", "SinkError", "StoreUnavailable"]
 
 
 class InvalidMessage(BadBuzzError):
