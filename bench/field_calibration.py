@@ -52,9 +52,9 @@ def figures(rows: list[tuple[datetime, bool]], min_hour_tweets: int = 5) -> dict
 
 def simulated(per_hour: float, seed: int = 1, base_share: float = 0.25, field: bool = False
               ) -> list[tuple[datetime, bool]]:
-    """Two episode-free weeks of the simulator (stream/alerting/simulation.py) as timestamped tweets, with true
+    """Two episode-free weeks of the simulator (stream/simulation/simulation.py) as timestamped tweets, with true
     labels (the field's figures are from human labels); with ``field``, its calibrated profile."""
-    from badbuzz.stream.alerting.simulation import FieldProfile, LabelNoise, simulate
+    from badbuzz.stream.simulation.simulation import FieldProfile, LabelNoise, simulate
 
     week = simulate(per_hour, seed=seed, weeks=2.0, warmup_days=0.0, base_share=base_share, with_episodes=False,
                     field=FieldProfile() if field else None, noise=LabelNoise(tpr=1.0, fpr=0.0))

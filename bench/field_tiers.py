@@ -14,9 +14,9 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from badbuzz.stream.alerting.detector import DetectorConfig
-from badbuzz.stream.alerting.simulation import FieldProfile, LabelNoise
-from badbuzz.stream.alerting.tiers import Cell, TierReport, measure_cell
+from badbuzz.stream.detection.detector import DetectorConfig
+from badbuzz.stream.simulation.simulation import FieldProfile, LabelNoise
+from badbuzz.stream.simulation.tiers import Cell, TierReport, measure_cell
 
 TRUE_LABELS = LabelNoise(tpr=1.0, fpr=0.0)
 

@@ -28,7 +28,7 @@ def state_dict_from_onnx(graph_path: Path) -> dict[str, Any]:
     import torch
     from onnx import numpy_helper
 
-    from badbuzz.models.stored_weights import restore_fp32
+    from badbuzz.models.serving.stored_weights import restore_fp32
 
     model = onnx.load(str(graph_path))
     restore_fp32(model)
@@ -83,13 +83,13 @@ def main() -> int:
     import onnxruntime as ort
     import torch
 
-    from badbuzz.models.inference import OnnxSentimentModel
+    from badbuzz.models.serving.inference import OnnxSentimentModel
 
     if args.texts is not None:
         texts = [t for t in args.texts.read_text().splitlines() if t.strip()]
     elif args.data is not None:
         from badbuzz.models.data import find_sentiment140
-        from badbuzz.stream.replay import shuffled_rows
+        from badbuzz.stream.sources.replay import shuffled_rows
 
         texts = [r.text for r in shuffled_rows(find_sentiment140(args.data), seed=11, limit=4096)]
     else:

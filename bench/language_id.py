@@ -1,4 +1,4 @@
-"""How well the scorer's language detector names the languages of tweets (models/language.py).
+"""How well the scorer's language detector names the languages of tweets (models/serving/language.py).
 
     python bench/language_id.py --data ../shared/data
 
@@ -15,8 +15,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from badbuzz.models import datasets
-from badbuzz.models.language import LanguageDetector
+from badbuzz.models.serving.language import LanguageDetector
+from badbuzz.models.training import datasets
 
 
 def main() -> None:

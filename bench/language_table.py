@@ -3,7 +3,7 @@
     python bench/language_table.py --data ../shared/data [--model DIR ...] [--out docs/languages-table.md]
 
 Macro-F1 with its 95 % bootstrap interval, and negative recall, per language and model: the measurement
-behind which model serves which language (models/routing.py) and the model card's per-language figures.
+behind which model serves which language (models/serving/routing.py) and the model card's per-language figures.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
-from badbuzz.models.datasets import UMSAB_CODES, UMSAB_LANGUAGES
-from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer
-from badbuzz.models.released import released_model_dir
+from badbuzz.models.serving.released import released_model_dir
+from badbuzz.models.training.datasets import UMSAB_CODES, UMSAB_LANGUAGES
+from badbuzz.models.training.evaluation import evaluate_scorer, load_test, model_dir_scorer
 
 
 def table(models: list[Path], data: Path) -> dict[str, dict[str, dict[str, float]]]:

@@ -3,7 +3,7 @@
 Why: writing a 64-tweet batch is on the scorer's critical path, on the same cores as inference. SQLAlchemy
 caches a compiled statement only when the statement is the same object shape each time; ``insert().values(rows)``
 with a new list of rows per batch is a new statement, compiled again for every batch. ``ScoreStore`` builds its
-statements once and executes them with the rows (``services/storage.py``). This bench measures both on the same
+statements once and executes them with the rows (``services/storage/scores.py``). This bench measures both on the same
 rows in the same run, and the whole ``ScoreStore.write`` (memberships, minute counts, partition progress) beside
 them, against a real database (PostgreSQL from ``BADBUZZ_DATABASE_URL``, or any SQLAlchemy URL).
 
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from badbuzz.services.storage import ScoreStore, _columns, _row, dialect_insert, make_engine
-from badbuzz.services.tables import ScoredTweetRow
+from badbuzz.services.storage.scores import ScoreStore, _columns, _row, dialect_insert, make_engine
+from badbuzz.services.storage.tables import ScoredTweetRow
 from badbuzz.stream.contracts import Origin, RawTweet, ScoredTweet
 
 

@@ -1,5 +1,3 @@
-"""The export step: trained checkpoint → self-describing ONNX model directory, validated against PyTorch.
-
-``model_dir`` (the directory format) is import-light and read by the scorer; ``onnx_export`` needs the
-``[train]`` extra (torch, transformers, optimum).
-"""
+"""The export step: trained checkpoint → self-describing ONNX model directory, validated against PyTorch, and
+its release. Builds on ``models`` (the directory format is ``models/serving/model_dir.py``); needs the
+``[train]`` extra (torch, transformers, optimum)."""

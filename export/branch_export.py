@@ -1,10 +1,10 @@
-"""Export a trained branch (models/branch.py) to a model directory that runs on its trunk's encoder.
+"""Export a trained branch (models/training/branch.py) to a model directory that runs on its trunk's encoder.
 
 The directory holds the branch graph alone (inputs ``hidden_states`` and ``attention_mask``, output
 ``logits``) and a manifest whose ``trunk`` names the sentiment model file it was trained on (SHA-256), the
 tensor it reads, and the trunk's usual location. Before anything is written for good, the branch is joined
 to its trunk and checked against PyTorch on the dev tweets' hidden states; decision weights are fitted on
-the dev tweets as for any model (models/decision.py).
+the dev tweets as for any model (models/serving/decision.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from badbuzz.export.onnx_export import FP32_ATOL, ParityError
-from badbuzz.models.model_dir import ModelManifest, load_manifest, sha256_of
+from badbuzz.models.serving.model_dir import ModelManifest, load_manifest, sha256_of
 
 BRANCH_MAX_DIFF = FP32_ATOL * 10  # the branch alone, ORT vs PyTorch, fp32 on the same hidden states
 
@@ -30,9 +30,9 @@ def export_branch(run_dir: Path, out_dir: Path, *, opset: int = 18) -> Path:
     import torch
     from tqdm.auto import tqdm
 
-    from badbuzz.models.branch import META, Features, branch_module
-    from badbuzz.models.branch_graph import layer_output
-    from badbuzz.models.decision import calibration_rows, decide, fit_weights, macro_recall
+    from badbuzz.models.serving.branch_graph import layer_output
+    from badbuzz.models.serving.decision import calibration_rows, decide, fit_weights, macro_recall
+    from badbuzz.models.training.branch import META, Features, branch_module
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     meta = json.loads((run_dir / META).read_text())
@@ -77,7 +77,7 @@ def export_branch(run_dir: Path, out_dir: Path, *, opset: int = 18) -> Path:
         dev_probs = np.load(run_dir / "dev-probs.npy")
         gold = np.load(run_dir / "dev-gold.npy")
         labels = list(meta["labels"])
-        # fitted on the dev rows of sets that use every class (models/decision.py), as for any model
+        # fitted on the dev rows of sets that use every class (models/serving/decision.py), as for any model
         sources_file = run_dir / "dev-sources.json"
         sources = json.loads(sources_file.read_text()) if sources_file.is_file() else [""] * len(gold)
         rows = calibration_rows(sources, gold.tolist(), len(labels))

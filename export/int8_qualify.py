@@ -6,7 +6,7 @@ The gate is the quality guard's own rule per metric: for sentiment, the one set 
 within one point of fp32 on Sentiment140 neg-vs-pos accuracy and TweetEval macro recall, and at or above the
 floors 0.90 / 0.72); for emotion, the emotion guard's (within 0.03 of the published, fp32, macro-F1).
 Label agreement with fp32, how much a score depends on its batch mates, the probabilities of the probe texts
-(re-checked at every load, models/quantize.py) and the speed of both are recorded beside it.
+(re-checked at every load, models/serving/quantize.py) and the speed of both are recorded beside it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from badbuzz.models.datasets import UMSAB_LANGUAGES
-from badbuzz.models.decision import decide
-from badbuzz.models.evaluation import SERVED_SUB_BATCH, evaluate_scorer, load_test, model_dir_scorer
-from badbuzz.models.model_dir import load_manifest
-from badbuzz.models.quantize import METHOD, probe_probabilities, within_gate
+from badbuzz.models.serving.decision import decide
+from badbuzz.models.serving.model_dir import load_manifest
+from badbuzz.models.serving.quantize import METHOD, probe_probabilities, within_gate
+from badbuzz.models.training.datasets import UMSAB_LANGUAGES
+from badbuzz.models.training.evaluation import SERVED_SUB_BATCH, evaluate_scorer, load_test, model_dir_scorer
 
 # (test kind, report, metric) the quality guard checks → (floor, largest loss against fp32)
 # (tests/unit/test_released_models.py)

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from badbuzz.models.errors import BadBuzzError
-from badbuzz.models.model_dir import ModelManifest, load_manifest
-from badbuzz.models.preprocessing import get_preprocessor
-from badbuzz.models.quantize import quantize_int8_variant
+from badbuzz.models.serving.model_dir import ModelManifest, load_manifest
+from badbuzz.models.serving.preprocessing import get_preprocessor
+from badbuzz.models.serving.quantize import quantize_int8_variant
 
 log = logging.getLogger(__name__)
 FP32_ATOL = 1e-4
@@ -94,7 +94,7 @@ def export(checkpoint: Path, out_dir: Path, *, quantize_int8: bool = True, fp16:
             quantize_int8_variant(out_dir / "model.onnx", out_dir / "model.int8.onnx")
             variants["int8"] = "model.int8.onnx"
         if fp16:
-            from badbuzz.models.inference import fp16_graph
+            from badbuzz.models.serving.inference import fp16_graph
 
             (out_dir / "model.fp16.onnx").write_bytes(fp16_graph(out_dir / "model.onnx"))
             variants["fp16"] = "model.fp16.onnx"
@@ -132,15 +132,15 @@ class DecisionFit:
 
 
 def fit_decision_weights(model_dir: Path, texts: list[str], labels: list[int]) -> DecisionFit:
-    """Fit the served decision rule on dev tweets (see :mod:`badbuzz.models.decision`) and record it in
+    """Fit the served decision rule on dev tweets (see :mod:`badbuzz.models.serving.decision`) and record it in
     the manifest, with the dev macro recall before and after, so the directory explains its own rule.
 
     A binary model's rule is also written as the equivalent ``threshold`` on p(negative).
     """
     import numpy as np
 
-    from badbuzz.models.decision import decide, fit_weights, macro_recall
-    from badbuzz.models.inference import OnnxSentimentModel
+    from badbuzz.models.serving.decision import decide, fit_weights, macro_recall
+    from badbuzz.models.serving.inference import OnnxSentimentModel
 
     manifest = load_manifest(model_dir)
     probs = OnnxSentimentModel(model_dir, device="cpu", variant="fp32").predict(texts).probabilities
@@ -179,8 +179,8 @@ def validate(
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from badbuzz.models.inference import OnnxSentimentModel
-    from badbuzz.models.train import model_inputs
+    from badbuzz.models.serving.inference import OnnxSentimentModel
+    from badbuzz.models.training.train import model_inputs
 
     manifest = load_manifest(model_dir)
     preprocess = get_preprocessor(manifest.preprocessing)

@@ -1,7 +1,7 @@
 """Released models: the one model per task that ships inside the product and is served by default.
 
 ``badbuzz release MODEL_DIR --task sentiment3`` turns an exported, validated model directory into the
-released one for its task (``models/released/<task>/``), replacing the previous release in place:
+released one for its task (``models/serving/released/<task>/``), replacing the previous release in place:
 
 * only what serving needs is kept: the fp32 graph, stored with fp16 weights (half the bytes, same fp32
   compute, see :mod:`badbuzz.export.weight_storage`), ``tokenizer.json``, ``config.json`` and the manifest;
@@ -28,10 +28,10 @@ from typing import Any
 
 from badbuzz.export.weight_storage import store_weights_fp16, store_weights_int8
 from badbuzz.models.errors import BadBuzzError
-from badbuzz.models.model_dir import MANIFEST_NAME, ModelManifest, load_manifest, sha256_of
-from badbuzz.models.released import TASKS, branch_trunk
+from badbuzz.models.serving.model_dir import MANIFEST_NAME, ModelManifest, load_manifest, sha256_of
+from badbuzz.models.serving.released import TASKS, branch_trunk
 
-# sentiment3-fast: an opt-in shallower head on sentiment3's encoder (models/branch.py)
+# sentiment3-fast: an opt-in shallower head on sentiment3's encoder (models/training/branch.py)
 MAX_RELEASE_DIFF = 5e-3  # max |Δp| between the source fp32 model and the fp16-stored release
 MIN_RELEASE_AGREEMENT = 0.995  # share of dev tweets whose label the fp16-stored weights must keep
 # int8 storage rounds each weight to 1/254 of its channel's range: looser on single probabilities, still
@@ -66,7 +66,7 @@ def release(source: Path, target: Path, *, task: str, texts: list[str], recipe: 
     ``storage``: how the weights are kept in the file (fp16, or int8 per channel for a model too large for
     fp16 under the 50 MB limit); ``languages``: the languages it was validated on (the scorer routes only
     those to it)."""
-    from badbuzz.models.inference import OnnxSentimentModel
+    from badbuzz.models.serving.inference import OnnxSentimentModel
 
     if task not in TASKS:
         raise ReleaseError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")

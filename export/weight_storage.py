@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from badbuzz.models.stored_weights import INT8_SUFFIX, SCALE_SUFFIX, SUFFIX
+from badbuzz.models.serving.stored_weights import INT8_SUFFIX, SCALE_SUFFIX, SUFFIX
 
 MIN_ELEMENTS = 1024  # small tensors (biases, LayerNorm) stay fp32: they save nothing and matter most
 

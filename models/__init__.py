@@ -1,5 +1,3 @@
-"""Data loading, preprocessing shared by training and serving, training, and ONNX inference.
-
-Only ``preprocessing``, ``data`` and ``inference`` are imported by the serving path; ``train`` pulls in
-torch and transformers lazily and needs the ``[train]`` extra.
-"""
+"""The models: what scores a tweet (``serving/``: ONNX inference, no torch) and how models are made
+(``training/``: needs the ``[train]`` extra). The released model directories ship in ``released/``, the
+recipes that reproduce them in ``recipes/``. Imports none of the other packages."""

@@ -1,1 +1,3 @@
-"""Long-running processes and their wiring: settings, storage, the scorer service, the CLI."""
+"""The running services and their wiring: settings, the CLI, the scorer (``scorer.py``), the alerter
+(``alerting/``), the HTTP API (``api/``), the feed producers (``ingest/``); the database (``storage/``); the
+offline tools (``tools/``)."""

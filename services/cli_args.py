@@ -41,7 +41,7 @@ def history_columns(p: argparse.ArgumentParser, *, labels: bool) -> None:
 
 
 def columns(args: argparse.Namespace) -> Any:
-    from badbuzz.stream.history import Columns
+    from badbuzz.stream.sources.history import Columns
 
     return Columns(text=args.text_column, time=args.time_column, topic=args.topic_column,
                    label=getattr(args, "label_column", None), id=args.id_column)

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from badbuzz.stream.batcher import MicroBatcher
 from badbuzz.stream.contracts import IncomingMessage, Origin
-from badbuzz.stream.pipeline import BatchResult, ScoringPipeline
+from badbuzz.stream.scoring.batcher import MicroBatcher
+from badbuzz.stream.scoring.pipeline import BatchResult, ScoringPipeline
 
 _END = object()
 

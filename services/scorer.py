@@ -8,28 +8,28 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from badbuzz.models.inference import OnnxSentimentModel
-from badbuzz.models.language import LanguageDetector
-from badbuzz.models.model_dir import MANIFEST_NAME, InvalidModelDir, ModelManifest, load_manifest
-from badbuzz.models.routing import LanguageRouter, Route, single
-from badbuzz.models.scoring import SentimentAndEmotion
+from badbuzz.models.serving.inference import OnnxSentimentModel
+from badbuzz.models.serving.language import LanguageDetector
+from badbuzz.models.serving.model_dir import MANIFEST_NAME, InvalidModelDir, ModelManifest, load_manifest
+from badbuzz.models.serving.routing import LanguageRouter, Route, single
+from badbuzz.models.serving.scoring import SentimentAndEmotion
 from badbuzz.services.settings import Settings
-from badbuzz.services.storage import ScoreStore, make_engine
-from badbuzz.stream.kafka_io import (
+from badbuzz.services.storage.scores import ScoreStore, make_engine
+from badbuzz.stream.kafka.clients import (
     KafkaDeadLetterSink,
     KafkaScoredSink,
     RenewableProducer,
     ensure_topics,
 )
-from badbuzz.stream.lag import LagMonitor
-from badbuzz.stream.metrics import ScorerMetrics, serve_metrics
-from badbuzz.stream.pipeline import ScoringPipeline
+from badbuzz.stream.kafka.lag import LagMonitor
+from badbuzz.stream.scoring.metrics import ScorerMetrics, serve_metrics
+from badbuzz.stream.scoring.pipeline import ScoringPipeline
 
 log = logging.getLogger(__name__)
 
 
 def load_model(settings: Settings, *, warm_up: bool = True) -> LanguageRouter:
-    """The sentiment models, each for the languages it was validated on, behind one router (models/routing.py);
+    """The sentiment models, each for the languages it was validated on, behind one router (models/serving/routing.py);
     the main one with its emotion model unless ``BADBUZZ_EMOTIONS=off``; warmed up."""
     main = load_main_model(settings, warm_up=warm_up)
     if settings.languages == "off" or not main.sentiment.manifest.languages:
@@ -128,7 +128,7 @@ def run_scorer(settings: Settings) -> None:
     """Run one scorer replica until stopped (SIGTERM/SIGINT)."""
     import faust
 
-    from badbuzz.stream.faust_app import build_app
+    from badbuzz.stream.kafka.faust_app import build_app
 
     if settings.kafka_bootstrap is None:
         raise SystemExit("the scorer service needs BADBUZZ_KAFKA_BOOTSTRAP (use `badbuzz demo` for embedded mode)")

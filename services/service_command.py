@@ -24,7 +24,7 @@ def register(sub: Subparsers) -> None:
 
 def run_service(args: argparse.Namespace, settings: Settings) -> int:
     if args.service == "topics":
-        from badbuzz.stream.kafka_io import ensure_topics
+        from badbuzz.stream.kafka.clients import ensure_topics
 
         if not settings.kafka_bootstrap:
             raise SystemExit("BADBUZZ_KAFKA_BOOTSTRAP is not set")

@@ -16,17 +16,20 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from badbuzz.models.base_models import DEFAULT_BASE_MODEL
-from badbuzz.models.released import released_model_dir
-from badbuzz.stream.alerting.detector import DetectorConfig
-from badbuzz.stream.validation import ValidationLimits
+from badbuzz.models.serving.released import released_model_dir
+from badbuzz.stream.detection.detector import DetectorConfig
+from badbuzz.stream.scoring.validation import ValidationLimits
 
 if TYPE_CHECKING:
-    from badbuzz.services.retention import RetentionPolicy
-    from badbuzz.stream.kafka_io import TopicConfig
-    from badbuzz.stream.kafka_security import KafkaSecurity
-    from badbuzz.stream.topics import TopicMatcher
+    from badbuzz.services.storage.retention import RetentionPolicy
+    from badbuzz.stream.kafka.clients import TopicConfig
+    from badbuzz.stream.kafka.security import KafkaSecurity
+    from badbuzz.stream.scoring.topics import TopicMatcher
 
+
+# the encoder `badbuzz train` fine-tunes by default (models/training/base_models.py resolves it; a test keeps
+# the two equal: the running services do not import training code for one string)
+DEFAULT_BASE_MODEL = "distilbert-base-uncased"
 
 # environment variables renamed; the old name still works, with a deprecation warning
 RENAMED = {"BADBUZZ_TOPIC_RAW": "BADBUZZ_KAFKA_TOPIC_RAW", "BADBUZZ_TOPIC_SCORED": "BADBUZZ_KAFKA_TOPIC_SCORED",
@@ -69,7 +72,7 @@ class Settings(BaseSettings):
         "how long a service starting while the database does not answer waits for it (then exits)"))
     redis_url: SecretStr | None = Field(None, description="redis://user:password@host:port/db")
     redis_prefix: str = Field("", description="prefix for Redis keys and channels (several deployments, one Redis)")
-    topics_file: Path | None = Field(None, description="JSON file of watched topics (see stream/topics.py)")
+    topics_file: Path | None = Field(None, description="JSON file of watched topics (see stream/scoring/topics.py)")
 
     # Kafka topics (a "topic" alone is a watched brand topic, topics_file). BADBUZZ_TOPIC_RAW/_SCORED/_DLQ, their
     # names before the two meanings were told apart, still work and log a deprecation warning (RENAMED below)
@@ -261,20 +264,20 @@ class Settings(BaseSettings):
     def topic_matcher(self) -> TopicMatcher:
         """The brand's topics (BADBUZZ_TOPICS_FILE; only ``all`` without one). Raises ValueError when the file
         cannot be read or is invalid, so a broken file stops a service at start, not at its first tweet."""
-        from badbuzz.stream.topics import TopicMatcher
+        from badbuzz.stream.scoring.topics import TopicMatcher
 
         return TopicMatcher.from_file(self.topics_file)
 
     def kafka_topic_config(self) -> TopicConfig:
         """How the topics badbuzz creates are replicated and how long they keep tweets: no longer than the
-        store does (BADBUZZ_RETENTION_DAYS), since every record holds a tweet's text (stream/kafka_io)."""
-        from badbuzz.stream.kafka_io import TopicConfig
+        store does (BADBUZZ_RETENTION_DAYS), since every record holds a tweet's text (stream/kafka/io)."""
+        from badbuzz.stream.kafka.clients import TopicConfig
 
         return TopicConfig(self.kafka_replication_factor, self.kafka_min_insync_replicas,
                            retention_ms=int(self.retention_days * 86_400_000))
 
     def kafka_security(self) -> KafkaSecurity:
-        from badbuzz.stream.kafka_security import KafkaSecurity
+        from badbuzz.stream.kafka.security import KafkaSecurity
 
         return KafkaSecurity(self.kafka_security_protocol, self.kafka_sasl_mechanism, self.kafka_username,
                              self.kafka_password.get_secret_value() if self.kafka_password else None,
@@ -299,7 +302,7 @@ class Settings(BaseSettings):
         return tuple(h.strip() for h in self.webhook_allowed_hosts.split(",") if h.strip())
 
     def retention_policy(self) -> RetentionPolicy:
-        from badbuzz.services.retention import RetentionPolicy
+        from badbuzz.services.storage.retention import RetentionPolicy
 
         return RetentionPolicy(tweets=timedelta(days=self.retention_days),
                                rollups=timedelta(days=self.rollup_retention_days),

@@ -1,5 +1,7 @@
-"""Streaming stages: message contracts and validation, micro-batching, the scoring pipeline, sources and sinks.
+"""The stream: the records' contracts and limits (this folder), where tweets come from (``sources/``), Kafka
+(``kafka/``), the scoring stage (``scoring/``), bad-buzz detection (``detection/``, pure) and simulated timelines
+(``simulation/``).
 
-Pure logic here (validation, batching) takes timestamps and a clock as arguments and does no I/O, so the
+Pure logic (validation, batching, detection) takes timestamps and a clock as arguments and does no I/O, so the
 same objects run under faust on Kafka, in the embedded in-process mode, and in unit tests.
 """

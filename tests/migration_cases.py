@@ -10,14 +10,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from badbuzz.services import migrations
 from badbuzz.services.alerting.store import AlertStore
-from badbuzz.services.migrations.versions import v0001_initial
-from badbuzz.services.retention import RetentionPolicy, apply_retention
-from badbuzz.services.storage import ScoreStore, make_engine
-from badbuzz.services.tables import AlertAckRow, AlertRow, Base
-from badbuzz.stream.alerting.detector import TopicState
-from badbuzz.stream.alerting.event import AlertEvent
+from badbuzz.services.storage import migrations
+from badbuzz.services.storage.migrations.versions import v0001_initial
+from badbuzz.services.storage.retention import RetentionPolicy, apply_retention
+from badbuzz.services.storage.scores import ScoreStore, make_engine
+from badbuzz.services.storage.tables import AlertAckRow, AlertRow, Base
+from badbuzz.stream.detection.detector import TopicState
+from badbuzz.stream.detection.event import AlertEvent
 from tests.seed import scored_minutes
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from badbuzz.services.tables import AlertRow, OutboxRow, ScoredTweetRow
+from badbuzz.services.storage.tables import AlertRow, OutboxRow, ScoredTweetRow
 
 
 def stored_tweets(engine: Engine) -> int:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from badbuzz.stream.alerting.event import AlertEvent
+from badbuzz.stream.detection.event import AlertEvent
 
 if TYPE_CHECKING:
     from badbuzz.services.alerting.store import AlertStore

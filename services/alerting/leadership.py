@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, text
 
-from badbuzz.services.storage import dialect_insert
-from badbuzz.services.tables import AlerterTermRow
+from badbuzz.services.storage.scores import dialect_insert
+from badbuzz.services.storage.tables import AlerterTermRow
 
 log = logging.getLogger(__name__)
 ALERTER_LOCK = 0x6261646275 + 1  # next to the schema lock: "badbu" + 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from badbuzz.stream.alerting.event import AlertEvent
+from badbuzz.stream.detection.event import AlertEvent
 
 CHANNEL = "badbuzz:alerts"
 STREAM = "badbuzz:alerts:history"
@@ -53,7 +53,8 @@ class RedisChannel:
     def render(self, event: AlertEvent) -> str:
         """The event as JSON, its examples reduced to their ids and languages: a stream entry kept for months
         (and a hash no one trims) must hold no tweet text, so a deleted post or one past retention leaves no
-        copy here (services/personal_data.py). Listeners fetch texts from the API, which forgets them in time."""
+        copy here (services/storage/personal_data.py). Listeners fetch texts from the API, which forgets them in
+        time."""
         doc = event.to_json()
         doc["examples"] = [{k: v for k, v in e.items() if k in ("id", "lang")} for e in event.examples]
         return json.dumps(doc, ensure_ascii=False, sort_keys=True)

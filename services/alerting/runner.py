@@ -17,11 +17,11 @@ from badbuzz.services.alerting.redis_channel import RedisChannel, redis_client
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore
 from badbuzz.services.alerting.webhook_channel import WebhookChannel
-from badbuzz.services.retention import apply_retention
 from badbuzz.services.settings import Settings
 from badbuzz.services.signals import stop_requested
-from badbuzz.services.storage import make_engine
-from badbuzz.stream.metrics import serve_metrics
+from badbuzz.services.storage.retention import apply_retention
+from badbuzz.services.storage.scores import make_engine
+from badbuzz.stream.scoring.metrics import serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def run_alerter(settings: Settings) -> None:
 
 def start_retention(engine: Engine, settings: Settings, active: Callable[[], bool],
                     every_s: float = 3600.0) -> threading.Thread:
-    """The retention job (services/retention.py) every hour on the leading alerter (one runner is enough)."""
+    """The retention job (services/storage/retention.py) every hour on the leading alerter (one runner is enough)."""
     policy = settings.retention_policy()
 
     def loop() -> None:

@@ -19,12 +19,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from badbuzz.services.alerting.channels import AlertChannel
 from badbuzz.services.alerting.leadership import Leadership
 from badbuzz.services.alerting.store import AlertStore, as_utc
-from badbuzz.stream.aggregation import MINUTE, Watermark
-from badbuzz.stream.alerting.baselines import TopicPrior
-from badbuzz.stream.alerting.detector import Detector, DetectorConfig, Evaluation, TopicState
-from badbuzz.stream.alerting.event import AlertEvent, emotion_mix, language_mix, pick_examples
-from badbuzz.stream.alerting.explain import top_terms
-from badbuzz.stream.alerting.significance import log10_significance
+from badbuzz.stream.detection.aggregation import MINUTE, Watermark
+from badbuzz.stream.detection.baselines import TopicPrior
+from badbuzz.stream.detection.detector import Detector, DetectorConfig, Evaluation, TopicState
+from badbuzz.stream.detection.event import AlertEvent, emotion_mix, language_mix, pick_examples
+from badbuzz.stream.detection.explain import top_terms
+from badbuzz.stream.detection.significance import log10_significance
 
 log = logging.getLogger(__name__)
 BASELINE_SPAN = timedelta(hours=2)

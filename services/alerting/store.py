@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, select, text, update
 
-from badbuzz.services.storage import dialect_insert
-from badbuzz.services.tables import (
+from badbuzz.services.storage.scores import dialect_insert
+from badbuzz.services.storage.tables import (
     AlerterTermRow,
     AlertRow,
     DetectorStateRow,
@@ -26,8 +26,8 @@ from badbuzz.services.tables import (
     TopicMinuteRow,
     TweetTopicRow,
 )
-from badbuzz.stream.alerting.detector import TopicState
-from badbuzz.stream.alerting.event import AlertEvent
+from badbuzz.stream.detection.detector import TopicState
+from badbuzz.stream.detection.event import AlertEvent
 
 if TYPE_CHECKING:
     from badbuzz.services.alerting.channels import AlertChannel

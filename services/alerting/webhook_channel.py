@@ -26,7 +26,7 @@ import urllib.request
 from typing import Literal
 
 from badbuzz.services.alerting.channels import PermanentDeliveryError, redact
-from badbuzz.stream.alerting.event import AlertEvent, slack_payload
+from badbuzz.stream.detection.event import AlertEvent, slack_payload
 
 HttpPolicy = Literal["never", "loopback", "always"]
 RETRYABLE_4XX = {408, 425, 429}  # timeout, too early, rate limited: worth another try

@@ -23,14 +23,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import Engine
 
-from badbuzz.models.routing import as_router
+from badbuzz.models.serving.routing import as_router
 from badbuzz.services.api import queries
 from badbuzz.services.api.auth import ApiKey, Role, find_key, parse_keys
 from badbuzz.services.api.batching import BatchMetrics, DynamicBatcher, Overloaded
 from badbuzz.services.api.body_limit import BodyLimit
 from badbuzz.services.api.readiness import Readiness, ReadinessProbe
 from badbuzz.services.settings import Settings
-from badbuzz.services.tables import AlertAckRow, AlertRow
+from badbuzz.services.storage.tables import AlertAckRow, AlertRow
 from badbuzz.stream.limits import LANG_MAX_CHARS, LANG_TAG, TOPIC_MAX_CHARS
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Score(BaseModel):
     probabilities: dict[str, float]
     emotions: dict[str, float] | None = None
     lang: str | None = None  # the language the text was routed by (given or detected; None: undetermined)
-    model_version: str | None = None  # the model that scored it (models/routing.py)
+    model_version: str | None = None  # the model that scored it (models/serving/routing.py)
     unscored_reason: str | None = None
 
 
@@ -222,7 +222,7 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
     """The API over ``settings``' database and models. ``model`` (a SentimentAndEmotion) is loaded on first
     use when not given; ``engine`` defaults to the settings' database."""
-    from badbuzz.services.storage import make_engine
+    from badbuzz.services.storage.scores import make_engine
 
     db = engine or make_engine(settings.resolved_database_url, wait_s=settings.database_wait_s)
     keys = parse_keys(settings.api_keys.get_secret_value() if settings.api_keys else "")
@@ -464,7 +464,7 @@ class Ingestion:
 
     def submit(self, records: list[dict[str, Any]]) -> tuple[int, list[tuple[int, str]]]:
         from badbuzz.stream.errors import InvalidMessage
-        from badbuzz.stream.validation import validate
+        from badbuzz.stream.scoring.validation import validate
 
         now = datetime.now(UTC)
         good: list[tuple[str, bytes]] = []  # (the tweet's id as the scorer reads it, the record)
@@ -485,7 +485,7 @@ class Ingestion:
         return len(good), refused
 
     def _kafka(self, values: list[tuple[str, bytes]]) -> None:
-        from badbuzz.stream.kafka_io import make_producer
+        from badbuzz.stream.kafka.clients import make_producer
 
         try:
             if self._producer is None:
@@ -500,11 +500,11 @@ class Ingestion:
             raise HTTPException(503, f"Kafka does not answer ({type(exc).__name__}): nothing accepted, retry") from None
 
     def _store(self, values: list[tuple[str, bytes]]) -> None:
-        from badbuzz.services.storage import ScoreStore
+        from badbuzz.services.storage.scores import ScoreStore
         from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, ScoredTweet
-        from badbuzz.stream.metrics import ScorerMetrics
-        from badbuzz.stream.pipeline import ScoringPipeline
-        from badbuzz.stream.sinks import NullSink
+        from badbuzz.stream.scoring.metrics import ScorerMetrics
+        from badbuzz.stream.scoring.pipeline import ScoringPipeline
+        from badbuzz.stream.scoring.sinks import NullSink
 
         if self._pipeline is None:
             self._pipeline = ScoringPipeline(

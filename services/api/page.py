@@ -29,9 +29,9 @@ from badbuzz.services.alerting.store import AlertStore, as_utc
 from badbuzz.services.api import queries
 from badbuzz.services.api.auth import ApiKey, find_key
 from badbuzz.services.api.chart import Band, timeline_svg
-from badbuzz.stream.alerting.detector import DetectorConfig
-from badbuzz.stream.alerting.event import AlertEvent
-from badbuzz.stream.alerting.severity import rank
+from badbuzz.stream.detection.detector import DetectorConfig
+from badbuzz.stream.detection.event import AlertEvent
+from badbuzz.stream.detection.severity import rank
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "badbuzz_key"

@@ -1,6 +1,6 @@
 """What the API reads and writes, in SQL: topic status, timelines, alerts and their acknowledgements.
 
-The tables are the ones the scorer and the alerter maintain (services/tables.py); nothing here is cached,
+The tables are the ones the scorer and the alerter maintain (services/storage/tables.py); nothing here is cached,
 so two API replicas behind a load balancer answer the same.
 """
 
@@ -14,8 +14,8 @@ from sqlalchemy import Engine, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from badbuzz.services.alerting.store import as_utc
-from badbuzz.services.tables import AlertAckRow, AlertRow, DetectorStateRow, OutboxRow, TopicMinuteRow
-from badbuzz.stream.alerting.detector import Detector, DetectorConfig, TopicState
+from badbuzz.services.storage.tables import AlertAckRow, AlertRow, DetectorStateRow, OutboxRow, TopicMinuteRow
+from badbuzz.stream.detection.detector import Detector, DetectorConfig, TopicState
 
 MINUTE = timedelta(minutes=1)
 

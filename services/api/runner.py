@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from badbuzz.services.settings import Settings
-from badbuzz.stream.metrics import ScrapeTarget
+from badbuzz.stream.scoring.metrics import ScrapeTarget
 
 log = logging.getLogger(__name__)
 

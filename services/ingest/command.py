@@ -11,10 +11,10 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from badbuzz.services.cli_args import Subparsers
-from badbuzz.services.ingest.sink import ConnectorMetrics, RawSink
 from badbuzz.services.settings import Settings
 from badbuzz.services.signals import stop_requested
-from badbuzz.stream.metrics import serve_metrics
+from badbuzz.stream.scoring.metrics import serve_metrics
+from badbuzz.stream.sources.sink import ConnectorMetrics, RawSink
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,7 +45,7 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if not args.dry_run:
         if settings.kafka_bootstrap is None:
             raise SystemExit("ingest needs BADBUZZ_KAFKA_BOOTSTRAP (or --dry-run to print the records)")
-        from badbuzz.stream.kafka_io import ensure_topics, make_producer
+        from badbuzz.stream.kafka.clients import ensure_topics, make_producer
 
         security = settings.kafka_security()
         ensure_topics(settings.kafka_bootstrap, [settings.kafka_topic_raw], settings.partitions,
@@ -59,7 +59,7 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     stopping = stop_requested()
     try:
         if args.source == "jsonl":
-            from badbuzz.services.ingest.jsonl import ingest_lines
+            from badbuzz.stream.sources.jsonl import ingest_lines
 
             if args.file == "-":
                 accepted, refused = ingest_lines(sys.stdin.buffer, sink)
@@ -69,8 +69,8 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{accepted} accepted, {refused} refused", file=sys.stderr)
             return 0 if refused == 0 else 1
         if args.source == "bluesky":
-            from badbuzz.services.ingest.bluesky_client import DEFAULT_JETSTREAM, CursorFile, run_bluesky
-            from badbuzz.stream.connectors.bluesky import PostFilter
+            from badbuzz.stream.sources.bluesky import PostFilter
+            from badbuzz.stream.sources.bluesky_client import DEFAULT_JETSTREAM, CursorFile, run_bluesky
 
             keywords, handles = list(args.keyword), list(args.handle)
             if not (keywords or handles or args.did):  # what the followed topics name, as words in the text
@@ -83,7 +83,7 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
             cursor = CursorFile(args.cursor_file or settings.home / "ingest" / "bluesky.cursor")
             asyncio.run(run_bluesky(args.url or DEFAULT_JETSTREAM, flt, sink, cursor, stop=stopping))
             return 0
-        from badbuzz.services.ingest.x_client import DEFAULT_API, XApi, run_x
+        from badbuzz.stream.sources.x_client import DEFAULT_API, XApi, run_x
 
         if settings.x_bearer_token is None:
             raise SystemExit("ingest x needs BADBUZZ_X_BEARER_TOKEN (an X app's bearer token)")

@@ -27,8 +27,8 @@ import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from badbuzz.stream.kafka_io import ensure_topics
-from badbuzz.stream.topics import EXAMPLE_TOPICS
+from badbuzz.stream.kafka.clients import ensure_topics
+from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.integration
@@ -398,7 +398,7 @@ class AlerterProcess(ServiceProcess):
         env.update(overrides)
         super().__init__(env, log)
         self.prefix = f"{topics.group}:"
-        # the alerter registers its own scrape target (stream/metrics.py ScrapeTarget) while it runs
+        # the alerter registers its own scrape target (stream/scoring/metrics.py ScrapeTarget) while it runs
         self.target = stack.prometheus_targets / f"alerter-127.0.0.1-{self.metrics_port}.json"
 
 

@@ -18,9 +18,9 @@ import redis
 
 from badbuzz.models.data import iter_sentiment140
 from badbuzz.services.alerting.webhook_channel import SIGNATURE_HEADER, verify_signature
-from badbuzz.services.replayer import scenario_record
-from badbuzz.stream.alerting.scenario import Episode, PoolTweet, Scenario, StreamTweet, TopicSpec, generate
-from badbuzz.stream.topics import EXAMPLE_TOPICS, TopicMatcher
+from badbuzz.services.tools.replayer import scenario_record
+from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS, TopicMatcher
+from badbuzz.stream.simulation.scenario import Episode, PoolTweet, Scenario, StreamTweet, TopicSpec, generate
 from tests.integration.conftest import (
     ALERTER_SECRET,
     AlerterProcess,

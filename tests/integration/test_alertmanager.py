@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from badbuzz.stream.metrics import ScrapeTarget
+from badbuzz.stream.scoring.metrics import ScrapeTarget
 from tests.integration.conftest import Stack, wait_until
 from tests.webhook_receiver import Receiver
 

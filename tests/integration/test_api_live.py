@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry
 
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore
-from badbuzz.services.storage import ScoreStore, make_engine
-from badbuzz.stream.alerting.detector import DetectorConfig
+from badbuzz.services.storage.scores import ScoreStore, make_engine
+from badbuzz.stream.detection.detector import DetectorConfig
 from tests.integration.conftest import ApiProcess, Stack
 from tests.seed import scored_minutes
 

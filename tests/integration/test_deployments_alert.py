@@ -24,8 +24,8 @@ import pytest
 
 from badbuzz.models.data import iter_sentiment140
 from badbuzz.services.settings import Settings
-from badbuzz.stream.alerting.scenario import Episode, PoolTweet, Scenario, TopicSpec, generate
-from badbuzz.stream.topics import TopicMatcher
+from badbuzz.stream.scoring.topics import TopicMatcher
+from badbuzz.stream.simulation.scenario import Episode, PoolTweet, Scenario, TopicSpec, generate
 from tests.deployments import compose_service_env, k8s_service_env, stack_env
 from tests.integration.conftest import CommandProcess, Stack, Topics, free_port, produce, wait_until
 from tests.unit.test_compose import generated_env

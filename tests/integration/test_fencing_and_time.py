@@ -18,10 +18,10 @@ from badbuzz.services.alerting.channels import OutboxDispatcher
 from badbuzz.services.alerting.leadership import Leadership
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore
-from badbuzz.services.storage import ScoreStore, dialect_insert, make_engine
-from badbuzz.services.tables import OutboxRow
-from badbuzz.stream.aggregation import MINUTE
-from badbuzz.stream.alerting.detector import DetectorConfig
+from badbuzz.services.storage.scores import ScoreStore, dialect_insert, make_engine
+from badbuzz.services.storage.tables import OutboxRow
+from badbuzz.stream.detection.aggregation import MINUTE
+from badbuzz.stream.detection.detector import DetectorConfig
 from tests.seed import scored_minutes
 
 pytestmark = pytest.mark.integration

@@ -30,9 +30,9 @@ import pytest
 
 from badbuzz.models.data import iter_sentiment140
 from badbuzz.services.api.auth import new_key
-from badbuzz.services.demo import umsab_pool
-from badbuzz.stream.alerting.scenario import Episode, PoolTweet, Scenario, TopicSpec, generate
-from badbuzz.stream.topics import EXAMPLE_TOPICS, TopicMatcher
+from badbuzz.services.tools.demo import umsab_pool
+from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS, TopicMatcher
+from badbuzz.stream.simulation.scenario import Episode, PoolTweet, Scenario, TopicSpec, generate
 from tests.deployments import stack_env
 from tests.integration.conftest import CommandProcess, Stack, Topics, free_port, wait_until
 from tests.integration.test_alertmanager import delivered

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from badbuzz.stream.kafka_io import KafkaAuthFailed, ensure_topics, make_producer
-from badbuzz.stream.kafka_security import KafkaSecurity
+from badbuzz.stream.kafka.clients import KafkaAuthFailed, ensure_topics, make_producer
+from badbuzz.stream.kafka.security import KafkaSecurity
 from tests.integration.conftest import ScorerProcess, Stack, Topics, stored_offsets, wait_until
 
 pytestmark = pytest.mark.integration

@@ -29,7 +29,7 @@ def test_the_alerters_topic_list_does_not_scan_the_rollups(database: str) -> Non
     import sqlalchemy as sa
 
     from badbuzz.services.alerting.store import AlertStore
-    from badbuzz.services.storage import make_engine
+    from badbuzz.services.storage.scores import make_engine
 
     engine = make_engine(database)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import event, text
 
 from badbuzz.services.api import queries
-from badbuzz.services.storage import make_engine
-from badbuzz.stream.alerting.detector import DetectorConfig
+from badbuzz.services.storage.scores import make_engine
+from badbuzz.stream.detection.detector import DetectorConfig
 
 pytestmark = pytest.mark.integration
 TOPICS = 20

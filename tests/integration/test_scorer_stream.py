@@ -175,7 +175,7 @@ def test_two_replicas_share_partitions_and_store_each_tweet_once(
 def test_schema_creation_is_safe_when_replicas_start_together(database: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from badbuzz.services.storage import make_engine
+    from badbuzz.services.storage.scores import make_engine
 
     with ThreadPoolExecutor(6) as pool:  # six "replicas" creating the schema at once on an empty database
         engines = list(pool.map(lambda _: make_engine(database), range(6)))

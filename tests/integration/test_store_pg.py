@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from sqlalchemy import Engine, text
 
-from badbuzz.services.storage import ScoreStore, make_engine
+from badbuzz.services.storage.scores import ScoreStore, make_engine
 from badbuzz.stream.contracts import Origin, RawTweet, ScoredTweet
 
 

@@ -11,7 +11,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from pydantic import ValidationError
 
 from badbuzz.services.settings import Settings
-from badbuzz.stream.kafka_io import ensure_topics
+from badbuzz.stream.kafka.clients import ensure_topics
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration

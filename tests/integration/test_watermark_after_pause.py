@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import update
 
 from badbuzz.services.alerting.store import AlertStore
-from badbuzz.services.replayer import scenario_record
-from badbuzz.services.storage import make_engine
-from badbuzz.services.tables import StreamProgressRow
-from badbuzz.stream.aggregation import Watermark
-from badbuzz.stream.alerting.scenario import StreamTweet
+from badbuzz.services.storage.scores import make_engine
+from badbuzz.services.storage.tables import StreamProgressRow
+from badbuzz.services.tools.replayer import scenario_record
+from badbuzz.stream.detection.aggregation import Watermark
+from badbuzz.stream.simulation.scenario import StreamTweet
 from tests.integration.conftest import ScorerProcess, Stack, Topics, produce, wait_until
 
 pytestmark = pytest.mark.integration

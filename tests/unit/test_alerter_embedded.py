@@ -13,10 +13,10 @@ from prometheus_client import CollectorRegistry
 from badbuzz.services.alerting.channels import OutboxDispatcher
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore
-from badbuzz.services.storage import ScoreStore, make_engine
-from badbuzz.stream.alerting.detector import DetectorConfig
-from badbuzz.stream.alerting.event import AlertEvent
+from badbuzz.services.storage.scores import ScoreStore, make_engine
 from badbuzz.stream.contracts import RawTweet, ScoredTweet
+from badbuzz.stream.detection.detector import DetectorConfig
+from badbuzz.stream.detection.event import AlertEvent
 from tests.store_queries import all_alerts
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from badbuzz.models.inference import OnnxSentimentModel
-from badbuzz.models.scoring import SentimentAndEmotion
+from badbuzz.models.serving.inference import OnnxSentimentModel
+from badbuzz.models.serving.scoring import SentimentAndEmotion
 from badbuzz.services.alerting.channels import ConsoleChannel, OutboxDispatcher
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore
@@ -22,8 +22,8 @@ from badbuzz.services.alerting.webhook_channel import WebhookChannel
 from badbuzz.services.api.app import build_app
 from badbuzz.services.api.auth import find_key, new_key, parse_keys
 from badbuzz.services.settings import Settings
-from badbuzz.services.storage import ScoreStore, make_engine
-from badbuzz.stream.alerting.detector import DetectorConfig
+from badbuzz.services.storage.scores import ScoreStore, make_engine
+from badbuzz.stream.detection.detector import DetectorConfig
 from tests.conftest import SAMPLE_TEXTS
 from tests.seed import scored_minutes
 

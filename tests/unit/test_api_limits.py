@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from badbuzz.services.api.app import build_app
 from badbuzz.services.api.auth import new_key
 from badbuzz.services.settings import Settings
-from badbuzz.services.storage import make_engine
+from badbuzz.services.storage.scores import make_engine
 
 WRITE_KEY, WRITE_ENTRY = new_key("ingester", "write")
 

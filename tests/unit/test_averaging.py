@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from badbuzz.models.averaging import average_state_dicts, check_compatible, mix_weights
+from badbuzz.models.training.averaging import average_state_dicts, check_compatible, mix_weights
 from badbuzz.services.cli import main
 
 
@@ -72,7 +72,7 @@ def test_average_of_two_runs_is_a_checkpoint_export_accepts(tiny_checkpoint: Pat
     from transformers import AutoModelForSequenceClassification
 
     from badbuzz.export.onnx_export import export
-    from badbuzz.models.train import TrainConfig, config_from_checkpoint, train
+    from badbuzz.models.training.train import TrainConfig, config_from_checkpoint, train
 
     cfg = config_from_checkpoint(tiny_checkpoint)
     first = json.loads((tiny_checkpoint / "training.json").read_text())
@@ -99,7 +99,7 @@ def test_average_of_two_runs_is_a_checkpoint_export_accepts(tiny_checkpoint: Pat
 def test_a_base_given_with_relative_paths_mixes_with_a_run_given_absolute_ones() -> None:
     """The recipe runner passes absolute data paths; a base trained from a shell used relative ones. The dev
     split depends on the files, not on how their path was spelled."""
-    from badbuzz.models.averaging import _check_base
+    from badbuzz.models.training.averaging import _check_base
 
     base = {"labels": ["a", "b"], "preprocessing": "tweet-v1",
             "config": {"dev_percent": 3, "data": None, "sources": [["semeval", "../shared/data/x/semeval.tsv.xz"]]}}

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from badbuzz.services.alerting.backtest import backtest, labelled
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore
-from badbuzz.services.storage import ScoreStore, make_engine
-from badbuzz.stream.alerting.detector import DetectorConfig
-from badbuzz.stream.history import Columns, HistoryRow, ReadReport, parse_time, read_history
-from badbuzz.stream.topics import TopicMatcher
+from badbuzz.services.storage.scores import ScoreStore, make_engine
+from badbuzz.services.tools.backtest import backtest, labelled
+from badbuzz.stream.detection.detector import DetectorConfig
+from badbuzz.stream.scoring.topics import TopicMatcher
+from badbuzz.stream.sources.history import Columns, HistoryRow, ReadReport, parse_time, read_history
 from tests.store_queries import all_alerts
 
 LABELS = ["negative", "neutral", "positive"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from badbuzz.models.baselines import TfidfLogReg, Vader
+from badbuzz.models.training.baselines import TfidfLogReg, Vader
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -27,7 +27,7 @@ def test_tfidf_logreg_learns_a_toy_task() -> None:
 
 
 def test_glove_bilstm_learns_a_toy_task() -> None:
-    from badbuzz.models.glove_lstm import GloveBiLSTM, tokens
+    from badbuzz.models.training.glove_lstm import GloveBiLSTM, tokens
 
     assert tokens("@united LOST my bag!! http://x.co") == ["@", "user", "lost", "my", "bag", "!", "!", "http"]
     texts = ["awful delay again", "lost my bag awful", "worst service ever", "so angry at this airline"] * 30

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from badbuzz.stream.batcher import MicroBatcher
+from badbuzz.stream.scoring.batcher import MicroBatcher
 
 
 class FakeClock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from badbuzz.services.bench import BenchResult, _write_report
+from badbuzz.services.tools.bench import BenchResult, _write_report
 
 
 def result(**kw: float) -> BenchResult:
@@ -35,7 +35,7 @@ def test_report_states_each_ratio_and_verdict_and_keeps_the_notes(tmp_path: Path
 
 
 def test_report_shows_where_the_cpu_went_and_the_null_model_verdict(tmp_path: Path) -> None:
-    from badbuzz.services.bench_pipeline import PipelineRun
+    from badbuzz.services.tools.bench_pipeline import PipelineRun
 
     def run(tps: float) -> PipelineRun:
         return PipelineRun(tweets=20_000, tps=tps, window_s=10.0, window_tweets=10_000, scorer_total=4.0,

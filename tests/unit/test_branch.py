@@ -16,12 +16,12 @@ import pytest
 from badbuzz.export.branch_export import export_branch
 from badbuzz.export.onnx_export import export
 from badbuzz.export.release import release
-from badbuzz.models.branch import BranchConfig, train_branch
-from badbuzz.models.branch_graph import BRANCH_OUTPUT
-from badbuzz.models.inference import OnnxSentimentModel
-from badbuzz.models.model_dir import InvalidModelDir, load_manifest
-from badbuzz.models.scoring import SentimentAndEmotion
-from badbuzz.models.train import TASKS, TrainConfig, train
+from badbuzz.models.serving.branch_graph import BRANCH_OUTPUT
+from badbuzz.models.serving.inference import OnnxSentimentModel
+from badbuzz.models.serving.model_dir import InvalidModelDir, load_manifest
+from badbuzz.models.serving.scoring import SentimentAndEmotion
+from badbuzz.models.training.branch import BranchConfig, train_branch
+from badbuzz.models.training.train import TASKS, TrainConfig, train
 from tests.conftest import SAMPLE_TEXTS, tiny_distilbert
 
 EMOTIONS = TASKS["emotion4"]
@@ -58,7 +58,7 @@ def test_the_joined_graph_computes_the_branch_on_the_trunks_hidden_states(parts:
     import torch
     from transformers import AutoModel
 
-    from badbuzz.models.branch import branch_module
+    from badbuzz.models.training.branch import branch_module
 
     joined = OnnxSentimentModel(parts["trunk"], device="cpu", branch_dir=parts["branch"])
     pred = joined.predict(SAMPLE_TEXTS)
@@ -138,8 +138,8 @@ def test_a_head_on_a_lower_layer_is_a_shallower_model_that_still_carries_the_emo
     import torch
     from transformers import AutoModel
 
-    from badbuzz.models.branch import branch_module
-    from badbuzz.models.branch_graph import layer_output
+    from badbuzz.models.serving.branch_graph import layer_output
+    from badbuzz.models.training.branch import branch_module
 
     tmp = parts["tmp"]
     s140 = data_dir / "sentiment140" / "sentiment140_random_sample_24934.csv.xz"

@@ -22,8 +22,9 @@ def test_every_listed_command_is_registered_by_its_owner_and_parses() -> None:
 
 def test_running_one_command_imports_its_owner_only() -> None:
     code = ("import sys; from badbuzz.services.cli import build_parser; build_parser(['api-key', 'crm']); "
-            "print(sorted(m for m in ('badbuzz.services.bench', 'badbuzz.services.demo', 'badbuzz.services.scorer', "
-            "'badbuzz.services.training_commands', 'onnxruntime', 'torch', 'kafka') if m in sys.modules))")
+            "print(sorted(m for m in ('badbuzz.services.tools.bench', 'badbuzz.services.tools.demo', "
+            "'badbuzz.services.scorer', 'badbuzz.services.tools.training_commands', 'onnxruntime', 'torch', 'kafka') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
 

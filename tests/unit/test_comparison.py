@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from badbuzz.models.comparison import compare
-from badbuzz.models.train import TASKS, TrainConfig
+from badbuzz.models.training.comparison import compare
+from badbuzz.models.training.train import TASKS, TrainConfig
 
 
 def test_compare_writes_one_row_per_model_and_scope(tiny_model_dir: Path, tiny_checkpoint: Path, s140_sample: Path,

@@ -25,13 +25,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from prometheus_client import CollectorRegistry
 
-from badbuzz.services.ingest.bluesky_client import CursorFile, run_bluesky
-from badbuzz.services.ingest.jsonl import ingest_lines
-from badbuzz.services.ingest.sink import ConnectorMetrics, RawSink
-from badbuzz.services.ingest.x_client import XApi, run_x
-from badbuzz.stream.connectors.bluesky import REWIND_US, PostFilter, map_event, subscribe_url
-from badbuzz.stream.connectors.x import Backoff, map_tweet, rule_changes
-from badbuzz.stream.validation import ValidationLimits
+from badbuzz.stream.scoring.validation import ValidationLimits
+from badbuzz.stream.sources.bluesky import REWIND_US, PostFilter, map_event, subscribe_url
+from badbuzz.stream.sources.bluesky_client import CursorFile, run_bluesky
+from badbuzz.stream.sources.jsonl import ingest_lines
+from badbuzz.stream.sources.sink import ConnectorMetrics, RawSink
+from badbuzz.stream.sources.x import Backoff, map_tweet, rule_changes
+from badbuzz.stream.sources.x_client import XApi, run_x
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "connectors"
 JETSTREAM = [json.loads(line) for line in (DATA / "jetstream_events.jsonl").read_text().splitlines()]
@@ -165,7 +165,7 @@ def test_x_payloads_map_and_rules_sync_idempotently() -> None:
 def test_x_rules_come_from_the_topics_file_and_their_tweets_carry_the_topic() -> None:
     """The followed topic becomes a rule tagged with its name; a tweet it brings carries that topic; the sink
     adds every topic whose rules match and drops topics the file does not define (counted)."""
-    from badbuzz.stream.topics import EXAMPLE_TOPICS, TopicMatcher
+    from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS, TopicMatcher
 
     matcher = TopicMatcher.from_file(EXAMPLE_TOPICS)
     existing = json.loads((DATA / "x_rules.json").read_text())["data"]
@@ -305,7 +305,7 @@ def ingest_client(tmp_path: Path, tiny_model_dir: Path) -> Iterator[Any]:
     from fastapi.testclient import TestClient
     from pydantic import SecretStr
 
-    from badbuzz.models.inference import OnnxSentimentModel
+    from badbuzz.models.serving.inference import OnnxSentimentModel
     from badbuzz.services.api.app import build_app
     from badbuzz.services.api.auth import new_key
     from badbuzz.services.settings import Settings

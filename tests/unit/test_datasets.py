@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from badbuzz.models.datasets import (
+from badbuzz.models.training.datasets import (
     EMOTION4,
     SENTIMENT3,
     combine,

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from badbuzz.models.decision import calibration_rows, decide, fit_weights, macro_recall
-from badbuzz.models.metrics import evaluate
-from badbuzz.models.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest
+from badbuzz.models.serving.decision import calibration_rows, decide, fit_weights, macro_recall
+from badbuzz.models.serving.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest
+from badbuzz.models.training.metrics import evaluate
 
 
 def test_decide_multiplies_probabilities_by_weights() -> None:
@@ -101,7 +101,7 @@ def test_fitted_weights_are_stored_served_and_checked(tiny_model_dir: Path, s140
                                                       tmp_path: Path) -> None:
     from badbuzz.export.onnx_export import fit_decision_weights
     from badbuzz.models.data import iter_sentiment140
-    from badbuzz.models.inference import OnnxSentimentModel
+    from badbuzz.models.serving.inference import OnnxSentimentModel
 
     d = shutil.copytree(tiny_model_dir, tmp_path / "m")
     rows = [r for r in iter_sentiment140(s140_sample) if r.label in {"negative", "positive"}][:600]

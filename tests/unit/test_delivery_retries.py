@@ -8,9 +8,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from badbuzz.stream.errors import SinkError, StoreUnavailable
-from badbuzz.stream.faust_app import _deliver_until_durable
-from badbuzz.stream.metrics import ScorerMetrics
-from badbuzz.stream.pipeline import PreparedBatch
+from badbuzz.stream.kafka.faust_app import _deliver_until_durable
+from badbuzz.stream.scoring.metrics import ScorerMetrics
+from badbuzz.stream.scoring.pipeline import PreparedBatch
 
 
 class Flaky:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from badbuzz.models.model_dir import load_manifest
-from badbuzz.models.released import released_model_dir
+from badbuzz.models.serving.model_dir import load_manifest
+from badbuzz.models.serving.released import released_model_dir
 from badbuzz.services.cli import main
-from badbuzz.stream.topics import EXAMPLE_TOPICS, TopicMatcher
+from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS, TopicMatcher
 
 
 def test_demo_uses_the_released_models_and_catches_the_french_episode(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from badbuzz.stream.alerting.single_scale import Detector, DetectorConfig, TopicState
+from badbuzz.stream.simulation.single_scale import Detector, DetectorConfig, TopicState
 
 T0 = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
 

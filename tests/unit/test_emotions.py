@@ -10,15 +10,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, inspect, select, text
 
-from badbuzz.models.inference import OnnxSentimentModel
-from badbuzz.models.scoring import SentimentAndEmotion
-from badbuzz.services.storage import ScoreStore, make_engine
-from badbuzz.services.tables import ScoredTweetRow
-from badbuzz.stream.alerting.event import emotion_mix, emotion_phrase
+from badbuzz.models.serving.inference import OnnxSentimentModel
+from badbuzz.models.serving.scoring import SentimentAndEmotion
+from badbuzz.services.storage.scores import ScoreStore, make_engine
+from badbuzz.services.storage.tables import ScoredTweetRow
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, ScoredTweet
-from badbuzz.stream.metrics import ScorerMetrics
-from badbuzz.stream.pipeline import ScoringPipeline
-from badbuzz.stream.sinks import ListSink
+from badbuzz.stream.detection.event import emotion_mix, emotion_phrase
+from badbuzz.stream.scoring.metrics import ScorerMetrics
+from badbuzz.stream.scoring.pipeline import ScoringPipeline
+from badbuzz.stream.scoring.sinks import ListSink
 from tests.conftest import SAMPLE_TEXTS
 
 EMOTIONS = ["anger", "joy", "optimism", "sadness"]

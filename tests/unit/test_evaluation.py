@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from badbuzz.models.evaluation import align, evaluate_scorer, load_test, model_dir_scorer, write_reports
+from badbuzz.models.training.evaluation import align, evaluate_scorer, load_test, model_dir_scorer, write_reports
 from badbuzz.services.cli import main
-from badbuzz.services.score_file import score_file
+from badbuzz.services.tools.score_file import score_file
 
 
 def test_binary_model_on_the_three_way_official_test_set(tiny_model_dir: Path, data_dir: Path, tmp_path: Path) -> None:

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
-from badbuzz.stream.alerting.evaluation import AlertRecord, is_target, score
-from badbuzz.stream.alerting.explain import terms, top_terms
-from badbuzz.stream.alerting.scenario import Episode, PoolTweet, Scenario, TopicSpec, generate, volume_factor
+from badbuzz.stream.detection.explain import terms, top_terms
+from badbuzz.stream.simulation.evaluation import AlertRecord, is_target, score
+from badbuzz.stream.simulation.scenario import Episode, PoolTweet, Scenario, TopicSpec, generate, volume_factor
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -49,7 +49,7 @@ def test_scoring_counts_detections_false_alerts_and_doubles() -> None:
 
 
 def test_flaps_are_counted() -> None:
-    from badbuzz.stream.alerting.evaluation import count_flaps
+    from badbuzz.stream.simulation.evaluation import count_flaps
 
     t = T0.replace
     alerts = [AlertRecord("a", t(hour=1), t(hour=1, minute=5)), AlertRecord("a", t(hour=1, minute=20)),
@@ -61,7 +61,7 @@ def test_score_run_reads_truth_and_alert_files(tmp_path: object) -> None:
     import json
     from pathlib import Path
 
-    from badbuzz.services.alerting.eval_command import score_run
+    from badbuzz.services.tools.eval_alerts import score_run
 
     assert isinstance(tmp_path, Path)
     sc = Scenario(T0, 600, (TopicSpec("a", 30, 0.2),), (Episode("a", 100, 10, 2.0, 30, theme="work"),))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from badbuzz.models.inference import OnnxSentimentModel, length_buckets
-from badbuzz.models.model_dir import load_manifest
+from badbuzz.models.serving.inference import OnnxSentimentModel, length_buckets
+from badbuzz.models.serving.model_dir import load_manifest
 from tests.conftest import SAMPLE_TEXTS
 
 

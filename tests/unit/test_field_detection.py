@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from badbuzz.stream.alerting.baselines import ShareDispersion, TopicPrior, VolumeBaseline
-from badbuzz.stream.alerting.detector import Detector, DetectorConfig, TopicState
-from badbuzz.stream.alerting.severity import rank, severity_of
-from badbuzz.stream.alerting.simulation import FieldProfile, LabelNoise, SimWeek, simulate
-from badbuzz.stream.alerting.tiers import Cell, measure_cell
+from badbuzz.stream.detection.baselines import ShareDispersion, TopicPrior, VolumeBaseline
+from badbuzz.stream.detection.detector import Detector, DetectorConfig, TopicState
+from badbuzz.stream.detection.severity import rank, severity_of
+from badbuzz.stream.simulation.simulation import FieldProfile, LabelNoise, SimWeek, simulate
+from badbuzz.stream.simulation.tiers import Cell, measure_cell
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 
@@ -209,7 +209,7 @@ def test_a_spike_of_mentions_and_its_tail_do_not_teach_the_usual_share() -> None
 
 
 def test_one_odd_hour_moves_its_hour_of_the_day_by_a_bounded_step() -> None:
-    from badbuzz.stream.alerting.baselines import ShareBaseline
+    from badbuzz.stream.detection.baselines import ShareBaseline
 
     base = ShareBaseline()
     base.learn_hour(3, 10_000, 1_000, 0.5)  # an hour at 10 % against a usual 50 %: -2.2 logits
@@ -248,8 +248,8 @@ def test_a_new_busy_topic_borrows_the_daily_swing_of_the_share_and_stays_quiet_i
 
 
 def test_scoring_counts_an_episode_covered_by_an_open_alert_as_found_without_a_time_to_detect() -> None:
-    from badbuzz.stream.alerting.simulation import SimEpisode
-    from badbuzz.stream.alerting.tiers import Fired, TierReport, score_episodes
+    from badbuzz.stream.simulation.simulation import SimEpisode
+    from badbuzz.stream.simulation.tiers import Fired, TierReport, score_episodes
 
     surge = SimEpisode("surge", 600, 60, 1.0, 4.0, True, 9.0)
     turn = SimEpisode("share", 666, 180, 2.0, 1.0, True, 7.0)  # begins six minutes after the surge ends

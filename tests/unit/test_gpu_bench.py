@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from badbuzz.models.inference import OnnxSentimentModel
+from badbuzz.models.serving.inference import OnnxSentimentModel
 from tests.conftest import SAMPLE_TEXTS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -104,7 +104,7 @@ def test_the_mounted_topics_are_the_shipped_example_and_every_service_starts_wit
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """kustomize generates badbuzz-topics from deploy/k8s/topics.json (kustomize reads no file outside its
     folder, hence the copy, kept equal here); each service gets the file and settings that accept it."""
-    from badbuzz.stream.topics import EXAMPLE_TOPICS
+    from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS
     from tests.deployments import k8s_service_env
 
     assert (K8S / "topics.json").read_text() == EXAMPLE_TOPICS.read_text()

@@ -12,8 +12,8 @@ import threading
 import pytest
 from kafka.errors import KafkaTimeoutError
 
-from badbuzz.stream.kafka_io import SASL_DROP, KafkaAuthFailed, KafkaUnavailable, _sasl_outcome, connect
-from badbuzz.stream.kafka_security import KafkaSecurity
+from badbuzz.stream.kafka.clients import SASL_DROP, KafkaAuthFailed, KafkaUnavailable, _sasl_outcome, connect
+from badbuzz.stream.kafka.security import KafkaSecurity
 
 SASL = KafkaSecurity("SASL_PLAINTEXT", "SCRAM-SHA-512", "badbuzz", "wrong")
 

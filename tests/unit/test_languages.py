@@ -14,16 +14,16 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
-from badbuzz.models.language import LanguageDetector, primary_subtag
-from badbuzz.models.routing import UNSCORED, LanguageRouter, Route
-from badbuzz.services.storage import ScoreStore, make_engine
-from badbuzz.services.tables import ScoredTweetRow, TopicMinuteRow
-from badbuzz.stream.alerting.event import AlertEvent, language_mix, language_phrase, pick_examples
+from badbuzz.models.serving.language import LanguageDetector, primary_subtag
+from badbuzz.models.serving.routing import UNSCORED, LanguageRouter, Route
+from badbuzz.services.storage.scores import ScoreStore, make_engine
+from badbuzz.services.storage.tables import ScoredTweetRow, TopicMinuteRow
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, ScoredTweet
-from badbuzz.stream.metrics import ScorerMetrics
-from badbuzz.stream.pipeline import ScoringPipeline
-from badbuzz.stream.sinks import ListSink
-from badbuzz.stream.topics import TopicMatcher
+from badbuzz.stream.detection.event import AlertEvent, language_mix, language_phrase, pick_examples
+from badbuzz.stream.scoring.metrics import ScorerMetrics
+from badbuzz.stream.scoring.pipeline import ScoringPipeline
+from badbuzz.stream.scoring.sinks import ListSink
+from badbuzz.stream.scoring.topics import TopicMatcher
 
 LABELS = ["negative", "neutral", "positive"]
 

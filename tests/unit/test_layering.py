@@ -45,7 +45,14 @@ def test_the_running_services_load_neither_training_nor_the_export_tools() -> No
             "from badbuzz.services.scorer import load_model\n"
             "from badbuzz.services.settings import Settings\n"
             "load_model(Settings(), warm_up=False)\n"
-            "print(sorted(m for m in sys.modules if m in ('torch', 'transformers', 'sklearn', 'badbuzz.models.train',"
-            " 'badbuzz.models.branch', 'badbuzz.models.distill') or m.startswith('badbuzz.export')))\n")
+            "print(sorted(m for m in sys.modules if m in ('torch', 'transformers', 'sklearn')"
+            " or m.startswith(('badbuzz.export', 'badbuzz.models.training'))))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip().splitlines()[-1] == "[]", out
+
+
+def test_the_settings_default_base_model_is_the_trainers() -> None:
+    from badbuzz.models.training import base_models
+    from badbuzz.services import settings
+
+    assert settings.DEFAULT_BASE_MODEL == base_models.DEFAULT_BASE_MODEL

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from badbuzz.models.inference import OnnxSentimentModel
+from badbuzz.models.serving.inference import OnnxSentimentModel
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore
 from badbuzz.services.api.app import build_app
@@ -24,8 +24,8 @@ from badbuzz.services.api.auth import new_key
 from badbuzz.services.api.chart import Band, timeline_svg
 from badbuzz.services.api.queries import Bucket
 from badbuzz.services.settings import Settings
-from badbuzz.services.storage import ScoreStore, make_engine
-from badbuzz.stream.alerting.detector import DetectorConfig
+from badbuzz.services.storage.scores import ScoreStore, make_engine
+from badbuzz.stream.detection.detector import DetectorConfig
 from tests.seed import scored_minutes
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -143,8 +143,8 @@ def test_timeline_svg_marks_alerts_breaks_gaps_and_escapes() -> None:
 def test_the_board_puts_the_worst_alert_first_and_the_api_says_how_bad(tmp_path: Path, tiny_model_dir: Path) -> None:
     """Two alerts firing: a small one that fired last and a critical one that fired first. The board lists the
     critical one first; the API gives each its severity and what its baseline stood on."""
-    from badbuzz.stream.alerting.detector import TopicState
-    from badbuzz.stream.alerting.event import AlertEvent
+    from badbuzz.stream.detection.detector import TopicState
+    from badbuzz.stream.detection.event import AlertEvent
 
     url = f"sqlite:///{tmp_path / 'sev.db'}"
     engine = make_engine(url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from badbuzz.models.metrics import (
+from badbuzz.models.training.metrics import (
     confusion,
     evaluate,
     expected_calibration_error,

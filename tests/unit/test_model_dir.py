@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from badbuzz.models.inference import OnnxSentimentModel
-from badbuzz.models.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest
+from badbuzz.models.serving.inference import OnnxSentimentModel
+from badbuzz.models.serving.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest
 
 
 def broken_copy(src: Path, dst: Path) -> Path:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from badbuzz.stream.alerting.detector import Detector, DetectorConfig, TopicState
-from badbuzz.stream.alerting.significance import betainc, binom_sf, nbinom_sf, share_sf
-from badbuzz.stream.alerting.simulation import SimEpisode, simulate
+from badbuzz.stream.detection.detector import Detector, DetectorConfig, TopicState
+from badbuzz.stream.detection.significance import betainc, binom_sf, nbinom_sf, share_sf
+from badbuzz.stream.simulation.simulation import SimEpisode, simulate
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 

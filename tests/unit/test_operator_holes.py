@@ -16,8 +16,8 @@ from badbuzz.services.alerting.channels import OutboxDispatcher
 from badbuzz.services.alerting.service import AlertMetrics, AlertService
 from badbuzz.services.alerting.store import AlertStore, as_utc
 from badbuzz.services.settings import Settings
-from badbuzz.services.storage import ScoreStore, make_engine, postgres_session_args
-from badbuzz.stream.alerting.detector import DetectorConfig
+from badbuzz.services.storage.scores import ScoreStore, make_engine, postgres_session_args
+from badbuzz.stream.detection.detector import DetectorConfig
 from tests.store_queries import all_alerts
 from tests.unit.test_alerter_embedded import T0, ListChannel, stream
 
@@ -147,7 +147,7 @@ def test_retention_shorter_than_the_dedup_window_is_refused() -> None:
 def test_settings_that_can_never_alert_are_refused_at_start(tmp_path: Path) -> None:
     """The shipped Kubernetes config watched 'air-paradis' with no topics file: every tweet landed in 'all'
     only, and nothing ever alerted, silently."""
-    from badbuzz.stream.topics import EXAMPLE_TOPICS
+    from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS
 
     with pytest.raises(ValidationError, match="could never alert"):
         Settings(alert_topics="air-paradis", topics_file=None)

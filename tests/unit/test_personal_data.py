@@ -11,14 +11,14 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select, update
 
 from badbuzz.services.alerting.redis_channel import RedisChannel
-from badbuzz.services.ingest.sink import ConnectorMetrics, RawSink
-from badbuzz.services.retention import RetentionPolicy, apply_retention
-from badbuzz.services.storage import ScoreStore
-from badbuzz.services.tables import AlertRow, ScoredTweetRow, TweetTopicRow
-from badbuzz.stream.alerting.event import AlertEvent
-from badbuzz.stream.connectors.bluesky import PostFilter, map_event
-from badbuzz.stream.pipeline import ScoringPipeline
-from badbuzz.stream.validation import ValidationLimits, deletion_of
+from badbuzz.services.storage.retention import RetentionPolicy, apply_retention
+from badbuzz.services.storage.scores import ScoreStore
+from badbuzz.services.storage.tables import AlertRow, ScoredTweetRow, TweetTopicRow
+from badbuzz.stream.detection.event import AlertEvent
+from badbuzz.stream.scoring.pipeline import ScoringPipeline
+from badbuzz.stream.scoring.validation import ValidationLimits, deletion_of
+from badbuzz.stream.sources.bluesky import PostFilter, map_event
+from badbuzz.stream.sources.sink import ConnectorMetrics, RawSink
 from tests.unit.test_pipeline_embedded import EVENT_TIME, msg, parts  # noqa: F401  (fixture)
 
 DID = "did:plc:rfov6bpyztcnedeyyzgfq42k"
@@ -43,8 +43,8 @@ def test_a_bluesky_deletion_is_forwarded_whatever_the_filter() -> None:
 
 def quoting_alert(store: ScoreStore, ids: list[str], fired_at: datetime) -> None:
     from badbuzz.services.alerting.store import AlertStore
-    from badbuzz.services.tables import DetectorStateRow  # noqa: F401  (the table exists with the schema)
-    from badbuzz.stream.alerting.detector import TopicState
+    from badbuzz.services.storage.tables import DetectorStateRow  # noqa: F401  (the table exists with the schema)
+    from badbuzz.stream.detection.detector import TopicState
 
     event = AlertEvent(f"delays-{fired_at:%Y%m%dT%H%M}", "delays", "firing", fired_at, fired_at - timedelta(minutes=5),
                        fired_at, 0.6, 0.2, 50, 1e-6, examples=[{"id": i, "text": f"text of {i}"} for i in ids])

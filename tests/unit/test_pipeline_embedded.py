@@ -11,17 +11,17 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
-from badbuzz.models.inference import OnnxSentimentModel
+from badbuzz.models.serving.inference import OnnxSentimentModel
 from badbuzz.services.embedded import InProcessTopic, consume, produce_in_thread
-from badbuzz.services.storage import ScoreStore, make_engine
-from badbuzz.services.tables import TopicMinuteRow, TweetTopicRow
-from badbuzz.stream.batcher import MicroBatcher
+from badbuzz.services.storage.scores import ScoreStore, make_engine
+from badbuzz.services.storage.tables import TopicMinuteRow, TweetTopicRow
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, ScoredTweet
-from badbuzz.stream.metrics import ScorerMetrics
-from badbuzz.stream.pipeline import ScoringPipeline
-from badbuzz.stream.sinks import ListSink
-from badbuzz.stream.topics import TopicMatcher
-from badbuzz.stream.validation import ValidationLimits
+from badbuzz.stream.scoring.batcher import MicroBatcher
+from badbuzz.stream.scoring.metrics import ScorerMetrics
+from badbuzz.stream.scoring.pipeline import ScoringPipeline
+from badbuzz.stream.scoring.sinks import ListSink
+from badbuzz.stream.scoring.topics import TopicMatcher
+from badbuzz.stream.scoring.validation import ValidationLimits
 from tests.store_queries import stored_tweets
 
 

@@ -11,14 +11,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import event
 
-from badbuzz.models.inference import OnnxSentimentModel
-from badbuzz.services.storage import ScoreStore, make_engine
+from badbuzz.models.serving.inference import OnnxSentimentModel
+from badbuzz.services.storage.scores import ScoreStore, make_engine
 from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, ScoredTweet
 from badbuzz.stream.errors import InvalidMessage
-from badbuzz.stream.metrics import ScorerMetrics
-from badbuzz.stream.pipeline import ScoringPipeline
-from badbuzz.stream.sinks import ListSink
-from badbuzz.stream.validation import ValidationLimits, check_event_time, decode_tweet
+from badbuzz.stream.scoring.metrics import ScorerMetrics
+from badbuzz.stream.scoring.pipeline import ScoringPipeline
+from badbuzz.stream.scoring.sinks import ListSink
+from badbuzz.stream.scoring.validation import ValidationLimits, check_event_time, decode_tweet
 from tests.poison import duplicate_pair, poison_corpus
 from tests.store_queries import stored_tweets
 
@@ -118,7 +118,7 @@ def test_store_rejection_is_isolated_and_dead_letters_are_not_resent(tiny_model_
 def test_null_model_keeps_the_stream_whole_and_the_stages_are_timed(tiny_model_dir: Path, tmp_path: Path) -> None:
     """The null model of `badbuzz bench --null-model` scores every tweet (constant, uniform) with the real
     shapes, and each stage's CPU lands in its own counter."""
-    from badbuzz.stream.metrics import STAGES
+    from badbuzz.stream.scoring.metrics import STAGES
 
     model = OnnxSentimentModel(tiny_model_dir, device="cpu")
     real = model.predict(["flight delayed", "great crew"]).probabilities

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from badbuzz.models.preprocessing import (
+from badbuzz.models.serving.preprocessing import (
     PREPROCESSORS,
     UnknownPreprocessing,
     get_preprocessor,

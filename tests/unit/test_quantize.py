@@ -14,10 +14,10 @@ import pytest
 
 from badbuzz.export.int8_qualify import qualify_int8
 from badbuzz.export.weight_storage import store_weights_fp16
-from badbuzz.models.inference import OnnxSentimentModel, cpu_variant
-from badbuzz.models.model_dir import MANIFEST_NAME, InvalidModelDir, ModelManifest, load_manifest
-from badbuzz.models.quantize import PROBE_TEXTS, int8_graph, probe_mismatch, within_gate
-from badbuzz.models.stored_weights import SUFFIX, restore_fp32
+from badbuzz.models.serving.inference import OnnxSentimentModel, cpu_variant
+from badbuzz.models.serving.model_dir import MANIFEST_NAME, InvalidModelDir, ModelManifest, load_manifest
+from badbuzz.models.serving.quantize import PROBE_TEXTS, int8_graph, probe_mismatch, within_gate
+from badbuzz.models.serving.stored_weights import SUFFIX, restore_fp32
 from tests.conftest import SAMPLE_TEXTS
 
 
@@ -122,12 +122,12 @@ def test_a_load_whose_int8_differs_from_the_qualified_one_serves_fp32(emotion_co
     doc["derived"]["int8"]["probe"][3][0] += 0.2  # as if another ONNX Runtime quantized differently
     doc["derived"]["int8"]["onnxruntime"] = "0.0-other"
     (emotion_copy / MANIFEST_NAME).write_text(json.dumps(doc))
-    with caplog.at_level(logging.WARNING, logger="badbuzz.models.inference"):
+    with caplog.at_level(logging.WARNING, logger="badbuzz.models.serving.inference"):
         model = OnnxSentimentModel(emotion_copy, device="cpu")
     assert model.variant == "fp32" and model.version.endswith(":fp32")
     assert "differ from the qualified ones by up to 0.2" in caplog.text and "0.0-other" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="badbuzz.models.inference"):
+    with caplog.at_level(logging.WARNING, logger="badbuzz.models.serving.inference"):
         asked = OnnxSentimentModel(emotion_copy, device="cpu", variant="int8")
     assert asked.variant == "int8" and "serving the int8 variant as asked" in caplog.text
 
@@ -135,7 +135,7 @@ def test_a_load_whose_int8_differs_from_the_qualified_one_serves_fp32(emotion_co
 def test_the_probe_does_not_depend_on_the_sub_batch_setting(emotion_copy: Path, data_dir: Path,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     qualify_int8(emotion_copy, [("tweeteval-emotion", data_dir / "tweeteval" / "emotion")], max_drop=1.0)
-    with caplog.at_level(logging.WARNING, logger="badbuzz.models.inference"):
+    with caplog.at_level(logging.WARNING, logger="badbuzz.models.serving.inference"):
         variants = {OnnxSentimentModel(emotion_copy, device="cpu", max_batch=n).variant for n in (1, 8, 64)}
     assert variants == {"int8"} and "differ" not in caplog.text
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from badbuzz.models.recipe import RecipeError, load_recipe, run_recipe
+from badbuzz.models.training.recipe import RecipeError, load_recipe, run_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize("name", ["sentiment3", "emotion4"])
 def test_shipped_recipes_name_existing_data_and_end_in_a_release(name: str, data_dir: Path, tmp_path: Path) -> None:
     recipe = load_recipe(ROOT / "models" / "recipes" / f"{name}.toml")
-    # released, then its int8 measured against it (models/quantize.py)
+    # released, then its int8 measured against it (models/serving/quantize.py)
     assert recipe.task == name and [s.args[0] for s in recipe.steps][-2:] == ["release", "quantize"]
     assert recipe.steps[-1].args[1] == f"{{released}}/{name}"
     listed: list[str] = []

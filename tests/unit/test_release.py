@@ -11,8 +11,8 @@ import pytest
 
 from badbuzz.export.release import ReleaseError, record_test_metrics, release
 from badbuzz.export.weight_storage import store_weights_fp16, stores_fp16
-from badbuzz.models.inference import DeviceUnavailable, OnnxSentimentModel
-from badbuzz.models.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest, sha256_of
+from badbuzz.models.serving.inference import DeviceUnavailable, OnnxSentimentModel
+from badbuzz.models.serving.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest, sha256_of
 from tests.conftest import SAMPLE_TEXTS
 
 
@@ -93,7 +93,7 @@ def test_cuda_without_a_working_provider(released: Path, monkeypatch: pytest.Mon
                                          caplog: pytest.LogCaptureFixture) -> None:
     """device=cuda fails at start with a clear message; auto on a machine that looks like it has a GPU but
     cannot start CUDA falls back to the CPU with a warning (this machine has no GPU)."""
-    import badbuzz.models.inference as inference
+    import badbuzz.models.serving.inference as inference
 
     monkeypatch.setattr(inference.OnnxSentimentModel, "_available_providers",
                         staticmethod(lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]))

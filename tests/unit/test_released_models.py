@@ -1,4 +1,4 @@
-"""The quality guard: the models that ship in models/released, scored on held-out sets from ../shared/data.
+"""The quality guard: the models that ship in models/serving/released, scored on held-out sets from ../shared/data.
 
 A re-release, a preprocessing change, a tokenizer or ONNX Runtime upgrade that costs quality fails here.
 The floors are the product's targets (the default sentiment model), the emotion model's published figure minus
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from badbuzz.export.release import MAX_FILE_BYTES
-from badbuzz.models.datasets import UMSAB_CODES, UMSAB_LANGUAGES
-from badbuzz.models.evaluation import evaluate_scorer, load_test, model_dir_scorer
-from badbuzz.models.inference import OnnxSentimentModel
-from badbuzz.models.model_dir import load_manifest
-from badbuzz.models.released import TASKS, released_model_dir
+from badbuzz.models.serving.inference import OnnxSentimentModel
+from badbuzz.models.serving.model_dir import load_manifest
+from badbuzz.models.serving.released import TASKS, released_model_dir
+from badbuzz.models.training.datasets import UMSAB_CODES, UMSAB_LANGUAGES
+from badbuzz.models.training.evaluation import evaluate_scorer, load_test, model_dir_scorer
 from badbuzz.services.scorer import load_main_model, load_model
 from badbuzz.services.settings import Settings
 

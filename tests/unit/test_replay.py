@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from badbuzz.models.data import iter_sentiment140
-from badbuzz.stream.kafka_io import replay_record
-from badbuzz.stream.replay import paced, retime, shuffled_rows
+from badbuzz.stream.kafka.clients import replay_record
+from badbuzz.stream.sources.replay import paced, retime, shuffled_rows
 
 SORTED = "sentiment140/original_bytes_slice_NOT_RANDOM.csv.xz"
 
@@ -61,7 +61,7 @@ def test_paced_sleeps_by_speed_factor() -> None:
         Clock.now += s
 
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    from badbuzz.stream.replay import ReplayTweet
+    from badbuzz.stream.sources.replay import ReplayTweet
 
     tweets = [ReplayTweet(str(i), "t", start + timedelta(seconds=60 * i), "u", "negative") for i in range(4)]
     out = list(paced(tweets, speed=60, monotonic=lambda: Clock.now, sleep=sleep))

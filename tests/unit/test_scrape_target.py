@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from badbuzz.services.settings import Settings
-from badbuzz.stream.metrics import ScrapeTarget, serve_metrics
+from badbuzz.stream.scoring.metrics import ScrapeTarget, serve_metrics
 
 
 def free_port() -> int:

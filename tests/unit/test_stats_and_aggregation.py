@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from badbuzz.stream.aggregation import MinuteCount, Watermark, increments, minute_of
-from badbuzz.stream.stats import binom_sf, wilson_interval
+from badbuzz.stream.detection.aggregation import MinuteCount, Watermark, increments, minute_of
+from badbuzz.stream.detection.stats import binom_sf, wilson_interval
 
 
 def test_binom_sf_matches_hand_computed_values() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
 
-from badbuzz.services.tables import ScoredTweetRow, TweetTopicRow
+from badbuzz.services.storage.tables import ScoredTweetRow, TweetTopicRow
 
 ROOT = Path(__file__).resolve().parents[2]
 

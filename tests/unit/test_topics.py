@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from badbuzz.stream.topics import EXAMPLE_TOPICS, TopicMatcher, TopicRule, fold
+from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS, TopicMatcher, TopicRule, fold
 
 CONFIG = {"topics": [
     {"name": "air-paradis", "mentions": ["AirParadis"], "keywords": ["air paradis"], "hashtags": ["#AirParadis"]},
@@ -104,7 +104,7 @@ def test_grouped_patterns_match_exactly_what_one_pattern_per_rule_matched(data_d
     import re
 
     from badbuzz.models.data import find_sentiment140
-    from badbuzz.stream.replay import shuffled_rows
+    from badbuzz.stream.sources.replay import shuffled_rows
     def earlier(rule: TopicRule) -> re.Pattern[str]:
         parts = [r"(?<!\w)" + r"\s+".join(map(re.escape, fold(k).split())) + r"(?!\w)" for k in rule.keywords]
         parts += [r"(?<![\w@])@" + re.escape(fold(m).lstrip("@")) + r"(?!\w)" for m in rule.mentions]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from badbuzz.models.train import TASKS, TrainConfig, config_from_checkpoint, load_examples, train
+from badbuzz.models.training.train import TASKS, TrainConfig, config_from_checkpoint, load_examples, train
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_interrupted_run_resumes_where_it_stopped(tiny_base: Path, data_dir: Pat
 def test_length_grouped_batches_cover_the_epoch_with_little_padding() -> None:
     import random
 
-    from badbuzz.models.train import length_grouped_order
+    from badbuzz.models.training.train import length_grouped_order
 
     rng = random.Random(3)
     lengths = [rng.randint(5, 140) for _ in range(1000)]

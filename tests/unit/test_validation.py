@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from badbuzz.stream.errors import InvalidMessage
-from badbuzz.stream.validation import ValidationLimits, decode_tweet
+from badbuzz.stream.scoring.validation import ValidationLimits, decode_tweet
 
 LIMITS = ValidationLimits(max_text_chars=500, max_message_bytes=4096)
 

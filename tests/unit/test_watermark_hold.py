@@ -12,12 +12,12 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import update
 
 from badbuzz.services.alerting.store import AlertStore
-from badbuzz.services.storage import EPOCH, ScoreStore, make_engine
-from badbuzz.services.tables import StreamProgressRow
+from badbuzz.services.storage.scores import EPOCH, ScoreStore, make_engine
+from badbuzz.services.storage.tables import StreamProgressRow
 from badbuzz.stream.contracts import IncomingMessage, Origin, RawTweet, ScoredTweet
-from badbuzz.stream.faust_app import UnreadPartitions
-from badbuzz.stream.metrics import ScorerMetrics
-from badbuzz.stream.pipeline import PreparedBatch, ScoringPipeline, WriteResult
+from badbuzz.stream.kafka.faust_app import UnreadPartitions
+from badbuzz.stream.scoring.metrics import ScorerMetrics
+from badbuzz.stream.scoring.pipeline import PreparedBatch, ScoringPipeline, WriteResult
 
 T0 = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
 

@@ -26,9 +26,9 @@ from badbuzz.services.alerting.webhook_channel import (
     sign,
     verify_signature,
 )
-from badbuzz.services.storage import make_engine
-from badbuzz.stream.alerting.detector import TopicState
-from badbuzz.stream.alerting.event import AlertEvent, slack_payload
+from badbuzz.services.storage.scores import make_engine
+from badbuzz.stream.detection.detector import TopicState
+from badbuzz.stream.detection.event import AlertEvent, slack_payload
 from tests.store_queries import all_alerts, failed_deliveries
 from tests.webhook_receiver import Receiver
 

@@ -1,0 +1,1 @@
+"""The database: tables, the idempotent score writer, migrations, retention and deletion of personal data."""

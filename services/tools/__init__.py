@@ -1,0 +1,1 @@
+"""Offline tools behind the command line: demo, benchmarks, replay, backtest, alert evaluation, model making."""

@@ -1,0 +1,200 @@
+"""``badbuzz bench --api-load``: POST /v1/score under concurrent clients, against batched inference only.
+
+Issue 29: a caller that sends one tweet per request (a CRM plug-in, a chatbot, a moderation hook) must get the
+machine, not a third of it. The API runs as users run it (``badbuzz services api`` under uvicorn, in its own
+process, the served model, emotions off as in the inference-only reference); an asyncio HTTP client on the
+same machine (its CPU counted against us) keeps N requests in flight and records each latency, while a side
+task asks ``/healthz`` every 100 ms (its latency includes the client's own delays). The reference, measured in
+the same run: the served model on micro-batches of ``batch_max_size``, as ``make bench`` measures it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from badbuzz.models.data import find_sentiment140
+from badbuzz.services.api.auth import new_key
+from badbuzz.services.settings import Settings
+from badbuzz.services.tools.bench import _inference_only, machine
+from badbuzz.stream.sources.replay import shuffled_rows
+
+HEADER = ("| clients | texts per request | texts/s | × reference | p50 ms | p99 ms | /healthz p50 / max ms | 503s "
+          "| cores: server / client |\n" + "| ---: " * 9 + "|")
+# (clients, texts per request): the issue's table
+SCENARIOS = ((1, 1), (16, 1), (64, 1), (4, 64))
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    clients: int
+    texts_per_request: int
+    requests: int
+    texts_per_s: float
+    p50_ms: float
+    p99_ms: float
+    refused: int  # 503s (queue full)
+    healthz_p50_ms: float
+    healthz_max_ms: float
+    server_cpu_s: float
+    client_cpu_s: float
+    seconds: float
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process from /proc (Linux), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _load(url: str, key: str, texts: list[str], clients: int, per_request: int, seconds: float,
+                ) -> tuple[list[float], int, int, list[float], float]:
+    """(latencies in s, texts scored, 503s, /healthz latencies, wall seconds) of ``clients`` closed loops.
+    aiohttp (faust's own HTTP stack) rather than httpx: at 64 clients httpx took a whole core of the two
+    and the client, not the server, set the pace."""
+    import aiohttp
+
+    headers = {"authorization": f"Bearer {key}"}
+    latencies: list[float] = []
+    health: list[float] = []
+    scored = refused = 0
+    stop_at = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=clients + 1)
+    async with aiohttp.ClientSession(url, connector=connector, headers=headers,
+                                     timeout=aiohttp.ClientTimeout(total=30)) as http:
+        async def client(i: int) -> None:
+            nonlocal scored, refused
+            at = i * 997
+            while time.perf_counter() < stop_at:
+                chunk = [texts[(at + j) % len(texts)] for j in range(per_request)]
+                at += per_request * clients
+                body = {"text": chunk[0]} if per_request == 1 else {"texts": chunk}
+                started = time.perf_counter()
+                async with http.post("/v1/score", json=body) as r:
+                    await r.read()
+                    if r.status == 503:
+                        refused += 1
+                        await asyncio.sleep(float(r.headers.get("retry-after", "1")))
+                        continue
+                    r.raise_for_status()
+                latencies.append(time.perf_counter() - started)
+                scored += per_request
+
+        async def probe() -> None:
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                async with http.get("/healthz") as r:
+                    await r.read()
+                    r.raise_for_status()
+                health.append(time.perf_counter() - started)
+                await asyncio.sleep(0.1)
+
+        began = time.perf_counter()
+        await asyncio.gather(probe(), *(client(i) for i in range(clients)))
+        wall = time.perf_counter() - began
+    return latencies, scored, refused, health, wall
+
+
+def _start_api(settings: Settings, key_entry: str, port: int, home: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BADBUZZ_API_KEYS": key_entry, "BADBUZZ_API_PORT": str(port),
+           "BADBUZZ_API_HOST": "127.0.0.1", "BADBUZZ_EMOTIONS": "off", "BADBUZZ_KAFKA_BOOTSTRAP": "",
+           "BADBUZZ_DATABASE_URL": f"sqlite:///{home / 'api.db'}", "BADBUZZ_HOME": str(home),
+           "BADBUZZ_MODEL_DIR": str(settings.resolved_model_dir), "BADBUZZ_PROMETHEUS_TARGETS": ""}
+    command = "import sys; from badbuzz.services.cli import main; sys.exit(main(['services', 'api']))"
+    return subprocess.Popen([sys.executable, "-c", command], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def _wait_ready(url: str, key: str, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the API exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        try:  # one score loads the model (and warms it)
+            r = httpx.post(f"{url}/v1/score", json={"texts": ["warm up", "the model"]},
+                           headers={"authorization": f"Bearer {key}"}, timeout=60)
+            if r.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("the API did not answer in time")
+
+
+def run_api_load(settings: Settings, *, tweets: int, seconds: float, output: Path) -> list[LoadRun]:
+    if settings.data is None:
+        raise SystemExit("pass --data or set BADBUZZ_DATA")
+    texts = [r.text for r in shuffled_rows(find_sentiment140(settings.data), seed=11, limit=tweets)]
+    plain = settings.model_copy(update={"emotions": "off"})
+    reference = max((_inference_only(plain, texts) for _ in range(2)), key=lambda r: r.tps)
+    key, entry = new_key("bench", "read")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    runs: list[LoadRun] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = _start_api(settings, entry, port, Path(tmp))
+        try:
+            _wait_ready(url, key, proc)
+            for clients, per_request in SCENARIOS:
+                server0, client0 = _cpu_seconds(proc.pid), time.process_time()
+                lat, scored, refused, health, wall = asyncio.run(
+                    _load(url, key, texts, clients, per_request, seconds))
+                runs.append(LoadRun(clients, per_request, len(lat), scored / wall, 1000 * _percentile(lat, 0.5),
+                                    1000 * _percentile(lat, 0.99), refused, 1000 * statistics.median(health),
+                                    1000 * max(health), _cpu_seconds(proc.pid) - server0,
+                                    time.process_time() - client0, wall))
+                print(json.dumps(asdict(runs[-1])), flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    _write(runs, reference.tps, reference.version, settings, seconds, output)
+    return runs
+
+
+def _write(runs: list[LoadRun], reference_tps: float, version: str, settings: Settings, seconds: float,
+           output: Path) -> None:
+    rows = "\n".join(
+        f"| {r.clients} | {r.texts_per_request} | {r.texts_per_s:,.0f} | {r.texts_per_s / reference_tps:.2f} × | "
+        f"{r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.healthz_p50_ms:.1f} / {r.healthz_max_ms:.1f} | {r.refused} | "
+        f"{r.server_cpu_s / r.seconds:.2f} / {r.client_cpu_s / r.seconds:.2f} |" for r in runs)
+    text = f"""# API load: dynamic batching of POST /v1/score
+
+Command: `badbuzz bench --api-load --data <Sentiment140> --seconds {seconds:g}` ({time.strftime('%Y-%m-%d %H:%M')}
+UTC; {machine()}). Model `{version}`, emotions off. The API runs as `badbuzz services api` (uvicorn, one
+process); the load comes from an asyncio HTTP client on the same machine, each client keeping one request in
+flight, for {seconds:g} s per row; `/healthz` is asked every 100 ms meanwhile.
+
+Reference, same run: the served model on micro-batches of {settings.batch_max_size}, no HTTP, **{reference_tps:,.0f}
+texts/s** (`make bench`'s inference-only row). Batching: up to {settings.api_batch_max_texts} texts per call, an
+idle server waits {settings.api_batch_max_wait_ms:g} ms for company, queue bound {settings.api_queue_max_texts}
+texts (then 503 with Retry-After).
+
+{HEADER}
+{rows}
+"""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
