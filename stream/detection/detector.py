@@ -430,7 +430,7 @@ class Detector:
                 runnable.append(("volume", w, n, k, exp))
         if not runnable:
             return ()
-        base_n = self.state.share.mass(c.share_lag_hours)
+        base_n = self.state.share.mass(c.share_lag_hours, c.baseline_warmup_tweets)
         phi = self.state.dispersion.phi
         inv_size = self.state.volume.inv_size
         uncertain = self.state.volume.uncertainty(minute)

@@ -137,3 +137,15 @@ def test_settings_reject_nonsense() -> None:
         DetectorConfig(scales=(2, 2))
     with pytest.raises(ValueError):
         DetectorConfig(volume_min_ratio=0.5)
+
+
+@pytest.mark.parametrize("offset", [0, 1, 30])
+def test_a_new_topic_fires_whatever_minute_of_the_hour_it_started_in(offset: int) -> None:
+    """The demo's case: 30 tweets a minute at 20 % negative, then ten minutes at 60 % two hours in. Started
+    one minute before the hour (offset 1), the first hourly snapshot held one minute of tweets, and three hours
+    later that became the usual share: nothing was significant and the episode was missed."""
+    rng = np.random.default_rng(offset)
+    counts = [(30, int(rng.binomial(30, 0.6 if 120 <= i < 130 else 0.2))) for i in range(180)]
+    events = run(Detector("t", DetectorConfig()), counts, start=60 - offset)
+    fired = [i - (60 - offset) for i, transition, _, _ in events if transition == "firing"]
+    assert fired and 120 <= fired[0] < 130, events
