@@ -134,8 +134,10 @@ class Settings(BaseSettings):
         "typical records to ingest fit in the default; larger is refused with 413 before it is read"))
     api_batch_max_texts: int = Field(64, ge=1, le=4096, description=(
         "POST /v1/score: concurrent requests are scored together, up to this many texts per model call"))
-    api_batch_max_wait_ms: float = Field(5.0, ge=0, le=1000, description=(
-        "POST /v1/score: how long an idle server waits for more requests before it starts a call"))
+    api_batch_max_wait_ms: float = Field(0.0, ge=0, le=1000, description=(
+        "POST /v1/score: how long an idle server waits for more requests before it starts a call; 0: it starts at "
+        "once, and batches form from what queues while a call runs (docs/benchmarks-api.md: 5 ms of waiting "
+        "added 5 ms to a lone client's latency and no throughput at 16 clients)"))
     api_batch_workers: int = Field(1, ge=1, le=64, description=(
         "POST /v1/score: model calls that may run at once (with BADBUZZ_ONNX_THREADS, how the cores are shared)"))
     api_queue_max_texts: int = Field(2048, ge=1, description=(
