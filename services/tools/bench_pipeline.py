@@ -176,13 +176,13 @@ def pipeline_run(settings: Settings, replay: Sequence[Any], *, null_model: bool 
     env.update({"BADBUZZ_KAFKA_TOPIC_RAW": raw, "BADBUZZ_KAFKA_TOPIC_SCORED": scored, "BADBUZZ_KAFKA_TOPIC_DLQ": dlq,
                 "BADBUZZ_CONSUMER_GROUP": f"bench-{run_id}", "BADBUZZ_REPLICA": f"bench-{run_id}",
                 "BADBUZZ_METRICS_PORT": str(port), "BADBUZZ_METRICS_ADDR": "127.0.0.1",
-                "BADBUZZ_LOG_LEVEL": "WARNING", "BADBUZZ_PROMETHEUS_TARGETS": "",
+                "BADBUZZ_LOG_LEVEL": "WARNING",
                 "BADBUZZ_MODEL_DIR": str(settings.resolved_model_dir), "BADBUZZ_HOME": str(settings.home),
                 "BADBUZZ_EMOTION_MODEL_DIR": str(settings.resolved_emotion_model_dir),
                 "BADBUZZ_EMOTIONS": settings.emotions, "BADBUZZ_ONNX_SUB_BATCH": str(settings.onnx_sub_batch),
                 "BADBUZZ_BATCH_MAX_SIZE": str(settings.batch_max_size), "BADBUZZ_LANGUAGES": settings.languages,
                 "BADBUZZ_NULL_MODEL": "1" if null_model else "0"})
-    env.pop("BADBUZZ_PROMETHEUS_TARGETS")  # not registered as a scrape target: a benchmark, not a service
+    env.pop("BADBUZZ_PROMETHEUS_TARGETS", None)  # not registered as a scrape target: a benchmark, not a service
     proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "scorer"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     metrics_url = f"http://127.0.0.1:{port}/metrics"

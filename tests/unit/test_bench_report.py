@@ -52,3 +52,23 @@ def test_report_shows_where_the_cpu_went_and_the_null_model_verdict(tmp_path: Pa
     assert "**12,000 tweets/s**" in text and "this\nrun meets it" in text
     _write_report(result(null_model=run(4_000.0)), out)
     assert "this\nrun MISSES it" in out.read_text()
+
+
+def test_proc_stat_cpu_and_the_accounting_between_two_samples(tmp_path: Path) -> None:
+    from badbuzz.services.tools.bench_pipeline import TICK, CpuSample, PipelineRun, _ticks, account
+
+    stat = tmp_path / "stat"  # a comm with spaces and parentheses: fields are counted after the last ")"
+    fields = ["S"] + ["0"] * 10 + [str(3 * TICK), str(TICK)] + ["0"] * 30
+    stat.write_text(f"4242 (python (odd) name) {' '.join(fields)}\n")
+    assert _ticks(stat) == 4.0  # utime 3 s + stime 1 s
+    assert _ticks(tmp_path / "gone") == 0.0
+    before = CpuSample(0.0, 100, {7: 1.0, 8: 2.0}, {"validate": 0.5, "score": 1.0, "store": 0.0, "publish": 0.0},
+                       10.0, {1: 5.0})
+    after = CpuSample(4.0, 2100, {7: 2.0, 8: 4.5, 9: 0.5}, {"validate": 0.7, "score": 2.0, "store": 0.3,
+                                                             "publish": 0.2}, 10.4, {1: 5.5, 2: 0.25})
+    run = account(PipelineRun(tweets=2000, tps=500.0), before, after, scorer_pid=7)
+    assert (run.window_s, run.window_tweets) == (4.0, 2000)
+    assert run.scorer_total == 4.0 and run.event_loop == 1.0  # a thread started in between counts from zero
+    assert run.other_threads == 4.0 - 1.0 - (0.2 + 1.0 + 0.3 + 0.2)
+    assert abs(run.kafka - 0.4) < 1e-9 and run.postgres == 0.75
+    assert run.per_tweet_us(run.event_loop) == 500.0
