@@ -20,10 +20,10 @@ import hmac
 import ipaddress
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Literal
+
+import httpx
 
 from badbuzz.services.alerting.channels import PermanentDeliveryError, redact
 from badbuzz.stream.detection.event import AlertEvent, slack_payload
@@ -81,18 +81,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A 3xx is answered as an error instead of being followed: an alert is never re-sent to a host that the
-    settings did not name."""
-
-    def redirect_request(self, req: urllib.request.Request, fp: object, code: int, msg: str, headers: object,
-                         newurl: str) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects())
-
-
 class WebhookChannel:
     """One endpoint: a signed POST of the Slack-compatible payload (``text`` + ``blocks``, full event under
     ``badbuzz``). A non-2xx answer or no answer raises, so the dispatcher retries (or gives up on answers
@@ -104,6 +92,9 @@ class WebhookChannel:
         self.url = url
         self.secret = secret
         self.timeout_s = timeout_s
+        # one client per endpoint (its connections are reused; each channel has its own dispatcher thread).
+        # Redirects are not followed: an alert is never re-sent to a host that the settings did not name.
+        self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
 
     @property
     def destination(self) -> str:
@@ -114,17 +105,12 @@ class WebhookChannel:
 
     def send(self, payload: str, key: str) -> None:
         body = payload.encode()
-        req = urllib.request.Request(self.url, data=body, method="POST", headers={
+        status = self._client.post(self.url, content=body, headers={
             "Content-Type": "application/json",
             "Idempotency-Key": key,
             SIGNATURE_HEADER: sign(self.secret, body, int(time.time())),
             "User-Agent": "badbuzz-webhooks/1",
-        })
-        try:
-            with _OPENER.open(req, timeout=self.timeout_s) as resp:
-                status = resp.status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
+        }).status_code
         if 300 <= status < 400:
             raise PermanentDeliveryError(f"HTTP {status}: redirects are not followed")
         if 400 <= status < 500 and status not in RETRYABLE_4XX:
