@@ -96,11 +96,11 @@ def run_bench(settings: Settings, *, tweets: int, output: Path) -> BenchResult:
     with tempfile.TemporaryDirectory() as tmp:
         fused = best(whole.model_copy(update={"model_dir": fused_copy(whole.resolved_model_dir, Path(tmp))}))
     with_emotion = best(settings.model_copy(update={"emotions": "all"}))
-    pipeline = _end_to_end(plain, replay)
+    pipeline = pipeline_run(plain, replay)
     end_to_end = pipeline.tps
-    end_to_end_reference_batch = _end_to_end(plain.model_copy(update={"batch_max_size": REFERENCE_BATCH}),
+    end_to_end_reference_batch = pipeline_run(plain.model_copy(update={"batch_max_size": REFERENCE_BATCH}),
                                              replay).tps
-    emotion_end_to_end = _end_to_end(settings.model_copy(update={"emotions": "all"}), replay).tps
+    emotion_end_to_end = pipeline_run(settings.model_copy(update={"emotions": "all"}), replay).tps
     null = pipeline_run(plain, null_model_stream(plain, NULL_MODEL_TWEETS), null_model=True)
     result = BenchResult(len(replay), inference.tps, end_to_end, inference.version, inference.providers,
                          settings.batch_max_size, settings.onnx_sub_batch, unbucketed.tps, with_emotion.tps,
@@ -177,10 +177,6 @@ def _inference_only(settings: Settings, texts: list[str]) -> InferenceRun:
         negative += sum(label == "negative" for label in pred.decided_labels())
     tps = len(texts) / (time.perf_counter() - started)
     return InferenceRun(tps, model.version, model.providers, model.emotion_version, negative / max(1, len(texts)))
-
-
-def _end_to_end(settings: Settings, replay: list) -> PipelineRun:  # type: ignore[type-arg]
-    return pipeline_run(settings, replay)
 
 
 def null_model_stream(settings: Settings, tweets: int) -> list:  # type: ignore[type-arg]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from badbuzz.models.data import find_sentiment140
 from badbuzz.services.api.auth import new_key
 from badbuzz.services.settings import Settings
 from badbuzz.services.tools.bench import _inference_only, machine
+from badbuzz.services.tools.bench_pipeline import free_port
 from badbuzz.stream.sources.replay import shuffled_rows
 
 HEADER = ("| clients | texts per request | texts/s | × reference | p50 ms | p99 ms | /healthz p50 / max ms | 503s "
@@ -63,10 +63,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _load(url: str, key: str, texts: list[str], clients: int, per_request: int, seconds: float,
@@ -152,7 +148,7 @@ def run_api_load(settings: Settings, *, tweets: int, seconds: float, output: Pat
     plain = settings.model_copy(update={"emotions": "off"})
     reference = max((_inference_only(plain, texts) for _ in range(2)), key=lambda r: r.tps)
     key, entry = new_key("bench", "read")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     runs: list[LoadRun] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,7 +22,8 @@ from badbuzz.models.serving.routing import LanguageRouter
 from badbuzz.models.training import datasets
 from badbuzz.services.scorer import load_model
 from badbuzz.services.settings import Settings
-from badbuzz.services.tools.bench import _end_to_end, machine
+from badbuzz.services.tools.bench import machine
+from badbuzz.services.tools.bench_pipeline import pipeline_run
 from badbuzz.stream.sources.replay import ReplayTweet, retime, shuffled_rows
 
 FRENCH_SHARE = 0.4
@@ -97,7 +98,7 @@ def run_language_bench(settings: Settings, *, tweets: int, output: Path) -> Lang
     del single, router
     end_to_end = None
     if settings.kafka_bootstrap is not None and settings.database_url is not None:
-        end_to_end = _end_to_end(plain, mixed).tps
+        end_to_end = pipeline_run(plain, mixed).tps
     versions = [r.model.version for r in load_model(plain, warm_up=False).routes]
     one_model, routed, tagged = tps["one"], tps["routed"], tps["tagged"]
     result = LanguageBench(len(english), one_model, routed, tagged, tps["french"], tps["bilingual"], end_to_end,

@@ -7,6 +7,8 @@ import json
 import re
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -95,35 +97,21 @@ class ScorerMetrics:
         )
         for stage in STAGES:
             self.stage_cpu.labels(stage=stage)
-        self.clock = StageClock(self.stage_cpu)
         self.model_info = Gauge(
             "badbuzz_model_info", "The model being served (value 1)", ["version", "providers"], registry=registry
         )
 
+    @contextmanager
+    def clock(self, stage: str) -> Iterator[None]:
+        """Adds the calling thread's CPU time inside ``with metrics.clock(stage):`` to ``stage_cpu``.
 
-class StageClock:
-    """Adds the calling thread's CPU time inside ``with clock(stage):`` to the stage's counter.
-
-    Thread CPU rather than wall time: the stages run in worker threads that share two cores with Kafka,
-    PostgreSQL and ONNX Runtime's pool, and wall time would charge a stage for the time it waited its turn."""
-
-    def __init__(self, counter: Counter) -> None:
-        self.counter = counter
-
-    def __call__(self, stage: str) -> _Timed:
-        return _Timed(self.counter.labels(stage=stage))
-
-
-class _Timed:
-    def __init__(self, child: Counter) -> None:
-        self.child = child
-        self.started = 0.0
-
-    def __enter__(self) -> None:
-        self.started = time.thread_time()
-
-    def __exit__(self, *exc: object) -> None:
-        self.child.inc(time.thread_time() - self.started)
+        Thread CPU rather than wall time: the stages run in worker threads that share two cores with Kafka,
+        PostgreSQL and ONNX Runtime's pool, and wall time would charge a stage for the time it waited its turn."""
+        started = time.thread_time()
+        try:
+            yield
+        finally:
+            self.stage_cpu.labels(stage=stage).inc(time.thread_time() - started)
 
 
 def serve_metrics(registry: CollectorRegistry, port: int, addr: str = "127.0.0.1", *,
