@@ -52,3 +52,12 @@ def test_target_labels_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("BADBUZZ_PROMETHEUS_LABELS", "not a label list")
     with pytest.raises(ValueError):
         Settings()
+
+
+def test_a_blank_targets_folder_registers_nowhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``BADBUZZ_PROMETHEUS_TARGETS=`` (how a bench or a compose file unsets it) is no folder, not the working
+    directory: a blank once left scrape-target files in whatever folder a process was started from."""
+    monkeypatch.setenv("BADBUZZ_PROMETHEUS_TARGETS", "")
+    assert Settings().prometheus_targets is None
+    monkeypatch.setenv("BADBUZZ_PROMETHEUS_TARGETS", "/srv/targets")
+    assert Settings().prometheus_targets == Path("/srv/targets")
