@@ -90,7 +90,11 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
         rules: list[str | tuple[str, str]] = list(args.rule) or list(matcher.x_rules())
         if not rules:
             raise SystemExit('ingest x: give --rule, or mark the brand\'s topic "follow": true in BADBUZZ_TOPICS_FILE')
-        run_x(XApi(args.api or DEFAULT_API, settings.x_bearer_token.get_secret_value()), rules, sink, stop=stopping)
+        api = XApi(args.api or DEFAULT_API, settings.x_bearer_token.get_secret_value())
+        try:
+            run_x(api, rules, sink, stop=stopping)
+        finally:
+            api.close()
         return 0
     finally:
         if producer is not None:

@@ -31,7 +31,7 @@ from badbuzz.stream.sources.bluesky_client import CursorFile, run_bluesky
 from badbuzz.stream.sources.jsonl import ingest_lines
 from badbuzz.stream.sources.sink import ConnectorMetrics, RawSink
 from badbuzz.stream.sources.x import Backoff, map_tweet, rule_changes
-from badbuzz.stream.sources.x_client import XApi, run_x
+from badbuzz.stream.sources.x_client import XAccessRefused, XApi, run_x
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "connectors"
 JETSTREAM = [json.loads(line) for line in (DATA / "jetstream_events.jsonl").read_text().splitlines()]
@@ -282,6 +282,34 @@ def test_x_stream_rules_keepalive_429_and_reconnects() -> None:
     # (250 ms); the 503: an HTTP retry (5 s)
     assert waits[0] >= 1 and waits[1] == 0.25 and waits[2] == 5
     print(f"[measure] x: {len(printed(out))} tweets over {server.stream_calls} stream connections; waits {waits}")
+
+
+def test_x_refused_token_stops_with_a_clear_error_instead_of_retrying() -> None:
+    """A 401 (X's documented ``Unauthorized`` problem) cannot be fixed by waiting: no retry loop, one message."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"title": "Unauthorized", "type": "about:blank", "status": 401,
+                               "detail": "Unauthorized"}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/problem+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sink, _ = sink_at(datetime(2019, 11, 21, 22, 0, tzinfo=UTC), "x")
+    waits: list[float] = []
+    try:
+        with pytest.raises(XAccessRefused, match="HTTP 401"):
+            run_x(XApi(f"http://127.0.0.1:{server.server_port}", "revoked"), ["@airparadis"], sink,
+                  sleep=waits.append)
+    finally:
+        server.shutdown()
+    assert waits == []
 
 
 # --------------------------------------------------------------------------------------- JSON lines
