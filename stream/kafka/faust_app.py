@@ -1,7 +1,8 @@
 """The faust-streaming scorer app: a consumer-group agent that micro-batches ``tweets.raw``.
 
 ``stream.take_events(max, within)`` builds the micro-batches; faust acknowledges a batch's events only
-after the agent body returns, and commits only acknowledged offsets. The body runs the (blocking)
+after the agent body returns, and commits only acknowledged offsets up to the newest durable one (faust also
+acknowledges messages no agent saw when it stops: stream/kafka/durable_commits.py). The body runs the (blocking)
 :class:`ScoringPipeline` in a worker thread, and returns only once scores are in the store and every output
 record is acknowledged by the broker, so a crash replays at most the uncommitted batch, which the idempotent
 store absorbs. Consumer lag is measured apart, by :class:`LagMonitor`, so a stuck agent shows rising lag.
@@ -23,6 +24,7 @@ from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 
 from badbuzz.stream.contracts import IncomingMessage, Origin
 from badbuzz.stream.errors import SinkError, StoreUnavailable
+from badbuzz.stream.kafka.durable_commits import DurableFrontier
 from badbuzz.stream.kafka.lag import LagMonitor
 from badbuzz.stream.scoring.metrics import ScorerMetrics
 from badbuzz.stream.scoring.pipeline import PreparedBatch, ScoringPipeline
@@ -68,6 +70,7 @@ def build_app(
                     partitions=partitions)
 
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        frontier.install(app.consumer)  # before the first commit of this assignment
         mine = [tp for tp in assigned if tp.topic == topic]
         unread.reset()  # another replica may have read these partitions further meanwhile
         metrics.assigned_partitions.labels(topic=topic).set(len(mine))
@@ -78,27 +81,24 @@ def build_app(
     app.on_partitions_assigned.connect(on_assigned)
 
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        frontier.forget(revoked)
         if lag is not None:
             lag.assign(set())  # until the next assignment: another replica may own them now
 
     app.on_partitions_revoked.connect(on_revoked)
 
     unread = UnreadPartitions()
+    frontier = DurableFrontier()
 
     @app.agent(raw)  # type: ignore[untyped-decorator]  # faust is not analysed (see pyproject)
     async def score(stream: Any) -> AsyncIterator[None]:
         async for events in stream.take_events(batch_max_size, within=batch_max_wait_s):
-            durable = False
-            try:
-                batch = [_incoming(e.message) for e in events]
-                unread.processed((m.origin.partition, m.origin.offset) for m in batch if m.origin is not None)
-                prepared = await asyncio.to_thread(pipeline.prepare, batch)
-                prepared.pending_partitions = await _unread(app.consumer, topic, unread)
-                await _deliver_until_durable(pipeline, prepared, metrics)
-                durable = True
-            finally:
-                if not durable:  # cancelled (SIGTERM) while the batch waits out an outage
-                    withhold_acks(events)
+            batch = [_incoming(e.message) for e in events]
+            unread.processed((m.origin.partition, m.origin.offset) for m in batch if m.origin is not None)
+            prepared = await asyncio.to_thread(pipeline.prepare, batch)
+            prepared.pending_partitions = await _unread(app.consumer, topic, unread)
+            await _deliver_until_durable(pipeline, prepared, metrics)
+            frontier.delivered((e.message.tp, e.message.offset) for e in events)  # committable from here on
             yield None
 
     return app
@@ -157,20 +157,6 @@ async def _unread(consumer: Any, topic: str, unread: UnreadPartitions) -> frozen
     except Exception:  # faust/aiokafka internals: a guess that fails must not stop scoring
         log.debug("could not read the consumer's high watermarks", exc_info=True)
         return frozenset()
-
-
-def withhold_acks(events: Iterable[Any]) -> None:
-    """Keep a batch that is not durable out of every commit.
-
-    faust's ``take_events`` acknowledges a batch's events in a ``finally`` on its way out, whatever happened:
-    a shutdown (SIGTERM, a rolling restart) that cancels the agent while it waits out a PostgreSQL outage would
-    acknowledge the undelivered batch, and the shutdown commit would commit it: up to a batch of tweets lost.
-    Marking each message acknowledged *on the message only* makes that ``finally`` a no-op for them (faust
-    skips a message already acked) without recording the offsets as committable; the consumer commits up to
-    the first of them, and the next owner of the partition reads the batch again (the store deduplicates).
-    """
-    for event in events:
-        event.message.acked = True
 
 
 def _incoming(message: Any) -> IncomingMessage:

@@ -275,6 +275,39 @@ def committed_offsets(bootstrap: str, group: str) -> int:
         admin.close()
 
 
+def group_lag(bootstrap: str, topic: str, group: str) -> dict[int, tuple[int, int]]:
+    """(committed offset, end offset) per partition of ``topic`` for ``group``: a stalled consumer shows here."""
+    from kafka import KafkaAdminClient, TopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        committed = {tp.partition: meta.offset for tp, meta in admin.list_group_offsets({group: None})
+                     .get(group, {}).items() if tp.topic == topic}
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(parts)
+        return {tp.partition: (committed.get(tp.partition, -1), end) for tp, end in ends.items()}
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def where_are_they(stack: Stack, topics: Topics, expected: set[str], stored: set[str]) -> str:
+    """Why ``expected`` is not all ``stored``: lost before Kafka (the source), held or lost after (the scorer)."""
+    raw_ids: set[str] = set()
+    for record in consume_all(stack.kafka, topics.raw, expected=10**9, timeout_s=20):
+        try:
+            raw_ids.add(str(json.loads(record.value)["id"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    missing = expected - stored
+    dead = consume_all(stack.kafka, topics.dlq, expected=10**9, timeout_s=5)
+    return (f"{len(stored & expected)}/{len(expected)} stored; of the {len(missing)} missing, "
+            f"{len(missing & raw_ids)} are in {topics.raw} (scorer) and {len(missing - raw_ids)} are not "
+            f"(source), e.g. {sorted(missing)[:5]}; {len(dead)} dead letters; committed/end offsets per "
+            f"partition {group_lag(stack.kafka, topics.raw, topics.group)}")
+
+
 def row_stats(database_url: str) -> tuple[int, int, float, float]:
     """(rows, distinct ids, min p_negative, max p_negative) in scored_tweets; zeros before the table exists."""
     url = database_url.replace("postgresql+psycopg://", "postgresql://")

@@ -34,7 +34,7 @@ from badbuzz.services.tools.demo import umsab_pool
 from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS, TopicMatcher
 from badbuzz.stream.simulation.scenario import Episode, PoolTweet, Scenario, TopicSpec, generate
 from tests.deployments import stack_env
-from tests.integration.conftest import CommandProcess, Stack, Topics, free_port, wait_until
+from tests.integration.conftest import CommandProcess, Stack, Topics, free_port, wait_until, where_are_they
 from tests.integration.test_alertmanager import delivered
 from tests.integration.test_outages import stopped
 from tests.unit.test_connectors import FakeJetstream
@@ -107,8 +107,15 @@ def test_the_operators_first_week(stack: Stack, topics: Topics, database: str, d
         except psycopg.Error:
             return 0
 
+    def stored_ids() -> set[str]:
+        with psycopg.connect(admin) as conn:
+            return {r[0] for r in conn.execute("SELECT tweet_id FROM scored_tweets").fetchall()}
+
     def logs() -> str:
         return "\n".join(f"--- {n}\n{s.tail()}" for n, s in services.items())
+
+    def diagnosis() -> str:
+        return f"{where_are_they(stack, topics, post_ids, stored_ids())}\n{logs()}"
 
     try:
         started = time.monotonic()
@@ -120,7 +127,7 @@ def test_the_operators_first_week(stack: Stack, topics: Topics, database: str, d
         at_postgres = stored()
         with stopped("postgres"):
             time.sleep(5)
-        wait_until(lambda: stored() >= len(events), 420, "the whole week stored", logs)
+        wait_until(lambda: stored() >= len(events), 420, "the whole week stored", diagnosis)
         wait_until(lambda: ("air-paradis", "firing") in comms.states(), 240, "the alert on the comms webhook", logs)
         fired = json.loads(comms.posts[0][1])["badbuzz"]
 
@@ -137,8 +144,8 @@ def test_the_operators_first_week(stack: Stack, topics: Topics, database: str, d
                                      data=json.dumps({"who": "Camille", "note": "on it"}).encode(), method="POST",
                                      headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
         assert urllib.request.urlopen(ack, timeout=10).status == 201
+        ids = stored_ids()
         with psycopg.connect(admin) as conn:
-            ids = {r[0] for r in conn.execute("SELECT tweet_id FROM scored_tweets").fetchall()}
             alerts = conn.execute("SELECT id, topic, state, unpaged_reason, examples FROM alerts").fetchall()
             acks = conn.execute("SELECT who FROM alert_acks").fetchall()
         took = time.monotonic() - started
