@@ -22,6 +22,7 @@ from badbuzz.stream.kafka.clients import (
     ensure_topics,
 )
 from badbuzz.stream.kafka.lag import LagMonitor
+from badbuzz.stream.periodic import Scheduler
 from badbuzz.stream.scoring.metrics import ScorerMetrics, serve_metrics
 from badbuzz.stream.scoring.pipeline import ScoringPipeline
 
@@ -153,7 +154,10 @@ def run_scorer(settings: Settings) -> None:
                            targets_dir=settings.prometheus_targets, service="scorer",
                            labels=settings.target_labels)
     lag = LagMonitor(settings.kafka_bootstrap, settings.consumer_group, metrics,
-                     interval_s=settings.lag_interval_s, client_options=security.kafka_python()).start()
+                     client_options=security.kafka_python())
+    scheduler = Scheduler("scorer")
+    scheduler.every("consumer-lag", settings.lag_interval_s, lag.tick)
+    scheduler.start()
     log.info("scorer replica %s: model %s on %s, metrics on :%d", settings.replica, model.version,
              model.providers, settings.metrics_port)
     app = build_app(
@@ -179,5 +183,6 @@ def run_scorer(settings: Settings) -> None:
     finally:
         if target is not None:  # faust's worker may end the process without running atexit hooks
             target.remove()
-        lag.stop()
+        scheduler.stop()
+        lag.close()
         producer.close()

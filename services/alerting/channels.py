@@ -13,22 +13,23 @@ believe they lead never both send a row.
 Retries are bounded: a delivery still failing ``give_up_after`` (default 24 h) after its alert, or refused
 in a way retrying cannot fix (:class:`PermanentDeliveryError`), is marked failed, counted in
 ``badbuzz_alert_deliveries_total{outcome="failed"}`` and shown with its alert in the API. Each channel is
-delivered by its own thread, so a slow or hanging endpoint delays only itself. Delivered rows are purged
-after ``retention`` (default 7 days); the alerts themselves stay in ``alerts``.
+delivered by its own job of the alerter's scheduler (stream/periodic.py), so a slow or hanging endpoint
+delays only itself. Delivered rows are purged after ``retention`` (default 7 days); the alerts themselves
+stay in ``alerts``.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from badbuzz.stream.detection.event import AlertEvent
+from badbuzz.stream.periodic import Scheduler
 
 if TYPE_CHECKING:
     from badbuzz.services.alerting.store import AlertStore
@@ -97,7 +98,7 @@ def backoff(attempts: int, base_s: float = 2.0, cap_s: float = 30.0) -> timedelt
 
 
 class OutboxDispatcher:
-    """Delivers outbox rows to their channels, each channel's in order, each channel in its own thread.
+    """Delivers outbox rows to their channels, each channel's in order, each channel by its own scheduled job.
 
     When a channel fails, its remaining rows wait behind the failed one (a down channel would fail them the
     same way, and waiting keeps that channel's alerts in order); the other channels go on. A row that is
@@ -173,36 +174,19 @@ class OutboxDispatcher:
         """Delete rows delivered more than ``retention`` ago."""
         return self.store.purge_delivered(self._now() - self.retention)
 
-    def start(self, active: Callable[[], bool] = lambda: True, poll_s: float = 0.5,
-              purge_every_s: float = 3600.0) -> list[threading.Thread]:
-        """Deliver every ``poll_s`` seconds while ``active()`` (this alerter leads): one daemon thread per
-        channel, so a hanging endpoint (up to its timeout) holds back only its own alerts; and one that
-        purges delivered rows every ``purge_every_s``."""
+    def schedule(self, scheduler: Scheduler, active: Callable[[], bool] = lambda: True, poll_s: float = 0.5,
+                 purge_every_s: float = 3600.0) -> None:
+        """Deliver every ``poll_s`` seconds while ``active()`` (this alerter leads), one job per channel, so a
+        hanging endpoint (up to its timeout) holds back only its own alerts; purge delivered rows every
+        ``purge_every_s``. A failing job (the store itself is down) is logged and retried: the rows wait."""
+        for i, destination in enumerate(self.channels):
+            scheduler.every(f"deliver-{i} {redact(destination)}", poll_s, partial(self.deliver_channel, destination),
+                            active=active)
+        scheduler.every("outbox-purge", purge_every_s, self._purge_and_log, active=active)
 
-        def loop(destination: str) -> None:
-            while True:
-                try:
-                    if active():
-                        self.deliver_channel(destination)
-                except Exception as exc:  # the store itself is down: the rows wait there
-                    log.error("alert dispatcher for %s failed (will retry): %s", redact(destination), exc)
-                time.sleep(poll_s)
-
-        def purge_loop() -> None:
-            while True:
-                try:
-                    if active() and (n := self.purge()):
-                        log.info("purged %d delivered alert deliveries older than %s", n, self.retention)
-                except Exception as exc:
-                    log.error("outbox purge failed (will retry): %s", exc)
-                time.sleep(purge_every_s)
-
-        threads = [threading.Thread(target=loop, args=(d,), name=f"alert-dispatcher-{i}", daemon=True)
-                   for i, d in enumerate(self.channels)]
-        threads.append(threading.Thread(target=purge_loop, name="alert-outbox-purge", daemon=True))
-        for t in threads:
-            t.start()
-        return threads
+    def _purge_and_log(self) -> None:
+        if n := self.purge():
+            log.info("purged %d delivered alert deliveries older than %s", n, self.retention)
 
 
 def redact(destination: str) -> str:

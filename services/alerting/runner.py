@@ -1,10 +1,8 @@
-"""``badbuzz services alerter``: the alert service process (detection loop + delivery dispatcher thread)."""
+"""``badbuzz services alerter``: the alert service process (detection loop; outbox delivery and retention jobs)."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +19,7 @@ from badbuzz.services.settings import Settings
 from badbuzz.services.signals import stop_requested
 from badbuzz.services.storage.retention import apply_retention
 from badbuzz.services.storage.scores import make_engine
+from badbuzz.stream.periodic import Scheduler
 from badbuzz.stream.scoring.metrics import serve_metrics
 
 log = logging.getLogger(__name__)
@@ -65,31 +64,28 @@ def run_alerter(settings: Settings) -> None:
     serve_metrics(registry, settings.metrics_port, settings.metrics_addr, targets_dir=settings.prometheus_targets,
                   service="alerter", labels=settings.target_labels)
     leadership = Leadership(store.engine)
+    def leads() -> bool:  # the jobs below run on the leading alerter only
+        return leadership.is_leader
+
+    scheduler = Scheduler("alerter")
     OutboxDispatcher(store, channels, give_up_after=timedelta(hours=settings.delivery_give_up_hours),
                      retention=timedelta(days=settings.outbox_retention_days), registry=registry,
-                     term=lambda: leadership.term).start(active=lambda: leadership.is_leader)
-    start_retention(store.engine, settings, active=lambda: leadership.is_leader)
+                     term=lambda: leadership.term).schedule(scheduler, active=leads)
+    schedule_retention(scheduler, store.engine, settings, active=leads)
+    scheduler.start()
     stopping = stop_requested()
     log.info("alerter: %d topic(s) with saved state, channels %s, metrics on :%d", len(service.detectors),
              ", ".join(c.destination.split("://")[0] for c in channels), settings.metrics_port)
-    service.run_forever(settings.alert_poll_s, stop=stopping, leadership=leadership)
-    leadership.release()
+    try:
+        service.run_forever(settings.alert_poll_s, stop=stopping, leadership=leadership)
+    finally:
+        scheduler.stop()  # no delivery after this alerter gives up the lead
+        leadership.release()
 
 
-def start_retention(engine: Engine, settings: Settings, active: Callable[[], bool],
-                    every_s: float = 3600.0) -> threading.Thread:
-    """The retention job (services/storage/retention.py) every hour on the leading alerter (one runner is enough)."""
+def schedule_retention(scheduler: Scheduler, engine: Engine, settings: Settings, active: Callable[[], bool],
+                       every_s: float = 3600.0) -> None:
+    """The retention job (services/storage/retention.py) every hour on the leading alerter (one runner is
+    enough); a failure (the database is down) is retried the next hour."""
     policy = settings.retention_policy()
-
-    def loop() -> None:
-        while True:
-            try:
-                if active():
-                    apply_retention(engine, policy, datetime.now(UTC))
-            except Exception as exc:  # the database is down: next hour
-                log.error("retention job failed (will retry): %s", exc)
-            time.sleep(every_s)
-
-    thread = threading.Thread(target=loop, name="retention", daemon=True)
-    thread.start()
-    return thread
+    scheduler.every("retention", every_s, lambda: apply_retention(engine, policy, datetime.now(UTC)), active=active)

@@ -92,7 +92,7 @@ class WebhookChannel:
         self.url = url
         self.secret = secret
         self.timeout_s = timeout_s
-        # one client per endpoint (its connections are reused; each channel has its own dispatcher thread).
+        # one client per endpoint (its connections are reused; each channel has its own delivery job).
         # Redirects are not followed: an alert is never re-sent to a host that the settings did not name.
         self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
 

@@ -1,16 +1,15 @@
 """Consumer lag measured from the broker, on a timer of its own.
 
 Lag measured only after a batch (as it used to be) freezes exactly when it matters: a scorer stuck on an
-outage processes no batch, so its lag gauge stood still and no alert could fire. This monitor runs in its
-own thread, asks the broker for each owned partition's end offset and the group's committed offset, and
-drops the gauges of partitions that moved to another replica, so ``sum(badbuzz_consumer_lag)`` over the
-replicas is the group's real backlog.
+outage processes no batch, so its lag gauge stood still and no alert could fire. This monitor runs as a job
+of the process's scheduler (stream/periodic.py), off the event loop: it asks the broker for each owned
+partition's end offset and the group's committed offset, and drops the gauges of partitions that moved to
+another replica, so ``sum(badbuzz_consumer_lag)`` over the replicas is the group's real backlog.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -21,16 +20,14 @@ log = logging.getLogger(__name__)
 
 
 class LagMonitor:
-    def __init__(self, bootstrap: str, group: str, metrics: ScorerMetrics, *, interval_s: float = 5.0,
+    def __init__(self, bootstrap: str, group: str, metrics: ScorerMetrics, *,
                  client_options: dict[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
         self.group = group
         self.metrics = metrics
-        self.interval_s = interval_s
         self.client_options = client_options or {}
         self._owned: frozenset[tuple[str, int]] = frozenset()
         self._shown: set[tuple[str, int]] = set()
-        self._stop = threading.Event()
         self._consumer: Any = None
         self._admin: Any = None
 
@@ -69,22 +66,17 @@ class LagMonitor:
         self.metrics.lag_checked.set(time.time())
         return lags
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.measure_once()
-            except Exception as exc:  # broker down: the checked-at gauge ages, which is itself the signal
-                log.warning("consumer lag not measured: %s", exc)
-                self._close_clients()
-            self._stop.wait(self.interval_s)
+    def tick(self) -> None:
+        """One measurement for the scheduler (stream/periodic.py); a broker that is down is logged, not raised:
+        the checked-at gauge ages, which is itself the signal."""
+        try:
+            self.measure_once()
+        except Exception as exc:
+            log.warning("consumer lag not measured: %s", exc)
+            self._close_clients()
+
+    def close(self) -> None:
         self._close_clients()
-
-    def start(self) -> LagMonitor:
-        threading.Thread(target=self.run, name="badbuzz-lag", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
 
     def _close_clients(self) -> None:
         for client in (self._consumer, self._admin):

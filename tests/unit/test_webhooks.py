@@ -29,6 +29,7 @@ from badbuzz.services.alerting.webhook_channel import (
 from badbuzz.services.storage.scores import make_engine
 from badbuzz.stream.detection.detector import TopicState
 from badbuzz.stream.detection.event import AlertEvent, slack_payload
+from badbuzz.stream.periodic import Scheduler
 from tests.store_queries import all_alerts, failed_deliveries
 from tests.webhook_receiver import Receiver
 
@@ -258,12 +259,15 @@ def test_a_hanging_endpoint_does_not_delay_the_others(tmp_path: Path) -> None:
     slow, console = Slow(3.0), ConsoleChannel(printed.append)
     store.save_state("baggage", TopicState(), T0, [event("firing")], [slow, console])
     started = time.monotonic()
-    OutboxDispatcher(store, [slow, console]).start(poll_s=0.05)
+    scheduler = Scheduler("alerter")
+    OutboxDispatcher(store, [slow, console]).schedule(scheduler, poll_s=0.05)
+    scheduler.start()
     while not printed and time.monotonic() - started < 2:
         time.sleep(0.02)
     took = time.monotonic() - started
     assert printed and took < 1.5, f"the console waited {took:.1f}s behind the slow endpoint"
     assert slow.sent == []  # still hanging
+    scheduler.stop(wait=False)
 
 
 def test_delivered_rows_are_purged_after_the_retention(tmp_path: Path) -> None:
