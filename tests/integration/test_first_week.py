@@ -162,7 +162,9 @@ def test_the_operators_first_week(stack: Stack, topics: Topics, database: str, d
           f"{fired['fired_at']} for a wave at {wave_at.isoformat()}, languages {fired.get('languages')}, "
           f"{took:.0f} s in all")
     assert ids == post_ids  # conservation: every post stored, once (the primary key), none lost
-    assert at_restart < at_postgres < len(events), "the restarts must land mid-stream"
+    # mid-stream: PostgreSQL stops before the week is all stored (the new scorer may not have stored anything
+    # yet when it does: it takes a few seconds to start)
+    assert 0 < at_restart <= at_postgres < len(events), "the restarts must land mid-stream"
     # one alert paged; anything the week's history held (a false alarm) is recorded, found while catching up,
     # and paged nowhere
     paged = [a for a in alerts if a[3] is None]
