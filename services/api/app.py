@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -29,6 +28,7 @@ from badbuzz.services.api.auth import ApiKey, Role, find_key, parse_keys
 from badbuzz.services.api.batching import BatchMetrics, DynamicBatcher, Overloaded
 from badbuzz.services.api.body_limit import BodyLimit
 from badbuzz.services.api.readiness import Readiness, ReadinessProbe
+from badbuzz.services.api.request_metrics import RequestMetrics
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage.tables import AlertAckRow, AlertRow
 from badbuzz.stream.limits import LANG_MAX_CHARS, LANG_TAG, TOPIC_MAX_CHARS
@@ -249,6 +249,7 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
     app = FastAPI(title="Bad Buzz Watch API", version="1", default_response_class=SafeJSONResponse,
                   description="Tweet sentiment scoring, topic status and bad-buzz alerts for a brand's "
                               "communications team.")
+    app.add_middleware(RequestMetrics, requests=requests, latency=latency)
     # outermost: bodies are capped before anything reads them (FastAPI parses a body before auth runs)
     app.add_middleware(BodyLimit, default=settings.api_max_body_bytes, per_path={"/ui/login": LOGIN_MAX_BYTES})
 
@@ -257,18 +258,8 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
         """FastAPI's 422 body, rendered so that any input it quotes back can be encoded."""
         return SafeJSONResponse(status_code=422, content={"detail": jsonable_encoder(exc.errors())})
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        requests.labels(route=name, status=str(response.status_code)).inc()
-        latency.labels(route=name).observe(time.perf_counter() - started)
-        return response
-
-    def need(role: Role) -> Callable[[Request], ApiKey]:
-        def check(request: Request) -> ApiKey:
+    def need(role: Role) -> Callable[[Request], Awaitable[ApiKey]]:
+        async def check(request: Request) -> ApiKey:  # async: a sync dependency costs a thread hand-off per request
             header = request.headers.get("authorization", "")
             presented = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get(
                 "x-api-key", "")

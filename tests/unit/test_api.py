@@ -172,8 +172,13 @@ def test_readiness_metrics_and_openapi(client: TestClient) -> None:
     ready = client.get("/readyz").json()
     assert ready == {"ready": True, "checks": {"database": "ok", "model": "ok"}}
     assert client.get("/v1/topics", headers=auth()).status_code == 200
+    assert client.get("/v1/topics").status_code == 401
+    assert client.get("/no/such/path").status_code == 404
     body = client.get("/metrics").text
-    assert 'badbuzz_api_requests_total{route="/v1/topics",status="200"}' in body
+    assert 'badbuzz_api_requests_total{route="/v1/topics",status="200"} 1.0' in body
+    assert 'badbuzz_api_requests_total{route="/v1/topics",status="401"} 1.0' in body  # refused ones count too
+    assert 'badbuzz_api_requests_total{route="unmatched",status="404"} 1.0' in body
+    assert 'badbuzz_api_request_seconds_count{route="/v1/topics"} 2.0' in body
     spec = client.get("/openapi.json").json()
     assert {"/v1/score", "/v1/topics", "/v1/topics/{topic}/timeline", "/v1/alerts", "/v1/alerts/{alert_id}",
             "/v1/alerts/{alert_id}/ack", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
