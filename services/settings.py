@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     alert_scales: str = Field("2,5,10,30,60,180,720", pattern=r"^\s*\d+\s*(,\s*\d+\s*)*$", description=(
         "comma-separated window lengths in minutes, each tested only when it holds enough tweets"))
     alert_pending_minutes: int = Field(2, ge=1)
-    alert_cooldown_minutes: int = Field(30, ge=0)
+    alert_cooldown_minutes: int = Field(60, ge=0)  # as DetectorConfig, which the alert tables measure
     alert_page_max_age_minutes: float = Field(30.0, gt=0, description=(
         "a transition found while catching up (after an alerter outage, or a backfill) that is older than this "
         "is recorded, shown in the API and counted, but not paged; the alert still firing at the end is"))
