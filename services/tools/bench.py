@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import tempfile
@@ -194,21 +195,51 @@ def null_model_stream(settings: Settings, tweets: int) -> list:  # type: ignore[
     return out
 
 
-def run_null_model(settings: Settings, *, tweets: int, output: Path | None = None) -> PipelineRun:
-    """``badbuzz bench --null-model``: the pipeline's own ceiling with its CPU by stage."""
+def run_null_model(settings: Settings, *, tweets: int, output: Path | None = None, replicas: int = 1) -> PipelineRun:
+    """``badbuzz bench --null-model``: the pipeline's own ceiling with its CPU by stage; with ``replicas`` > 1,
+    the same stream again through that many scorer processes in one consumer group (the ceiling's answer:
+    the pipeline's Python runs in one process per replica, so it scales with the cores given to it)."""
     _require_servers(settings)
-    run = pipeline_run(settings, null_model_stream(settings, tweets), null_model=True)
+    stream = null_model_stream(settings, tweets)
+    run = pipeline_run(settings, stream, null_model=True)
+    scaled = pipeline_run(settings, stream, null_model=True, replicas=replicas) if replicas > 1 else None
     print(json.dumps({"null_model_tps": round(run.tps, 1), "target_tps": NULL_MODEL_TARGET,
+                      **({f"null_model_tps_{replicas}_replicas": round(scaled.tps, 1)} if scaled else {}),
                       **{f"{k}_us_per_tweet": round(run.per_tweet_us(v), 1) for k, v in cpu_parts(run).items()}},
                      indent=2))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
+        command = f"badbuzz bench --null-model --tweets {tweets}" + (f" --replicas {replicas}" if scaled else "")
         output.write_text(f"""# Benchmarks: the pipeline's own ceiling (`badbuzz bench --null-model`)
 
 Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on: {machine()}.
-Command: `badbuzz bench --null-model --tweets {tweets}` (servers from `deploy/stack.sh start`).
-{null_model_section(run)}""")
+Command: `{command}` (servers from `deploy/stack.sh start`).
+{null_model_section(run)}{replicas_section(run, scaled, replicas) if scaled else ""}""")
     return run
+
+
+def replicas_section(one: PipelineRun, many: PipelineRun, replicas: int) -> str:
+    def row(n: int, r: PipelineRun) -> str:
+        return (f"| {n} | {r.tps:,.0f} | {r.tps / max(1e-9, one.tps):.2f} × | {r.per_tweet_us(r.scorer_total):,.1f} | "
+                f"{r.share(r.scorer_total):.0%} / {r.share(r.kafka):.0%} / {r.share(r.postgres):.0%} |")
+
+    us_one, us_many = one.per_tweet_us(one.scorer_total), many.per_tweet_us(many.scorer_total)
+    cores = NULL_MODEL_TARGET * us_many / 1e6  # scorer cores the target takes at this run's cost per tweet
+    return f"""
+## {replicas} scorer replicas, one consumer group, the same stream
+
+| scorers | tweets/s | × one scorer | scorer CPU µs per tweet | cores' share: scorers / Kafka / PostgreSQL |
+| ---: | ---: | ---: | ---: | ---: |
+{row(1, one)}
+{row(replicas, many)}
+
+A scorer's Python (faust's loop, validation, tokenisation, the store's and the producer's client work) runs
+under one interpreter lock per process, so one scorer is held near one core whatever its model costs. Replicas
+split the partitions between processes and add cores: the CPU a tweet costs stays {us_one:,.0f} → {us_many:,.0f}
+µs, so {NULL_MODEL_TARGET:,} tweets/s takes about {cores:.1f} cores of scorers (plus the broker's and
+PostgreSQL's share), e.g. {math.ceil(cores * 1.25):d} replicas sharing one GPU on a host with the cores to spare.
+This machine has {os.cpu_count()}.
+"""
 
 
 def cpu_parts(run: PipelineRun) -> dict[str, float]:
@@ -430,6 +461,8 @@ def register(sub: Subparsers) -> None:
     b.add_argument("--null-model", action="store_true",
                    help="the pipeline's own ceiling: Kafka → scorer → PostgreSQL with constant scores instead of "
                         "inference, tweets/s and CPU per stage (docs/benchmarks-pipeline.md)")
+    b.add_argument("--replicas", type=int, default=1,
+                   help="--null-model: also run the stream through this many scorer processes (one consumer group)")
     b.set_defaults(run=run_bench_command)
 
 
@@ -444,7 +477,8 @@ def run_bench_command(args: argparse.Namespace, settings: Settings) -> int:
 
         run_language_bench(s, tweets=args.tweets, output=args.output or Path("docs/benchmarks-languages.md"))
     elif args.null_model:
-        run_null_model(s, tweets=args.tweets, output=args.output or Path("docs/benchmarks-pipeline.md"))
+        run_null_model(s, tweets=args.tweets, output=args.output or Path("docs/benchmarks-pipeline.md"),
+                       replicas=args.replicas)
     elif args.compare_models:
         run_model_comparison(s, tweets=args.tweets, sentiment=args.sentiment, emotion=args.emotion,
                              output=args.output or Path("docs/benchmarks-models.md"))

@@ -126,22 +126,36 @@ def scrape(metrics_url: str) -> tuple[int, dict[str, float]]:
             {m.group(1): float(m.group(2)) for m in STAGE_METRIC.finditer(text)})
 
 
-def sample(scorer_pid: int, metrics_url: str) -> CpuSample:
-    tasks = Path(f"/proc/{scorer_pid}/task")
-    threads = {int(t.name): _ticks(t / "stat") for t in tasks.iterdir()} if tasks.is_dir() else {}
-    rows, stages = scrape(metrics_url)
+def scrape_all(metrics_urls: Sequence[str]) -> tuple[int, dict[str, float]]:
+    """:func:`scrape` summed over the replicas."""
+    rows, stages = 0, dict.fromkeys(STAGES, 0.0)
+    for url in metrics_urls:
+        n, per_stage = scrape(url)
+        rows += n
+        for k, v in per_stage.items():
+            stages[k] = stages.get(k, 0.0) + v
+    return rows, stages
+
+
+def sample(scorer_pids: Sequence[int], metrics_urls: Sequence[str]) -> CpuSample:
+    threads: dict[int, float] = {}
+    for pid in scorer_pids:  # thread ids are unique across processes
+        tasks = Path(f"/proc/{pid}/task")
+        if tasks.is_dir():
+            threads.update({int(t.name): _ticks(t / "stat") for t in tasks.iterdir()})
+    rows, stages = scrape_all(metrics_urls)
     return CpuSample(time.monotonic(), rows, threads, stages,
                      sum(_ticks(Path(f"/proc/{p}/stat")) for p in _pids(_is_kafka)),
                      {p: _ticks(Path(f"/proc/{p}/stat")) for p in _pids(_is_postgres)})
 
 
-def account(run: PipelineRun, before: CpuSample, after: CpuSample, scorer_pid: int) -> PipelineRun:
+def account(run: PipelineRun, before: CpuSample, after: CpuSample, scorer_pids: Sequence[int]) -> PipelineRun:
     """``run`` with the CPU each part used between the two samples (threads and backends that started in
     between count from zero)."""
     run.window_s, run.window_tweets = after.at - before.at, after.rows - before.rows
     threads = {tid: cpu - before.scorer_threads.get(tid, 0.0) for tid, cpu in after.scorer_threads.items()}
     run.scorer_total = sum(threads.values())
-    run.event_loop = threads.get(scorer_pid, 0.0)
+    run.event_loop = sum(threads.get(pid, 0.0) for pid in scorer_pids)  # a process's main thread has its pid
     run.stages = {s: after.stages.get(s, 0.0) - before.stages.get(s, 0.0) for s in STAGES}
     run.kafka = after.kafka - before.kafka
     run.postgres = sum(cpu - before.postgres.get(pid, 0.0) for pid, cpu in after.postgres.items())
@@ -155,9 +169,10 @@ def free_port() -> int:
 
 
 def pipeline_run(settings: Settings, replay: Sequence[Any], *, null_model: bool = False,
-                 timeout_s: float = 600.0) -> PipelineRun:
-    """Produce ``replay`` (RawTweets) to fresh topics, run a scorer process on them until all are stored, and
-    measure it. The scorer gets the settings' model, batching and emotion scope through its environment."""
+                 timeout_s: float = 600.0, replicas: int = 1) -> PipelineRun:
+    """Produce ``replay`` (RawTweets) to fresh topics, run ``replicas`` scorer processes (one consumer group)
+    on them until all are stored, and measure them together. The scorers get the settings' model, batching and
+    emotion scope through their environment."""
     assert settings.kafka_bootstrap is not None
     run_id = uuid.uuid4().hex[:8]
     replay = [replace(t, id=f"{run_id}-{t.id}") for t in replay]
@@ -171,11 +186,9 @@ def pipeline_run(settings: Settings, replay: Sequence[Any], *, null_model: bool 
         producer.send(raw, key=t.id.encode(), value=replay_record(t))
     producer.flush()
     producer.close()
-    port = free_port()
     env = dict(os.environ)
     env.update({"BADBUZZ_KAFKA_TOPIC_RAW": raw, "BADBUZZ_KAFKA_TOPIC_SCORED": scored, "BADBUZZ_KAFKA_TOPIC_DLQ": dlq,
-                "BADBUZZ_CONSUMER_GROUP": f"bench-{run_id}", "BADBUZZ_REPLICA": f"bench-{run_id}",
-                "BADBUZZ_METRICS_PORT": str(port), "BADBUZZ_METRICS_ADDR": "127.0.0.1",
+                "BADBUZZ_CONSUMER_GROUP": f"bench-{run_id}", "BADBUZZ_METRICS_ADDR": "127.0.0.1",
                 "BADBUZZ_LOG_LEVEL": "WARNING",
                 "BADBUZZ_MODEL_DIR": str(settings.resolved_model_dir), "BADBUZZ_HOME": str(settings.home),
                 "BADBUZZ_EMOTION_MODEL_DIR": str(settings.resolved_emotion_model_dir),
@@ -183,27 +196,31 @@ def pipeline_run(settings: Settings, replay: Sequence[Any], *, null_model: bool 
                 "BADBUZZ_BATCH_MAX_SIZE": str(settings.batch_max_size), "BADBUZZ_LANGUAGES": settings.languages,
                 "BADBUZZ_NULL_MODEL": "1" if null_model else "0"})
     env.pop("BADBUZZ_PROMETHEUS_TARGETS", None)  # not registered as a scrape target: a benchmark, not a service
-    proc = subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "scorer"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    ports = [free_port() for _ in range(replicas)]
+    procs = [subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "scorer"],
+                              env={**env, "BADBUZZ_REPLICA": f"bench-{run_id}-{i}", "BADBUZZ_METRICS_PORT": str(port)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+             for i, port in enumerate(ports)]
+    pids = [p.pid for p in procs]
+    metrics_urls = [f"http://127.0.0.1:{port}/metrics" for port in ports]
     engine = make_engine(settings.resolved_database_url)
     prefix = f"{run_id}-%"
     rows = ScoredTweetRow
     before: CpuSample | None = None
     try:
         deadline = time.monotonic() + timeout_s
-        while True:  # the scorer's own row counter: cheap to poll often, unlike a count over the table
-            stored, _ = scrape(metrics_url)
+        while True:  # the scorers' own row counters: cheap to poll often, unlike a count over the table
+            stored, _ = scrape_all(metrics_urls)
             if before is None and stored > 0:
-                before = sample(proc.pid, metrics_url)
+                before = sample(pids, metrics_urls)
             if stored >= expected:
                 break
-            if proc.poll() is not None:
-                raise RuntimeError(f"the scorer exited with status {proc.returncode} during the benchmark")
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("a scorer exited during the benchmark")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the scorer did not finish the benchmark stream within {timeout_s:.0f} s")
+                raise RuntimeError(f"the scorers did not finish the benchmark stream within {timeout_s:.0f} s")
             time.sleep(0.1)
-        after = sample(proc.pid, metrics_url)
+        after = sample(pids, metrics_urls)
         with engine.connect() as conn:
             first, last = conn.execute(
                 select(func.min(rows.scored_at), func.max(rows.scored_at)).where(rows.tweet_id.like(prefix))
@@ -212,9 +229,11 @@ def pipeline_run(settings: Settings, replay: Sequence[Any], *, null_model: bool 
                 select(func.count()).where(rows.tweet_id.like(prefix), rows.scored_at == first)
             ).scalar_one()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.wait(30)
         engine.dispose()
     seconds = max(1e-6, (last - first).total_seconds())
     result = PipelineRun(expected - in_first, (expected - in_first) / seconds)
-    return account(result, before or after, after, proc.pid)
+    return account(result, before or after, after, pids)

@@ -66,9 +66,23 @@ def test_proc_stat_cpu_and_the_accounting_between_two_samples(tmp_path: Path) ->
                        10.0, {1: 5.0})
     after = CpuSample(4.0, 2100, {7: 2.0, 8: 4.5, 9: 0.5}, {"validate": 0.7, "score": 2.0, "store": 0.3,
                                                              "publish": 0.2}, 10.4, {1: 5.5, 2: 0.25})
-    run = account(PipelineRun(tweets=2000, tps=500.0), before, after, scorer_pid=7)
+    run = account(PipelineRun(tweets=2000, tps=500.0), before, after, scorer_pids=[7])
     assert (run.window_s, run.window_tweets) == (4.0, 2000)
     assert run.scorer_total == 4.0 and run.event_loop == 1.0  # a thread started in between counts from zero
     assert run.other_threads == 4.0 - 1.0 - (0.2 + 1.0 + 0.3 + 0.2)
     assert abs(run.kafka - 0.4) < 1e-9 and run.postgres == 0.75
     assert run.per_tweet_us(run.event_loop) == 500.0
+
+
+def test_replicas_share_the_accounting_and_the_report_states_the_scaling() -> None:
+    from badbuzz.services.tools.bench import replicas_section
+    from badbuzz.services.tools.bench_pipeline import CpuSample, PipelineRun, account
+
+    stages = {"validate": 0.0, "score": 0.0, "store": 0.0, "publish": 0.0}
+    before = CpuSample(0.0, 0, {7: 1.0, 8: 1.0, 70: 2.0}, stages, 0.0, {})
+    after = CpuSample(2.0, 4000, {7: 2.0, 8: 1.5, 70: 3.0, 71: 0.5}, stages, 0.2, {})
+    two = account(PipelineRun(tweets=4000, tps=2000.0), before, after, scorer_pids=[7, 70])
+    assert two.event_loop == 2.0 and two.scorer_total == 3.0  # both processes' main threads, all their threads
+    one = PipelineRun(tweets=4000, tps=1250.0, window_s=3.2, window_tweets=4000, scorer_total=3.0)
+    text = replicas_section(one, two, 2)
+    assert "| 2 | 2,000 | 1.60 × | 750.0 |" in text and "takes about 7.5 cores of scorers" in text
