@@ -202,7 +202,8 @@ class Settings(BaseSettings):
 
     @field_validator("kafka_bootstrap", "database_url", "redis_url", "webhook_secret", "api_keys", "kafka_username",
                      "kafka_password", "kafka_ca_file", "kafka_cert_file", "kafka_key_file", "x_bearer_token",
-                     "prometheus_targets", mode="before")
+                     "prometheus_targets", "data", "model_dir", "emotion_model_dir", "multilingual_model_dir",
+                     "topics_file", "alerts_file", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
