@@ -59,6 +59,7 @@ def test_a_blank_targets_folder_registers_nowhere(monkeypatch: pytest.MonkeyPatc
     directory: a blank once left scrape-target files in whatever folder a process was started from."""
     monkeypatch.setenv("BADBUZZ_PROMETHEUS_TARGETS", "")
     assert Settings().prometheus_targets is None
+    monkeypatch.delenv("BADBUZZ_ALERT_TOPICS", raising=False)  # the stack's environment names watched topics
     for name in ("DATA", "MODEL_DIR", "EMOTION_MODEL_DIR", "MULTILINGUAL_MODEL_DIR", "TOPICS_FILE", "ALERTS_FILE"):
         monkeypatch.setenv(f"BADBUZZ_{name}", " ")  # as `${BADBUZZ_TOPICS_FILE:-}` in a compose file leaves it
         assert getattr(Settings(), name.lower()) is None, name
