@@ -11,9 +11,9 @@ import os
 import warnings
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from badbuzz.models.serving.released import released_model_dir
@@ -200,13 +200,14 @@ class Settings(BaseSettings):
                 logging.getLogger("badbuzz.settings").warning(message)
         return data
 
-    @field_validator("kafka_bootstrap", "database_url", "redis_url", "webhook_secret", "api_keys", "kafka_username",
-                     "kafka_password", "kafka_ca_file", "kafka_cert_file", "kafka_key_file", "x_bearer_token",
-                     "prometheus_targets", "data", "model_dir", "emotion_model_dir", "multilingual_model_dir",
-                     "topics_file", "alerts_file", mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _blank_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        """A blank value (what ``${VAR:-}`` leaves in a compose or env file) of any optional setting is unset,
+        not ``Path('')`` (the working directory) or an empty URL."""
+        blank = isinstance(value, str) and not value.strip()
+        optional = info.field_name is not None and type(None) in get_args(cls.model_fields[info.field_name].annotation)
+        return None if blank and optional else value
 
     @field_validator("webhook_secret")
     @classmethod
