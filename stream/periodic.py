@@ -49,8 +49,8 @@ class Scheduler:
         self._timer: threading.Thread | None = None
 
     def every(self, name: str, every_s: float, run: Callable[[], object], *,
-              active: Callable[[], bool] = lambda: True, first_in_s: float = 0.0) -> Job:
-        """Run ``run()`` every ``every_s`` seconds (the first time after ``first_in_s``) while ``active()``."""
+              active: Callable[[], bool] = lambda: True) -> Job:
+        """Run ``run()`` now and then every ``every_s`` seconds while ``active()``."""
         if self._timer is not None:
             raise RuntimeError(f"{self.name}: declare every job before start() (the pool has one worker per job)")
         if name in self.jobs:
@@ -59,7 +59,7 @@ class Scheduler:
             raise ValueError(f"job {name!r}: every_s must be positive, not {every_s}")
         job = self.jobs[name] = Job(name, every_s, run, active)
         with self._wake:
-            heapq.heappush(self._due, (self._clock() + first_in_s, next(self._order), name))
+            heapq.heappush(self._due, (self._clock(), next(self._order), name))
             self._wake.notify()
         return job
 

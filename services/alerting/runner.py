@@ -64,6 +64,7 @@ def run_alerter(settings: Settings) -> None:
     serve_metrics(registry, settings.metrics_port, settings.metrics_addr, targets_dir=settings.prometheus_targets,
                   service="alerter", labels=settings.target_labels)
     leadership = Leadership(store.engine)
+
     def leads() -> bool:  # the jobs below run on the leading alerter only
         return leadership.is_leader
 

@@ -33,7 +33,7 @@ class DurableFrontier:
     def __init__(self) -> None:
         self.next_offset: dict[Any, int] = {}  # faust TP -> one past the newest durable offset
         self.held = 0  # commits cut short so far (acknowledged offsets that were not durable)
-        self._installed: set[int] = set()
+        self._wrapped: Any = None  # the consumer whose _new_offset is wrapped (faust has one per app)
 
     def delivered(self, positions: Iterable[tuple[Any, int]]) -> None:
         """The (TP, offset) of every message in a batch that is now stored or dead-lettered, and published."""
@@ -48,9 +48,9 @@ class DurableFrontier:
 
     def install(self, consumer: Any) -> None:
         """Wrap ``consumer._new_offset`` (faust's choice of what to commit); harmless to call again."""
-        if id(consumer) in self._installed:
+        if consumer is self._wrapped:
             return
-        self._installed.add(id(consumer))
+        self._wrapped = consumer
         consumer._new_offset = self.guard(consumer._new_offset, consumer._acked)
 
     def guard(self, new_offset: Callable[[Any], int | None], acked: Any) -> Callable[[Any], int | None]:
