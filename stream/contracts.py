@@ -127,3 +127,12 @@ class DeadLetter:
             ("badbuzz.source.offset", str(o.offset).encode()),
             ("badbuzz.failed_at", self.failed_at.isoformat().encode()),
         ]
+
+
+@dataclass
+class WriteResult:
+    """What a store did with a batch: rows new to it, rows it refused (with its reason), conflicting ids."""
+
+    inserted: int = 0
+    rejected: list[tuple[ScoredTweet, str]] = field(default_factory=list)
+    conflicting: list[ScoredTweet] = field(default_factory=list)

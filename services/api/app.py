@@ -19,7 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, WithJsonSchema, field_validator, model_validator
 from sqlalchemy import Engine
 
 from badbuzz.models.serving.routing import as_router
@@ -32,6 +32,7 @@ from badbuzz.services.api.request_metrics import RequestMetrics
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage.tables import AlertAckRow, AlertRow
 from badbuzz.stream.limits import LANG_MAX_CHARS, LANG_TAG, TOPIC_MAX_CHARS
+from badbuzz.stream.scoring.validation import TweetRecord
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 256  # texts per POST /v1/score
@@ -199,9 +200,13 @@ MAX_INGEST = 1_000  # records per POST /v1/ingest
 
 
 class IngestRequest(BaseModel):
-    """``tweets.raw`` records, each ``{id, text, created_at, user?, lang?, topics?}`` (docs/contracts.md)."""
+    """``tweets.raw`` records, each ``{id, text, created_at, user?, lang?, topics?}`` (docs/contracts.md).
 
-    records: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_INGEST)
+    Each record is validated on its own, by the scorer's model (:class:`TweetRecord`, whose schema the
+    OpenAPI document shows), so one bad record is refused with its reason while the others are accepted."""
+
+    records: list[Annotated[dict[str, Any], WithJsonSchema(TweetRecord.model_json_schema())]] = Field(
+        min_length=1, max_length=MAX_INGEST)
 
 
 class IngestRefusal(BaseModel):

@@ -38,10 +38,9 @@ from badbuzz.services.storage.tables import (
     TopicMinuteRow,
     TweetTopicRow,
 )
-from badbuzz.stream.contracts import ScoredTweet
+from badbuzz.stream.contracts import ScoredTweet, WriteResult
 from badbuzz.stream.detection.aggregation import increments
 from badbuzz.stream.errors import StoreUnavailable
-from badbuzz.stream.scoring.pipeline import WriteResult
 
 log = logging.getLogger(__name__)
 NEGATIVE = "negative"

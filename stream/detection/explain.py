@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from badbuzz.stream.scoring.topics import fold
+from badbuzz.stream.text import fold
 
 _TOKEN = re.compile(r"[#@]?[a-z][a-z0-9'_-]{2,}")
 STOPWORDS = frozenset(

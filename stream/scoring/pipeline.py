@@ -19,7 +19,7 @@ from typing import Protocol
 from badbuzz.models.serving.language import METRIC_LANGUAGES, UNDETERMINED, primary_subtag
 from badbuzz.models.serving.routing import UNSCORED, as_router
 from badbuzz.models.serving.routing import Member as SentimentModel
-from badbuzz.stream.contracts import DeadLetter, IncomingMessage, RawTweet, ScoredTweet
+from badbuzz.stream.contracts import DeadLetter, IncomingMessage, RawTweet, ScoredTweet, WriteResult
 from badbuzz.stream.errors import InvalidMessage
 from badbuzz.stream.scoring.metrics import ScorerMetrics
 from badbuzz.stream.scoring.sinks import Sink
@@ -38,15 +38,6 @@ class Store(Protocol):
     def forget(self, tweet_ids: Sequence[str]) -> int:
         """Delete these tweets and every copy of their text (deleted by their authors); returns how many."""
         ...
-
-
-@dataclass
-class WriteResult:
-    """What a store did with a batch: rows new to it, rows it refused (with its reason), conflicting ids."""
-
-    inserted: int = 0
-    rejected: list[tuple[ScoredTweet, str]] = field(default_factory=list)
-    conflicting: list[ScoredTweet] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -23,21 +23,15 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from badbuzz.stream.limits import TOPIC_NAME
+from badbuzz.stream.text import fold
 
 ALL = "all"
 EXAMPLE_TOPICS = Path(__file__).resolve().parents[1] / "examples" / "air-paradis-topics.json"
-
-
-def fold(text: str) -> str:
-    """Lower-case and strip accents: ``Évènement`` → ``evenement``, so rules match however people type."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from badbuzz.services.api.auth import find_key, new_key, parse_keys
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage.scores import ScoreStore, make_engine
 from badbuzz.stream.detection.detector import DetectorConfig
+from badbuzz.stream.limits import TOPIC_MAX_CHARS
 from tests.conftest import SAMPLE_TEXTS
 from tests.seed import scored_minutes
 
@@ -190,6 +191,16 @@ def test_readiness_metrics_and_openapi(client: TestClient) -> None:
     assert {"/v1/score", "/v1/topics", "/v1/topics/{topic}/timeline", "/v1/alerts", "/v1/alerts/{alert_id}",
             "/v1/alerts/{alert_id}/ack", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
+
+
+def test_ingest_publishes_the_validators_record_schema(client: TestClient) -> None:
+    """``POST /v1/ingest``'s records are documented by the model that validates them in the scorer."""
+    spec = client.get("/openapi.json").json()
+    body = spec["components"]["schemas"]["IngestRequest"]["properties"]["records"]
+    record = body["items"]
+    assert record["required"] == ["id", "text", "created_at"]
+    assert set(record["properties"]) == {"id", "text", "created_at", "user", "lang", "topics"}
+    assert record["properties"]["topics"]["items"]["maxLength"] == TOPIC_MAX_CHARS
 
 
 def test_readiness_names_what_does_not_answer(tmp_path: Path) -> None:

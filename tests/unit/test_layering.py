@@ -39,6 +39,24 @@ def test_the_packages_import_each_other_one_way_only() -> None:
     assert not offenders
 
 
+# within the packages, the roles whose job forbids a neighbour: detection is pure (no Kafka, no model, no store),
+# serving never needs training, the database layer knows the records' contracts but not where they come from
+ROLE_FORBIDS = {
+    "stream/detection": ("badbuzz.stream.kafka", "badbuzz.stream.scoring", "badbuzz.stream.sources",
+                         "badbuzz.stream.simulation", "badbuzz.models", "badbuzz.services"),
+    "models/serving": ("badbuzz.models.training",),
+    "services/storage": ("badbuzz.stream.kafka", "badbuzz.stream.scoring", "badbuzz.stream.sources",
+                         "badbuzz.services.alerting", "badbuzz.services.api", "badbuzz.services.tools"),
+    "stream/sources": ("badbuzz.stream.kafka", "badbuzz.stream.detection"),
+}
+
+
+def test_each_role_imports_only_what_its_job_needs() -> None:
+    offenders = {f: sorted(m for m in mods if m.startswith(ROLE_FORBIDS[role]))
+                 for role in ROLE_FORBIDS for f, mods in imported_modules(ROOT / role).items()}
+    assert not {f: mods for f, mods in offenders.items() if mods}
+
+
 def test_the_running_services_load_neither_training_nor_the_export_tools() -> None:
     code = ("import sys\n"
             "import badbuzz.services.scorer, badbuzz.services.api.app, badbuzz.services.alerting.runner\n"

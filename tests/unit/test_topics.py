@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS, TopicMatcher, TopicRule, fold
+from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS, TopicMatcher, TopicRule
+from badbuzz.stream.text import fold
 
 CONFIG = {"topics": [
     {"name": "air-paradis", "mentions": ["AirParadis"], "keywords": ["air paradis"], "hashtags": ["#AirParadis"]},

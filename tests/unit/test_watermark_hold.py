@@ -14,10 +14,10 @@ from sqlalchemy import update
 from badbuzz.services.alerting.store import AlertStore
 from badbuzz.services.storage.scores import EPOCH, ScoreStore, make_engine
 from badbuzz.services.storage.tables import StreamProgressRow
-from badbuzz.stream.contracts import IncomingMessage, Origin, RawTweet, ScoredTweet
+from badbuzz.stream.contracts import IncomingMessage, Origin, RawTweet, ScoredTweet, WriteResult
 from badbuzz.stream.kafka.faust_app import UnreadPartitions
 from badbuzz.stream.scoring.metrics import ScorerMetrics
-from badbuzz.stream.scoring.pipeline import PreparedBatch, ScoringPipeline, WriteResult
+from badbuzz.stream.scoring.pipeline import PreparedBatch, ScoringPipeline
 
 T0 = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
 
