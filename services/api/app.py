@@ -459,26 +459,12 @@ class Ingestion:
         self._pipeline: Any = None
 
     def submit(self, records: list[dict[str, Any]]) -> tuple[int, list[tuple[int, str]]]:
-        from badbuzz.stream.errors import InvalidMessage
-        from badbuzz.stream.scoring.validation import validate
+        from badbuzz.stream.sources.http_ingest import parse_records
 
-        now = datetime.now(UTC)
-        good: list[tuple[str, bytes]] = []  # (the tweet's id as the scorer reads it, the record)
-        refused: list[tuple[int, str]] = []
-        for i, record in enumerate(records):
-            try:
-                value = json.dumps(record, ensure_ascii=False).encode("utf-8")
-                tweet = validate(value, now, self.settings.limits)
-            except InvalidMessage as exc:
-                refused.append((i, f"{exc.kind}: {exc}"))
-                continue
-            except (ValueError, UnicodeEncodeError) as exc:  # e.g. a lone surrogate that UTF-8 cannot carry
-                refused.append((i, f"decode: {exc}"))
-                continue
-            good.append((tweet.id, value))
-        if good:
-            self._kafka(good) if self.settings.kafka_bootstrap else self._store(good)
-        return len(good), refused
+        batch = parse_records(records, datetime.now(UTC), self.settings.limits)
+        if batch.accepted:
+            self._kafka(batch.accepted) if self.settings.kafka_bootstrap else self._store(batch.accepted)
+        return len(batch.accepted), batch.refused
 
     def _kafka(self, values: list[tuple[str, bytes]]) -> None:
         from badbuzz.stream.kafka.clients import make_producer
