@@ -282,7 +282,9 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
     writer = Depends(need("write"))
 
     @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
+        """Answered on the event loop itself: a plain ``def`` would queue behind the scoring requests for a
+        thread of the pool, and a liveness probe must say whether the loop turns, not how busy the pool is."""
         return {"status": "ok"}
 
     probe = ReadinessProbe(db, get_model, kafka_check or (_kafka_check(settings) if settings.kafka_bootstrap else None),
