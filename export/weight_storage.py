@@ -91,11 +91,3 @@ def store_weights_int8(src: Path, dst: Path, *, min_elements: int = MIN_ELEMENTS
                                       [init.name], axis=axis, name=init.name + INT8_SUFFIX + "_to_fp32"))
         graph.initializer.remove(init)
     return _save_with(model, stored, nodes, dst)
-
-
-def stores_fp16(path: Path) -> bool:
-    """Whether an ONNX file uses this storage (cheap: reads the graph without the weights' data)."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    return any(init.name.endswith(SUFFIX) for init in model.graph.initializer)

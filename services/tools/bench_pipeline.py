@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage.scores import make_engine
 from badbuzz.services.storage.tables import ScoredTweetRow
-from badbuzz.stream.kafka.clients import ensure_topics, make_producer, replay_record
+from badbuzz.stream.kafka.clients import ensure_topics, make_producer
 from badbuzz.stream.scoring.metrics import STAGES
 
 TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -183,7 +183,7 @@ def pipeline_run(settings: Settings, replay: Sequence[Any], *, null_model: bool 
                   security, config=settings.kafka_topic_config())
     producer = make_producer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, security)
     for t in replay:
-        producer.send(raw, key=t.id.encode(), value=replay_record(t))
+        producer.send(raw, key=t.id.encode(), value=t.record())
     producer.flush()
     producer.close()
     env = dict(os.environ)

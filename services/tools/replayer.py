@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from badbuzz.models.data import find_sentiment140
 from badbuzz.services.cli_args import Subparsers, columns, history_columns, updated
 from badbuzz.services.settings import Settings
-from badbuzz.stream.kafka.clients import ensure_topics, make_producer, replay_record
+from badbuzz.stream.kafka.clients import ensure_topics, make_producer
 from badbuzz.stream.simulation.scenario import StreamTweet, generate, standard_scenario
 from badbuzz.stream.sources.history import Columns, Format, HistoryRow, ReadReport, read_history
 from badbuzz.stream.sources.replay import paced, retime, shuffled_rows
@@ -76,7 +76,7 @@ def run_replay(settings: Settings, *, limit: int | None, per_minute: float, spee
     start = datetime.now(UTC).replace(microsecond=0)
     tweets = retime(shuffled_rows(data, seed=seed, limit=limit), start=start, per_minute=per_minute, seed=seed,
                     id_prefix=id_prefix)
-    return _send(settings, ((t.id, replay_record(t), t.created_at) for t in tweets), speed=speed, to=to)
+    return _send(settings, ((t.id, t.record(), t.created_at) for t in tweets), speed=speed, to=to)
 
 
 def history_records(rows: Iterable[HistoryRow], *, start: datetime | None) -> Iterator[tuple[str, bytes, datetime]]:

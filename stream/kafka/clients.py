@@ -6,7 +6,6 @@ offsets only after its outputs are durable.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -29,7 +28,6 @@ from badbuzz.stream.contracts import DeadLetter, ScoredTweet
 from badbuzz.stream.errors import BadBuzzError, SinkError
 from badbuzz.stream.kafka.security import KafkaSecurity
 from badbuzz.stream.scoring.sinks import Sink
-from badbuzz.stream.sources.replay import ReplayTweet
 
 _UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError)
 PLAINTEXT = KafkaSecurity()
@@ -246,14 +244,6 @@ def _producer(bootstrap: str, max_request_bytes: int, security: KafkaSecurity) -
         request_timeout_ms=10_000,
         client_id="badbuzz",
     )
-
-
-def replay_record(tw: ReplayTweet) -> bytes:
-    """The ``tweets.raw`` value for a replayed tweet (the label is ground truth and is not sent)."""
-    return json.dumps(
-        {"id": tw.id, "text": tw.text, "created_at": tw.created_at.isoformat(), "user": tw.user},
-        ensure_ascii=False,
-    ).encode("utf-8")
 
 
 class RenewableProducer:

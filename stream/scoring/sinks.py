@@ -27,19 +27,6 @@ class Sink(ABC, Generic[T]):
         """Block until every queued record is durable; raise if it cannot be."""
 
 
-class ListSink(Sink[T]):
-    """Keeps records in memory: the embedded mode's topic and the unit tests' probe."""
-
-    def __init__(self) -> None:
-        self.items: list[T] = []
-
-    def add(self, item: T) -> None:
-        self.items.append(item)
-
-    def flush(self) -> None:
-        return None
-
-
 class NullSink(Sink[T]):
     """Drops records: for a stage whose output nobody consumes (e.g. benchmarks of the store alone)."""
 

@@ -8,6 +8,7 @@ be seeked cheaply, is read once into memory and shuffled.
 from __future__ import annotations
 
 import csv
+import json
 import operator
 import random
 import time
@@ -64,6 +65,11 @@ class ReplayTweet:
     created_at: datetime
     user: str
     label: str
+
+    def record(self) -> bytes:
+        """The ``tweets.raw`` value of this tweet (the label is ground truth and is not sent)."""
+        return json.dumps({"id": self.id, "text": self.text, "created_at": self.created_at.isoformat(),
+                           "user": self.user}, ensure_ascii=False).encode("utf-8")
 
 
 def retime(rows: Iterable[Sentiment140Row], *, start: datetime, per_minute: float, seed: int,

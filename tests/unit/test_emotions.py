@@ -18,8 +18,8 @@ from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, Scored
 from badbuzz.stream.detection.event import emotion_mix, emotion_phrase
 from badbuzz.stream.scoring.metrics import ScorerMetrics
 from badbuzz.stream.scoring.pipeline import ScoringPipeline
-from badbuzz.stream.scoring.sinks import ListSink
 from tests.conftest import SAMPLE_TEXTS
+from tests.sinks import ListSink
 
 EMOTIONS = ["anger", "joy", "optimism", "sadness"]
 

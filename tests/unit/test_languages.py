@@ -22,8 +22,8 @@ from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, Scored
 from badbuzz.stream.detection.event import AlertEvent, language_mix, language_phrase, pick_examples
 from badbuzz.stream.scoring.metrics import ScorerMetrics
 from badbuzz.stream.scoring.pipeline import ScoringPipeline
-from badbuzz.stream.scoring.sinks import ListSink
 from badbuzz.stream.scoring.topics import TopicMatcher
+from tests.sinks import ListSink
 
 LABELS = ["negative", "neutral", "positive"]
 

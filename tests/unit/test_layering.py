@@ -48,6 +48,7 @@ ROLE_FORBIDS = {
     "services/storage": ("badbuzz.stream.kafka", "badbuzz.stream.scoring", "badbuzz.stream.sources",
                          "badbuzz.services.alerting", "badbuzz.services.api", "badbuzz.services.tools"),
     "stream/sources": ("badbuzz.stream.kafka", "badbuzz.stream.detection"),
+    "stream/kafka": ("badbuzz.stream.sources", "badbuzz.stream.detection", "badbuzz.services"),
 }
 
 

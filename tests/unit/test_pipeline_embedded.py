@@ -19,9 +19,9 @@ from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, Scored
 from badbuzz.stream.scoring.batcher import MicroBatcher
 from badbuzz.stream.scoring.metrics import ScorerMetrics
 from badbuzz.stream.scoring.pipeline import ScoringPipeline
-from badbuzz.stream.scoring.sinks import ListSink
 from badbuzz.stream.scoring.topics import TopicMatcher
 from badbuzz.stream.scoring.validation import ValidationLimits
+from tests.sinks import ListSink
 from tests.store_queries import stored_tweets
 
 

@@ -17,9 +17,9 @@ from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, Scored
 from badbuzz.stream.errors import InvalidMessage
 from badbuzz.stream.scoring.metrics import ScorerMetrics
 from badbuzz.stream.scoring.pipeline import ScoringPipeline
-from badbuzz.stream.scoring.sinks import ListSink
 from badbuzz.stream.scoring.validation import ValidationLimits, check_event_time, decode_tweet
 from tests.poison import duplicate_pair, poison_corpus
+from tests.sinks import ListSink
 from tests.store_queries import stored_tweets
 
 NOW = datetime.now(UTC)

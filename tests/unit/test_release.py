@@ -7,13 +7,21 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from badbuzz.export.release import ReleaseError, record_test_metrics, release
-from badbuzz.export.weight_storage import store_weights_fp16, stores_fp16
+from badbuzz.export.weight_storage import store_weights_fp16
 from badbuzz.models.serving.inference import DeviceUnavailable, OnnxSentimentModel
 from badbuzz.models.serving.model_dir import MANIFEST_NAME, InvalidModelDir, load_manifest, sha256_of
+from badbuzz.models.serving.stored_weights import SUFFIX
 from tests.conftest import SAMPLE_TEXTS
+
+
+def stores_fp16(path: Path) -> bool:
+    """Whether an ONNX file uses the fp16 storage (reads the graph without the weights' data)."""
+    model = onnx.load(str(path), load_external_data=False)
+    return any(init.name.endswith(SUFFIX) for init in model.graph.initializer)
 
 
 @pytest.fixture(scope="module")

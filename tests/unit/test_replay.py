@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from badbuzz.models.data import iter_sentiment140
-from badbuzz.stream.kafka.clients import replay_record
 from badbuzz.stream.sources.replay import paced, retime, shuffled_rows
 
 SORTED = "sentiment140/original_bytes_slice_NOT_RANDOM.csv.xz"
@@ -44,7 +43,7 @@ def test_retime_assigns_increasing_aware_times_at_the_rate(data_dir: Path) -> No
     assert times == sorted(times) and times[0] > start
     span_min = (times[-1] - start).total_seconds() / 60
     assert 9 < span_min < 11  # 600 tweets at 60/min ≈ 10 minutes
-    doc = json.loads(replay_record(out[0]))
+    doc = json.loads(out[0].record())
     assert doc["id"].startswith("x-") and "label" not in doc
     with pytest.raises(ValueError):
         next(retime([], start=datetime(2026, 1, 1), per_minute=1, seed=1))
