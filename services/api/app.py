@@ -19,7 +19,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel, Field, WithJsonSchema, field_validator, model_validator
 from sqlalchemy import Engine
 
 from badbuzz.models.serving.routing import as_router
@@ -27,15 +26,32 @@ from badbuzz.services.api import queries
 from badbuzz.services.api.auth import ApiKey, Role, find_key, parse_keys
 from badbuzz.services.api.batching import BatchMetrics, DynamicBatcher, Overloaded
 from badbuzz.services.api.body_limit import BodyLimit
+from badbuzz.services.api.ingestion import Ingestion
 from badbuzz.services.api.readiness import Readiness, ReadinessProbe
 from badbuzz.services.api.request_metrics import RequestMetrics
+from badbuzz.services.api.schemas import (
+    Ack,
+    AckRequest,
+    Alert,
+    AlertDetail,
+    AlertMark,
+    AlertPage,
+    Delivery,
+    IngestRefusal,
+    IngestRequest,
+    IngestResult,
+    Score,
+    ScoreRequest,
+    ScoreResponse,
+    Timeline,
+    TimelinePoint,
+    TopicStatus,
+)
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage.tables import AlertAckRow, AlertRow
-from badbuzz.stream.limits import LANG_MAX_CHARS, LANG_TAG, TOPIC_MAX_CHARS
-from badbuzz.stream.scoring.validation import TweetRecord
+from badbuzz.stream.limits import TOPIC_MAX_CHARS
 
 log = logging.getLogger(__name__)
-MAX_BATCH = 256  # texts per POST /v1/score
 LOGIN_MAX_BYTES = 4096  # the login form holds one API key
 MAX_TIMELINE_BUCKETS = 10_000
 TopicName = Annotated[str, Path(min_length=1, max_length=TOPIC_MAX_CHARS)]
@@ -48,176 +64,6 @@ class SafeJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
-
-
-# ----------------------------------------------------------------------------------------------- schemas
-class ScoreRequest(BaseModel):
-    """One text (``text``) or a batch (``texts``), not both."""
-
-    text: str | None = Field(None, min_length=1, max_length=2_000)
-    texts: list[Annotated[str, Field(min_length=1, max_length=2_000)]] | None = Field(
-        None, min_length=1, max_length=MAX_BATCH)
-    lang: str | None = Field(None, max_length=LANG_MAX_CHARS, pattern=LANG_TAG.pattern,
-                             description="the texts' language (e.g. fr); detected per text when absent")
-
-    @model_validator(mode="after")
-    def one_of(self) -> ScoreRequest:
-        if (self.text is None) == (self.texts is None):
-            raise ValueError("give either 'text' or 'texts'")
-        return self
-
-
-class Score(BaseModel):
-    text: str
-    label: str  # "unscored" when no model is validated on the text's language
-    probabilities: dict[str, float]
-    emotions: dict[str, float] | None = None
-    lang: str | None = None  # the language the text was routed by (given or detected; None: undetermined)
-    model_version: str | None = None  # the model that scored it (models/serving/routing.py)
-    unscored_reason: str | None = None
-
-
-class ScoreResponse(BaseModel):
-    model_version: str
-    emotion_model: str | None
-    scores: list[Score]
-
-
-class MinuteStatus(BaseModel):
-    minute: datetime | None
-    tweets: int
-    negatives: int
-    negative_share: float | None
-
-
-class HourStatus(BaseModel):
-    tweets: int
-    negatives: int
-    negative_share: float | None
-
-
-class TopicStatus(BaseModel):
-    topic: str
-    last_minute: MinuteStatus
-    last_hour: HourStatus
-    baseline_share: float | None
-    status: str
-    alert_id: str | None
-    evaluated_through: str | None
-
-
-class TimelinePoint(BaseModel):
-    start: datetime
-    tweets: int
-    negatives: int
-    negative_share: float | None
-
-
-class AlertMark(BaseModel):
-    id: str
-    fired_at: datetime
-    resolved_at: datetime | None
-    state: str
-
-
-class Timeline(BaseModel):
-    topic: str
-    step_minutes: int
-    points: list[TimelinePoint]
-    alerts: list[AlertMark]
-
-
-class Ack(BaseModel):
-    who: str
-    note: str
-    key_name: str
-    acked_at: datetime
-
-
-class Alert(BaseModel):
-    id: str
-    topic: str
-    state: str
-    fired_at: datetime
-    resolved_at: datetime | None
-    window_start: datetime
-    window_end: datetime
-    negative_rate: float
-    baseline_rate: float
-    volume: int
-    p_value: float
-    signal: str | None
-    scale_minutes: int | None
-    expected_negatives: float | None
-    unpaged_reason: str | None = None  # recorded without a page: found while catching up, too old to page
-    severity: str | None = None  # "critical", "high" or "moderate" (how big, not how sure)
-    history_minutes: int | None = None  # minutes of the topic's history its baselines stood on
-    baseline_note: str | None = None  # the same in words, with any seed file or borrowed prior
-
-
-class Delivery(BaseModel):
-    """One channel's delivery of one transition of the alert."""
-
-    transition: str
-    channel: str
-    state: Literal["pending", "delivered", "failed"]
-    attempts: int
-    delivered_at: datetime | None
-    failed_at: datetime | None
-    last_error: str | None
-
-
-class AlertDetail(Alert):
-    top_terms: list[dict[str, Any]]
-    examples: list[dict[str, Any]]
-    emotions: dict[str, float] | None
-    acks: list[Ack]
-    deliveries: list[Delivery]
-
-
-class AlertPage(BaseModel):
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
-    alerts: list[Alert]
-
-
-class AckRequest(BaseModel):
-    who: str = Field(min_length=1, max_length=200)
-    note: str = Field("", max_length=2_000)
-
-    @field_validator("who", "note")
-    @classmethod
-    def storable(cls, value: str) -> str:
-        """Stored as text, and PostgreSQL refuses NUL characters (pydantic already refuses unpaired surrogates)."""
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
-
-
-MAX_INGEST = 1_000  # records per POST /v1/ingest
-
-
-class IngestRequest(BaseModel):
-    """``tweets.raw`` records, each ``{id, text, created_at, user?, lang?, topics?}`` (docs/contracts.md).
-
-    Each record is validated on its own, by the scorer's model (:class:`TweetRecord`, whose schema the
-    OpenAPI document shows), so one bad record is refused with its reason while the others are accepted."""
-
-    records: list[Annotated[dict[str, Any], WithJsonSchema(TweetRecord.model_json_schema())]] = Field(
-        min_length=1, max_length=MAX_INGEST)
-
-
-class IngestRefusal(BaseModel):
-    index: int
-    reason: str
-
-
-class IngestResult(BaseModel):
-    accepted: int
-    refused: list[IngestRefusal]
-    destination: Literal["kafka", "store"]
 
 
 # -------------------------------------------------------------------------------------------------- app
@@ -445,54 +291,3 @@ def _kafka_check(settings: Settings) -> Callable[[], None]:
             raise
 
     return check
-
-
-class Ingestion:
-    """``POST /v1/ingest``'s work: validate like the scorer, then produce to ``tweets.raw`` or, in embedded mode
-    (no Kafka), run the same scoring pipeline in this process and store."""
-
-    def __init__(self, settings: Settings, db: Engine, get_model: Callable[[], Any], registry: CollectorRegistry
-                 ) -> None:
-        self.settings = settings
-        self.db = db
-        self.get_model = get_model
-        self.registry = registry
-        self._producer: Any = None
-        self._pipeline: Any = None
-
-    def submit(self, records: list[dict[str, Any]]) -> tuple[int, list[tuple[int, str]]]:
-        from badbuzz.stream.sources.http_ingest import parse_records
-
-        batch = parse_records(records, datetime.now(UTC), self.settings.limits)
-        if batch.accepted:
-            self._kafka(batch.accepted) if self.settings.kafka_bootstrap else self._store(batch.accepted)
-        return len(batch.accepted), batch.refused
-
-    def _kafka(self, values: list[tuple[str, bytes]]) -> None:
-        from badbuzz.stream.kafka.clients import make_producer
-
-        try:
-            if self._producer is None:
-                assert self.settings.kafka_bootstrap is not None
-                self._producer = make_producer(self.settings.kafka_bootstrap, self.settings.kafka_max_request_bytes,
-                                               self.settings.kafka_security())
-            for key, value in values:
-                self._producer.send(self.settings.kafka_topic_raw, key=key.encode(), value=value)
-            self._producer.flush(timeout=15)
-        except Exception as exc:  # no broker, a refused password, a timeout: the client retries the whole batch
-            self._producer = None
-            raise HTTPException(503, f"Kafka does not answer ({type(exc).__name__}): nothing accepted, retry") from None
-
-    def _store(self, values: list[tuple[str, bytes]]) -> None:
-        from badbuzz.services.storage.scores import ScoreStore
-        from badbuzz.stream.contracts import DeadLetter, IncomingMessage, Origin, ScoredTweet
-        from badbuzz.stream.scoring.metrics import ScorerMetrics
-        from badbuzz.stream.scoring.pipeline import ScoringPipeline
-        from badbuzz.stream.scoring.sinks import NullSink
-
-        if self._pipeline is None:
-            self._pipeline = ScoringPipeline(
-                self.get_model(), ScoreStore(self.db), NullSink[ScoredTweet](), NullSink[DeadLetter](),
-                ScorerMetrics(self.registry), limits=self.settings.limits,
-                topics=self.settings.topic_matcher())
-        self._pipeline.process([IncomingMessage(v, Origin("api", 0, i)) for i, (_, v) in enumerate(values)])
