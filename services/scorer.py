@@ -58,7 +58,8 @@ def onnx_model(settings: Settings, model_dir: Path, *, branch_dir: Path | None =
     model = OnnxSentimentModel(model_dir, device=settings.device, variant=settings.onnx_variant,
                                threads=settings.onnx_threads, max_batch=settings.onnx_sub_batch,
                                cuda_device_id=settings.cuda_device_id, cuda_mem_limit_mb=settings.cuda_mem_limit_mb,
-                               branch_dir=branch_dir, spinning=settings.onnx_spinning if spinning is None else spinning)
+                               branch_dir=branch_dir, spinning=settings.onnx_spinning if spinning is None else spinning,
+                               cache_dir=settings.home / "cache" / "graphs")
     if settings.null_model:
         log.warning("BADBUZZ_NULL_MODEL is set: %s answers constant scores (a benchmark of the pipeline, not a "
                     "scorer)", model_dir)

@@ -114,9 +114,6 @@ class Prediction:
         """Decided class index per text (the model's decision rule, see :mod:`badbuzz.models.serving.decision`)."""
         return decide(self.probabilities, self.weights)
 
-    def label_of(self, i: int) -> str:
-        return self.labels[int(decide(self.probabilities[i : i + 1], self.weights)[0])]
-
     def decided_labels(self) -> list[str]:
         return [self.labels[int(i)] for i in self.decisions()]
 
@@ -149,6 +146,7 @@ class OnnxSentimentModel:
         bucketing: bool = True,
         branch_dir: Path | None = None,
         spinning: bool = True,
+        cache_dir: Path | None = None,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -171,6 +169,8 @@ class OnnxSentimentModel:
         # scores most tweets, wrong for a second model called now and then, whose spinning threads would take
         # the cores from the first (models/serving/routing.py)
         self._spinning = spinning
+        # where a derived int8 graph is kept between starts (models/serving/graph_cache.py); None: derived each time
+        self._cache_dir = cache_dir
         self._preprocess = get_preprocessor(self.trunk.preprocessing)
         self._tokenizer = Tokenizer.from_file(str(self.trunk_dir / self.trunk.tokenizer))
         self._tokenizer.no_padding()
@@ -205,12 +205,33 @@ class OnnxSentimentModel:
             return self._open(self._graph(self.trunk.variants[variant]), ["CPUExecutionProvider"])
         from badbuzz.models.serving.quantize import int8_graph
 
-        fp32 = self._graph(self.trunk.variants["fp32"])
-        try:
-            graph = int8_graph(fp32)
-        except Exception as exc:  # the quantizer raises its own errors on graphs it cannot handle
-            raise InvalidModelDir(f"cannot derive the int8 variant of {self.model_dir}: {exc}") from exc
-        return self._open(graph, ["CPUExecutionProvider"])
+        def derive() -> bytes:
+            try:
+                return int8_graph(self._graph(self.trunk.variants["fp32"]))
+            except Exception as exc:  # the quantizer raises its own errors on graphs it cannot handle
+                raise InvalidModelDir(f"cannot derive the int8 variant of {self.model_dir}: {exc}") from exc
+
+        if self._cache_dir is None:
+            return self._open(derive(), ["CPUExecutionProvider"])
+        from badbuzz.models.serving.graph_cache import GraphCache
+
+        return self._open(GraphCache(self._cache_dir).get_or_make(self._int8_key(), derive), ["CPUExecutionProvider"])
+
+    def _int8_key(self) -> str:
+        """What the derived int8 graph depends on: every graph spliced into it (by the checksums the load
+        verified), the tensors it is cut at, how weights are stored, and the quantizer's method."""
+        from badbuzz.models.serving.graph_cache import cache_key
+        from badbuzz.models.serving.quantize import METHOD
+
+        def graph_of(directory: Path, manifest: ModelManifest) -> str:
+            return manifest.files.get(manifest.variants["fp32"], f"{directory}:{manifest.variants['fp32']}")
+
+        parts: dict[str, Any] = {"variant": "int8", "method": METHOD, "storage": self.trunk.weight_storage,
+                                 "trunk": graph_of(self.trunk_dir, self.trunk)}
+        for name, extra in (("head", self.head), ("branch", self.branch)):
+            if extra is not None:
+                parts[name] = [graph_of(extra.model_dir, extra.manifest), extra.tensor]
+        return cache_key(**parts)
 
     def _check_derived(self, *, explicit: bool) -> None:
         """Compare this load's int8 graph with the one ``badbuzz quantize`` measured, on its probe texts; serve

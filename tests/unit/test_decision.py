@@ -121,7 +121,6 @@ def test_fitted_weights_are_stored_served_and_checked(tiny_model_dir: Path, s140
     by_threshold = ["negative" if p[0] > m.threshold else "positive" for p in pred.probabilities]
     near = [abs(p[0] - m.threshold) < 1e-4 for p in pred.probabilities]
     assert all(a == b for a, b, close in zip(expected, by_threshold, near, strict=True) if not close)
-    assert [pred.label_of(i) for i in range(len(texts))] == expected
 
     doc = json.loads((d / MANIFEST_NAME).read_text())
     doc["decision_weights"] = {"negative": 1.0}

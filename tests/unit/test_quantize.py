@@ -145,3 +145,28 @@ def test_probe_mismatch_explains_itself() -> None:
     assert probe_mismatch({"probe": probs.tolist()}, probs) is None
     assert "no probe" in str(probe_mismatch({}, probs))
     assert "shape" in str(probe_mismatch({"probe": [[0.5, 0.5]]}, probs))
+
+
+def test_a_derived_int8_graph_is_kept_between_starts_under_what_it_depends_on(
+        tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from badbuzz.models.serving import quantize
+    from badbuzz.models.serving.graph_cache import cache_key
+
+    source = _fp32_only(tiny_model_dir)
+    cache = tmp_path / "graphs"
+    first = OnnxSentimentModel(source, device="cpu", variant="int8", cache_dir=cache)
+    kept = list(cache.iterdir())
+    assert len(kept) == 1 and kept[0].suffix == ".onnx"
+
+    def no_derivation(graph: object) -> bytes:
+        raise AssertionError("the second start derived int8 again")
+
+    monkeypatch.setattr(quantize, "int8_graph", no_derivation)
+    second = OnnxSentimentModel(source, device="cpu", variant="int8", cache_dir=cache)
+    assert second.variant == "int8"
+    np.testing.assert_array_equal(second.predict(SAMPLE_TEXTS).probabilities,
+                                  first.predict(SAMPLE_TEXTS).probabilities)
+    # another graph (another checksum) or another quantizer is another key, never the kept file
+    assert cache_key(trunk="a", method="m") != cache_key(trunk="b", method="m") != cache_key(trunk="b", method="n")
+    with pytest.raises(InvalidModelDir, match="derived int8 again"):  # without the cache, it derives
+        OnnxSentimentModel(source, device="cpu", variant="int8")
