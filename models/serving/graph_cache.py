@@ -34,15 +34,18 @@ def cache_key(**parts: Any) -> str:
 
 
 class GraphCache:
-    """Serialized graphs by key, in ``root`` (created on first write)."""
+    """Serialized graphs by key, in ``root`` (created on first write). Each model upgrade makes a new key, so
+    only the ``keep`` graphs used most recently stay (a read marks a graph used): a graph is 20-60 MB."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, keep: int = 4) -> None:
         self.root = root
+        self.keep = keep
 
     def get_or_make(self, key: str, make: Callable[[], bytes]) -> bytes:
         path = self.root / f"{key}.onnx"
         try:
             data = path.read_bytes()
+            os.utime(path)
         except OSError:
             pass
         else:
@@ -55,7 +58,13 @@ class GraphCache:
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, path)  # atomic: a reader sees the whole graph or none (replicas may start together)
+            self._forget_old()
         except OSError as exc:
             log.warning("could not keep the derived graph in %s (%s): it will be derived again next start",
                         self.root, exc)
         return data
+
+    def _forget_old(self) -> None:
+        kept = sorted(self.root.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[self.keep:]:
+            old.unlink(missing_ok=True)

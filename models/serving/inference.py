@@ -224,7 +224,8 @@ class OnnxSentimentModel:
         from badbuzz.models.serving.quantize import METHOD
 
         def graph_of(directory: Path, manifest: ModelManifest) -> str:
-            return manifest.files.get(manifest.variants["fp32"], f"{directory}:{manifest.variants['fp32']}")
+            name = manifest.variants["fp32"]
+            return manifest.files.get(name) or sha256_of(directory / name)  # a directory without checksums: hash it
 
         parts: dict[str, Any] = {"variant": "int8", "method": METHOD, "storage": self.trunk.weight_storage,
                                  "trunk": graph_of(self.trunk_dir, self.trunk)}

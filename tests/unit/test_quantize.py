@@ -170,3 +170,22 @@ def test_a_derived_int8_graph_is_kept_between_starts_under_what_it_depends_on(
     assert cache_key(trunk="a", method="m") != cache_key(trunk="b", method="m") != cache_key(trunk="b", method="n")
     with pytest.raises(InvalidModelDir, match="derived int8 again"):  # without the cache, it derives
         OnnxSentimentModel(source, device="cpu", variant="int8")
+
+
+def test_the_graph_cache_keeps_only_the_graphs_used_last(tmp_path: Path) -> None:
+    import os
+
+    from badbuzz.models.serving.graph_cache import GraphCache
+
+    cache = GraphCache(tmp_path, keep=2)
+    made: list[str] = []
+
+    def graph(key: str) -> bytes:
+        return cache.get_or_make(key, lambda: made.append(key) or key.encode())
+
+    for i, key in enumerate(["a", "b"]):
+        graph(key)
+        os.utime(tmp_path / f"{key}.onnx", (1_000 + i, 1_000 + i))  # "a" used before "b"
+    assert graph("a") == b"a"  # read back, not made again, and now the most recent
+    graph("c")  # a third graph: "b", the least recently used, goes
+    assert made == ["a", "b", "c"] and sorted(p.name for p in tmp_path.iterdir()) == ["a.onnx", "c.onnx"]
