@@ -45,13 +45,15 @@ class GraphCache:
         path = self.root / f"{key}.onnx"
         try:
             data = path.read_bytes()
-            os.utime(path)
         except OSError:
-            pass
-        else:
-            if data:
-                log.info("derived graph %s read from %s", key, self.root)
-                return data
+            data = b""
+        if data:
+            try:
+                os.utime(path)  # marks it used; a read-only cache (a graph baked into an image) is still read
+            except OSError:
+                pass
+            log.info("derived graph %s read from %s", key, self.root)
+            return data
         data = make()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
