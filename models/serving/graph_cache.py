@@ -60,13 +60,23 @@ class GraphCache:
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, path)  # atomic: a reader sees the whole graph or none (replicas may start together)
-            self._forget_old()
         except OSError as exc:
             log.warning("could not keep the derived graph in %s (%s): it will be derived again next start",
                         self.root, exc)
+        else:
+            self._forget_old()
         return data
 
     def _forget_old(self) -> None:
-        kept = sorted(self.root.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in kept[self.keep:]:
-            old.unlink(missing_ok=True)
+        """Drop all but the ``keep`` graphs used last; another replica may be dropping the same ones."""
+        def used(p: Path) -> float:
+            try:
+                return p.stat().st_mtime
+            except OSError:
+                return 0.0
+
+        for old in sorted(self.root.glob("*.onnx"), key=used, reverse=True)[self.keep:]:
+            try:
+                old.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("could not drop the old derived graph %s: %s", old, exc)
