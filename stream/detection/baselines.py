@@ -215,9 +215,15 @@ class VolumeBaseline:
     # borrowed from the deployment's other topics (TopicPrior): the shape of their day (mean 1), and the
     # recent level divided by it, so a new topic's first hours are compared with the right hour of the day
     prior_shape: list[float] | None = None
-    shaped_level: float | None = None
     shaped_negatives: float = 0.0  # clean minutes' negatives, decayed like ``level``
     shaped_weight: float = 0.0  # ... and the borrowed shape over the same minutes
+
+    @property
+    def shaped_level(self) -> float | None:
+        """Negatives a minute at a shape of 1: a ratio of two decayed sums (negatives over the shape's expectation
+        of them), not an average of each minute's ratio: at 20 tweets an hour a night minute's one negative over
+        a shape of 0.05 counted as twenty, and the first minute weighed as much as all those that followed."""
+        return self.shaped_negatives / max(self.shaped_weight, 0.05) if self.shaped_weight > 0 else None
 
     def uncertainty(self, minute: datetime) -> float:
         """Relative variance of the expected count itself: an hour of the day estimated from a few dozen
@@ -261,13 +267,9 @@ class VolumeBaseline:
         self.minutes_seen += 1
         if clean:
             self.level = n_negative if self.level is None else self.level * level_decay + n_negative * (1 - level_decay)
-            if self.prior_shape is not None:
-                # a ratio of two decayed sums (negatives over the shape's expectation of them), not an average
-                # of each minute's ratio: at 20 tweets an hour a night minute's one negative over a shape of
-                # 0.05 counted as twenty, and the first minute weighed as much as all those that followed
+            if self.prior_shape is not None:  # see shaped_level
                 self.shaped_negatives = self.shaped_negatives * level_decay + n_negative
                 self.shaped_weight = self.shaped_weight * level_decay + self.prior_shape[minute.hour]
-                self.shaped_level = self.shaped_negatives / max(self.shaped_weight, 0.05)
             self.evidence = self.evidence * EVIDENCE_DECAY + n_negative
         if minute.minute == 59:
             self._close_hour(minute, day_weight, dispersion_weight, min_inv_size, max_inv_size)

@@ -19,7 +19,7 @@ import redis
 from badbuzz.models.data import iter_sentiment140
 from badbuzz.services.alerting.webhook_channel import SIGNATURE_HEADER, verify_signature
 from badbuzz.services.tools.replayer import scenario_record
-from badbuzz.stream.detection.detector import DetectorConfig
+from badbuzz.stream.detection.detector import DetectorConfig, odds_ratio
 from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS, TopicMatcher
 from badbuzz.stream.simulation.scenario import Episode, PoolTweet, Scenario, StreamTweet, TopicSpec, generate
 from tests.integration.conftest import (
@@ -47,10 +47,6 @@ def alerter(stack: Stack, topics: Topics, database: str, receiver: Receiver, tmp
 
 def pool(s140_sample: Path) -> list[PoolTweet]:
     return [PoolTweet(r.id, r.text, r.label == "negative") for r in iter_sentiment140(s140_sample)]
-
-
-def odds(p: float) -> float:
-    return p / (1 - p)
 
 
 @dataclass(frozen=True)
@@ -138,7 +134,7 @@ def test_one_episode_one_alert_everywhere_then_resolved(
     # the window's share is above the usual by the detector's own floors (in odds: a topic whose usual share is
     # high, as the tiny model makes baggage, cannot reach a fixed multiple of it)
     assert firing["signal"] == "share" and firing["volume"] >= DetectorConfig().min_volume
-    assert odds(firing["negative_rate"]) / odds(firing["baseline_rate"]) >= DetectorConfig().min_odds_ratio, firing
+    assert odds_ratio(firing["negative_rate"], firing["baseline_rate"]) >= DetectorConfig().min_odds_ratio, firing
     assert firing["negative_rate"] - firing["baseline_rate"] >= DetectorConfig().min_excess, firing
     # every example is about the alert's topic (before, the stream put random tweets in 'baggage'); its words
     # are not tested: in a topic where every tweet names bags, no word stands out against the topic's past
