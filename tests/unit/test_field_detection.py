@@ -156,6 +156,7 @@ def test_a_borrowed_shape_gives_a_steady_level_from_the_quiet_hours() -> None:
     shape = [0.05] * 6 + [0.5, 1.0, 1.5, 2.0, 2.0, 2.0, 1.8, 1.6, 1.6, 1.6, 1.8, 2.0, 1.8, 1.2, 0.8, 0.5, 0.2, 0.1]
     start = datetime(2026, 2, 2, 1, tzinfo=UTC)
     true_level = 1.0  # negatives a minute at a shape of 1
+    c = DetectorConfig()  # the detector's own learning rates, as Detector.observe passes them
     errors = []
     for seed in range(12):
         rng = random.Random(seed)
@@ -164,8 +165,9 @@ def test_a_borrowed_shape_gives_a_steady_level_from_the_quiet_hours() -> None:
             minute = start + timedelta(minutes=i)
             lam = true_level * shape[minute.hour]
             count = sum(1 for _ in range(20) if rng.random() < lam / 20)  # binomial(20, lam/20) ~ Poisson(lam)
-            vol.observe(minute, count, True, day_weight=0.3, week_weight=0.3, level_decay=0.5 ** (1 / 180),
-                        dispersion_weight=0.02, min_inv_size=0.01, max_inv_size=1.0)
+            vol.observe(minute, count, True, day_weight=c.day_weight, week_weight=c.week_weight,
+                        level_decay=0.5 ** (1 / c.level_halflife_minutes), dispersion_weight=c.dispersion_weight,
+                        min_inv_size=c.min_inv_size, max_inv_size=c.max_inv_size)
         assert vol.shaped_level is not None
         errors.append(abs(vol.shaped_level / true_level - 1))
     assert max(errors) < 0.5, [round(e, 2) for e in errors]
