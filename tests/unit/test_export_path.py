@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,47 @@ def test_length_buckets_group_similar_lengths() -> None:
     buckets = length_buckets([5, 1, 9, 2, 8, 3], max_batch=2)
     assert buckets == [[1, 3], [5, 0], [4, 2]]
     assert sorted(i for b in buckets for i in b) == list(range(6))
+
+
+def _partition_cost(lengths: list[int], groups: list[list[int]], call_cost: int) -> int:
+    return sum(call_cost + len(g) * max(lengths[i] for i in g) for g in groups)
+
+
+def _least_cost(lengths: list[int], max_batch: int, call_cost: int) -> int:
+    """Every way of cutting the sorted lengths into groups of at most max_batch, the cheapest (exhaustive)."""
+    ordered = sorted(lengths)
+    n = len(ordered)
+    best = None
+    for mask in range(1 << max(0, n - 1)):  # bit k set: a cut after sorted row k
+        bounds = [0] + [k + 1 for k in range(n - 1) if mask >> k & 1] + [n]
+        sizes = [b - a for a, b in pairwise(bounds)]
+        if max(sizes) > max_batch:
+            continue
+        cost = sum(call_cost + (b - a) * ordered[b - 1] for a, b in pairwise(bounds))
+        best = cost if best is None else min(best, cost)
+    assert best is not None
+    return best
+
+
+def test_length_buckets_with_a_call_cost_find_the_cheapest_cut() -> None:
+    import random
+
+    rng = random.Random(7)
+    for _ in range(200):
+        n, max_batch, call_cost = rng.randint(1, 11), rng.randint(1, 6), rng.choice([1, 4, 16, 64])
+        lengths = [rng.choice([rng.randint(3, 20), rng.randint(20, 96)]) for _ in range(n)]
+        groups = length_buckets(lengths, max_batch, call_cost)
+        assert sorted(i for g in groups for i in g) == list(range(n))
+        assert all(0 < len(g) <= max_batch for g in groups)
+        assert _partition_cost(lengths, groups, call_cost) == _least_cost(lengths, max_batch, call_cost)
+
+
+def test_a_long_tweet_among_short_ones_gets_its_own_call() -> None:
+    lengths = [12] * 15 + [90]
+    assert length_buckets(lengths, 16) == [list(range(16))]  # no call cost: one call, fifteen rows padded to 90
+    assert length_buckets(lengths, 16, call_cost=16) == [list(range(15)), [15]]
+    # equal lengths: as few calls as max_batch allows
+    assert len(length_buckets([20] * 40, 16, call_cost=16)) == 3
 
 
 def test_reduced_precision_gate() -> None:
