@@ -3,10 +3,9 @@
 ``stream.take_events(max, within)`` builds the micro-batches; faust acknowledges a batch's events only
 after the agent body returns, and commits only acknowledged offsets up to the newest durable one (faust also
 acknowledges messages no agent saw when it stops: stream/kafka/durable_commits.py). The body runs the (blocking)
-:class:`ScoringPipeline` in worker threads: a batch is scored while the one before it is stored and published,
-and a batch's offsets become committable only once its scores are in the store and every output record is
-acknowledged by the broker, so a crash replays at most the uncommitted batches, which the idempotent store
-absorbs. Consumer lag is measured apart, by :class:`LagMonitor`, so a stuck agent shows rising lag.
+:class:`ScoringPipeline` in a worker thread, and returns only once scores are in the store and every output
+record is acknowledged by the broker, so a crash replays at most the uncommitted batch, which the idempotent
+store absorbs. Consumer lag is measured apart, by :class:`LagMonitor`, so a stuck agent shows rising lag.
 
 The app is built by :func:`build_app` at run time, never at import time.
 """
@@ -91,30 +90,16 @@ def build_app(
     unread = UnreadPartitions()
     frontier = DurableFrontier()
 
-    async def deliver(prepared: PreparedBatch, events: list[Any]) -> None:
-        await _deliver_until_durable(pipeline, prepared, metrics)
-        frontier.delivered((e.message.tp, e.message.offset) for e in events)  # committable from here on
-
     @app.agent(raw)  # type: ignore[untyped-decorator]  # faust is not analysed (see pyproject)
     async def score(stream: Any) -> AsyncIterator[None]:
-        # One batch is stored and published while the next is scored: the model's threads keep the cores while
-        # the previous batch waits on PostgreSQL's commit and the broker's acknowledgements. Deliveries stay in
-        # order (a batch is delivered only after the one before it is durable), and faust commits no offset past
-        # the newest durable one (DurableFrontier), so acknowledging a batch before its delivery loses nothing.
-        inflight: asyncio.Task[None] | None = None
-        try:
-            async for events in stream.take_events(batch_max_size, within=batch_max_wait_s):
-                batch = [_incoming(e.message) for e in events]
-                unread.processed((m.origin.partition, m.origin.offset) for m in batch if m.origin is not None)
-                prepared = await asyncio.to_thread(pipeline.prepare, batch)
-                prepared.pending_partitions = await _unread(app.consumer, topic, unread)
-                if inflight is not None:
-                    await inflight  # at most one batch ahead of the store, however long an outage lasts
-                inflight = asyncio.create_task(deliver(prepared, list(events)))
-                yield None
-        finally:
-            if inflight is not None and not inflight.done():
-                inflight.cancel()  # stopping: an undelivered batch is read again by the partition's next owner
+        async for events in stream.take_events(batch_max_size, within=batch_max_wait_s):
+            batch = [_incoming(e.message) for e in events]
+            unread.processed((m.origin.partition, m.origin.offset) for m in batch if m.origin is not None)
+            prepared = await asyncio.to_thread(pipeline.prepare, batch)
+            prepared.pending_partitions = await _unread(app.consumer, topic, unread)
+            await _deliver_until_durable(pipeline, prepared, metrics)
+            frontier.delivered((e.message.tp, e.message.offset) for e in events)  # committable from here on
+            yield None
 
     return app
 
