@@ -138,8 +138,11 @@ class Settings(BaseSettings):
         "POST /v1/score: how long an idle server waits for more requests before it starts a call; 0: it starts at "
         "once, and batches form from what queues while a call runs (docs/benchmarks-api.md: 5 ms of waiting "
         "added 5 ms to a lone client's latency and no throughput at 16 clients)"))
-    api_batch_workers: int = Field(1, ge=1, le=64, description=(
-        "POST /v1/score: model calls that may run at once (with BADBUZZ_ONNX_THREADS, how the cores are shared)"))
+    api_batch_workers: int = Field(2, ge=1, le=64, description=(
+        "POST /v1/score: model calls that may run at once (with BADBUZZ_ONNX_THREADS, how the cores are shared). "
+        "Two: while one call is in ONNX Runtime, the other tokenises, pads and answers, which one call at a time "
+        "left to an idle core (docs/benchmarks.md, 2026-12-07: 16 one-text clients 0.52 and 0.63 x batched "
+        "inference against 0.46-0.51 with one; 64 clients 0.71-0.73 against 0.56-0.57)"))
     api_queue_max_texts: int = Field(2048, ge=1, description=(
         "POST /v1/score: texts that may wait for the model; past it a request gets 503 with Retry-After"))
     readiness_cache_s: float = Field(5.0, ge=0, description=(

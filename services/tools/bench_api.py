@@ -192,8 +192,9 @@ Reference, same run: the served model on micro-batches of {settings.batch_max_si
 texts/s** (`make bench`'s inference-only row). The same tweets in calls of {SMALL_CALL}, no HTTP (the
 largest call {SMALL_CALL} one-text clients can form): **{ceiling_tps:,.0f} texts/s,
 {ceiling_tps / reference_tps:.2f} × the reference**, the ceiling of the {SMALL_CALL}-client row. Batching: up to
-{settings.api_batch_max_texts} texts per call, an idle server waits {settings.api_batch_max_wait_ms:g} ms for company,
-queue bound {settings.api_queue_max_texts} texts (then 503 with Retry-After).
+{settings.api_batch_max_texts} texts per call, {settings.api_batch_workers} call(s) at once, an idle server waits
+{settings.api_batch_max_wait_ms:g} ms for company, queue bound {settings.api_queue_max_texts} texts (then 503 with
+Retry-After).
 
 {HEADER}
 {rows}
