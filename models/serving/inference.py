@@ -232,8 +232,9 @@ class OnnxSentimentModel:
             self._session = self._cpu_session(self.variant)
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.providers: list[str] = list(self._session.get_providers())
-        # a GPU call's overhead dwarfs a tweet's tokens: there, sub-batches are cut at max_batch
-        self._call_cost = CPU_CALL_COST_TOKENS if self.providers[0] == "CPUExecutionProvider" else 0
+        # a GPU call's overhead dwarfs a tweet's tokens: there, sub-batches are cut at max_batch (0: the fixed cut;
+        # bench/length_cut.py sets it to compare the two)
+        self.call_cost = CPU_CALL_COST_TOKENS if self.providers[0] == "CPUExecutionProvider" else 0
         if self.variant not in self.trunk.variants and self.variant in DERIVED_CPU_VARIANTS:
             self._check_derived(explicit=variant is not None)
 
@@ -423,7 +424,7 @@ class OnnxSentimentModel:
             return Prediction(self.labels, out, self.weights)
         encodings = self.encode(texts)
         lengths = [len(e) for e in encodings]
-        chunks = (length_buckets(lengths, self.max_batch, self._call_cost) if self.bucketing else
+        chunks = (length_buckets(lengths, self.max_batch, self.call_cost) if self.bucketing else
                   [list(range(i, min(i + self.max_batch, len(texts)))) for i in range(0, len(texts), self.max_batch)])
         names = ["logits", BRANCH_OUTPUT] if branch else ["logits"]
         for idx in chunks:
