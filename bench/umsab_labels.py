@@ -15,25 +15,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from badbuzz.models.serving.inference import OnnxSentimentModel
 from badbuzz.models.serving.language import LanguageDetector
 from badbuzz.models.serving.released import released_model_dir
-from badbuzz.models.training.metrics import evaluate
+from badbuzz.models.training.datasets import Example, umsab
+from badbuzz.models.training.evaluation import evaluate_scorer, model_dir_scorer
 
-LABELS = ("negative", "neutral", "positive")  # UMSAB's 0, 1, 2
-
-
-def english_rows(folder: Path, split: str, detector: LanguageDetector) -> tuple[list[str], list[int], int]:
-    texts = (folder / f"{split}_text.txt").read_text(encoding="utf-8").splitlines()
-    labels = [int(x) for x in (folder / f"{split}_labels.txt").read_text().split()]
-    if len(texts) != len(labels):
-        raise SystemExit(f"{folder}: {len(texts)} texts, {len(labels)} labels")
-    kept = [(t, y) for t, y in zip(texts, labels, strict=True) if _sure_english(detector.guess(t))]
-    return [t for t, _ in kept], [y for _, y in kept], len(texts)
-
-
-def _sure_english(guess: tuple[str | None, float]) -> bool:
-    return guess[0] == "en" and guess[1] >= 0.8
+SURE = 0.8  # lid.176's confidence for "surely English"
 
 
 def main() -> None:
@@ -41,26 +28,25 @@ def main() -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--min-tweets", type=int, default=30, help="skip a split with fewer English tweets")
     args = p.parse_args()
-    model = OnnxSentimentModel(released_model_dir("sentiment3"), device="cpu", variant="fp32")
+    scorer, labels, model = model_dir_scorer(released_model_dir("sentiment3"), "fp32")
     detector = LanguageDetector()
     print("| split | English tweets | macro-F1 of the English model on them | 95 % interval | agreement |")
     print("| --- | ---: | ---: | --- | ---: |")
     for folder in sorted(p for p in (args.data / "umsab").iterdir() if p.is_dir()):
         for split in ("train", "val"):
-            texts, gold, total = english_rows(folder, split, detector)
-            if len(texts) < args.min_tweets:
+            rows = list(umsab(folder, split))
+            english = [e for e in rows if _sure_english(e, detector)]
+            if len(english) < args.min_tweets:
                 continue
-            pred = model.predict(texts)
-            probs = pred.probabilities[:, [pred.labels.index(name) for name in LABELS]].astype("float64")
-            report = evaluate(gold, probs, LABELS, weights=_ordered(model.weights, pred.labels))
+            report = evaluate_scorer(scorer, labels, english, weights=model.weights)["full"]
             lo, hi = report.intervals["macro_f1"]
-            print(f"| {folder.name} {split} | {len(texts):,} of {total:,} | {report.macro_f1:.3f} | "
+            print(f"| {folder.name} {split} | {len(english):,} of {len(rows):,} | {report.macro_f1:.3f} | "
                   f"{lo:.3f}–{hi:.3f} | {report.accuracy:.3f} |")
 
 
-def _ordered(weights: tuple[float, ...] | None, labels: list[str]) -> list[float] | None:
-    """The model's decision weights in UMSAB's label order."""
-    return None if weights is None else [weights[labels.index(name)] for name in LABELS]
+def _sure_english(example: Example, detector: LanguageDetector) -> bool:
+    lang, confidence = detector.guess(example.text)
+    return lang == "en" and confidence >= SURE
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ class DeviceUnavailable(BadBuzzError):
 # What one more ONNX Runtime call costs on a CPU, in padded tokens: its fixed overhead (feeds, the int8 activations'
 # quantisation, thread wake-ups) is about what 16 tokens of encoder work cost (MiniLM int8 on 2 cores: ~0.5 ms a
 # call, ~30 µs a token). Measured on batches of 16 random tweets, the cut this gives scored 1.3-1.4 x one padded call
-# (docs/benchmarks-api.md); on a GPU a call costs far more than a token, and sub-batches are cut at max_batch.
+# (bench/length_cut.py, docs/benchmarks.md); on a GPU a call costs far more than a token, and sub-batches are cut at
+# max_batch.
 CPU_CALL_COST_TOKENS = 16
 
 
@@ -47,22 +48,16 @@ def length_buckets(lengths: Sequence[int], max_batch: int, call_cost: int = 0) -
     fixed cut leaves one call padded to the longest of sixteen random tweets.
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    if call_cost <= 0 or len(order) <= 1:
+    if call_cost <= 0:
         return [order[i : i + max_batch] for i in range(0, len(order), max_batch)]
-    sorted_lengths = [lengths[i] for i in order]
     n = len(order)
-    best = [0] + [0] * n  # best[j]: least cost of the first j sorted rows
+    best = [0] * (n + 1)  # best[j]: least cost of the first j sorted rows
     cut = [0] * (n + 1)  # where the last group of the first j rows starts
     for j in range(1, n + 1):
-        longest = sorted_lengths[j - 1]  # sorted: the group's last row is its longest
-        start = max(0, j - max_batch)
-        best_i = j - 1
-        best_cost = best[j - 1] + call_cost + longest
-        for i in range(start, j - 1):
-            cost = best[i] + call_cost + (j - i) * longest
-            if cost < best_cost:
-                best_cost, best_i = cost, i
-        best[j], cut[j] = best_cost, best_i
+        longest = lengths[order[j - 1]]  # sorted: the group's last row is its longest
+        # on a tie the shortest last group wins, then the earliest cut
+        i = min([j - 1, *range(max(0, j - max_batch), j - 1)], key=lambda i: best[i] + (j - i) * longest)
+        best[j], cut[j] = best[i] + call_cost + (j - i) * longest, i
     groups: list[list[int]] = []
     j = n
     while j > 0:
