@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DATA ?= $(or $(BADBUZZ_DATA),$(wildcard ../shared/data))
 # The strict editable install links each module file: a new module needs a re-install, so the stamps cover the
 # lock files and the list of module files.
-MODULES := $(shell (cat pyproject.toml; ls services stream models export) | sha1sum | cut -c1-12)
+MODULES := $(shell (cat pyproject.toml; find services stream models export -name "*.py" | sort) | sha1sum | cut -c1-12)
 SERVE_STAMP := $(VENV)/.serve-$(shell cat requirements/serve.lock | sha1sum | cut -c1-8)-$(MODULES)
 STAMP := $(VENV)/.installed-$(shell cat requirements/test.lock requirements/models.lock | sha1sum | cut -c1-8)-$(MODULES)
 UV_VERSION := 0.13.9
