@@ -10,14 +10,11 @@ pass so a busy machine slows both alike. Call cost 0 is the fixed cut.
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
-from badbuzz.models.data import find_sentiment140
 from badbuzz.models.serving.inference import CPU_CALL_COST_TOKENS, OnnxSentimentModel
 from badbuzz.models.serving.released import released_model_dir
-from badbuzz.stream.sources.replay import shuffled_rows
+from badbuzz.services.tools.bench_args import comparison_args
 
 
 def rate(model: OnnxSentimentModel, texts: list[str], call: int) -> float:
@@ -28,13 +25,7 @@ def rate(model: OnnxSentimentModel, texts: list[str], call: int) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--variant", help="int8 (served on CPUs) or fp32")
-    p.add_argument("--tweets", type=int, default=3072)
-    p.add_argument("--passes", type=int, default=3)
-    args = p.parse_args()
-    texts = [r.text for r in shuffled_rows(find_sentiment140(args.data), seed=11, limit=args.tweets)]
+    args, texts = comparison_args(__doc__ or "")
     model = OnnxSentimentModel(released_model_dir("sentiment3"), device="cpu", variant=args.variant, max_batch=16)
     model.predict(texts[:256])  # warm up
     print(f"model {model.version}, {len(texts)} tweets, sub-batches of at most {model.max_batch}")

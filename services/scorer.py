@@ -56,7 +56,8 @@ def onnx_model(settings: Settings, model_dir: Path, *, branch_dir: Path | None =
                spinning: bool | None = None) -> OnnxSentimentModel:
     """One model directory on the device, variant, threads and batching the settings ask for."""
     model = OnnxSentimentModel(model_dir, device=settings.device, variant=settings.onnx_variant,
-                               threads=settings.onnx_threads, max_batch=settings.onnx_sub_batch,
+                               threads=settings.onnx_threads, lanes=settings.onnx_lanes,
+                               max_batch=settings.onnx_sub_batch,
                                cuda_device_id=settings.cuda_device_id, cuda_mem_limit_mb=settings.cuda_mem_limit_mb,
                                branch_dir=branch_dir, spinning=settings.onnx_spinning if spinning is None else spinning,
                                cache_dir=settings.home / "cache" / "graphs")

@@ -165,7 +165,13 @@ class Settings(BaseSettings):
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     onnx_variant: str | None = None
-    onnx_threads: int = Field(0, ge=0)
+    onnx_threads: int = Field(0, ge=0, description=(
+        "ONNX Runtime intra-op threads per call (0: one when calls run in lanes, else ORT's default of one per "
+        "core)"))
+    onnx_lanes: int = Field(0, ge=0, le=256, description=(
+        "ONNX Runtime calls a CPU model runs at once, a micro-batch's length buckets side by side (0: one per usable "
+        "core; 1: one call at a time over onnx_threads): 1.2x the scorer's and 1.3-1.7x the API's tweets/s on 2 cores "
+        "(bench/lanes.py); a GPU runs one call at a time whatever this says"))
     onnx_spinning: bool = Field(True, description=(
         "ONNX Runtime's threads spin between calls: lowest latency for back-to-back micro-batches (the scorer); "
         "the API turns it off, since between requests the spinning threads take the cores the server needs"))

@@ -12,7 +12,7 @@ def result(**kw: float) -> BenchResult:
     base = dict(tweets=5000, inference_tps=800.0, end_to_end_tps=700.0, model="fast:fp32", providers=["CPU"],
                 batch_size=256, sub_batch=16, unbucketed_tps=500.0, emotion_inference_tps=600.0,
                 emotion_end_to_end_tps=500.0, emotion_model="emo:fp32", negative_share=0.4, fused_tps=660.0,
-                one_thread_tps=450.0, full_unbucketed_tps=400.0, full_tps=650.0, full_model="full:fp32",
+                one_lane_tps=450.0, full_unbucketed_tps=400.0, full_tps=650.0, full_model="full:fp32",
                 end_to_end_reference_batch_tps=512.0)
     base.update(kw)
     return BenchResult(**base)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from badbuzz.models.serving.inference import OnnxSentimentModel, length_buckets
+from badbuzz.models.serving.inference import OnnxSentimentModel, cpu_lanes, length_buckets
 from badbuzz.models.serving.model_dir import load_manifest
 from tests.conftest import SAMPLE_TEXTS
 
@@ -45,6 +45,73 @@ def test_scorer_model_gives_probabilities_independent_of_batching(tiny_model_dir
     np.testing.assert_allclose(a, b, atol=1e-5)  # padding per bucket must not change any score
     assert big.predict([]).probabilities.shape == (0, 2)
     assert big.version.endswith(":fp32")
+
+
+def test_lanes_score_as_one_call_at_a_time_and_never_run_more_calls_than_lanes(tiny_model_dir: Path) -> None:
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    serial = OnnxSentimentModel(tiny_model_dir, device="cpu", variant="fp32", max_batch=2, lanes=1)
+    lanes = OnnxSentimentModel(tiny_model_dir, device="cpu", variant="fp32", max_batch=2, lanes=2)
+    assert (serial.lanes, lanes.lanes) == (1, 2)
+    texts = SAMPLE_TEXTS * 3
+    np.testing.assert_allclose(lanes.predict(texts).probabilities, serial.predict(texts).probabilities, atol=1e-5)
+
+    session, lock, running, most = lanes._session, threading.Lock(), [0], [0]
+
+    class Counting:  # the real session, watched: how many of its calls overlap
+        def __getattr__(self, name: str) -> object:
+            return getattr(session, name)
+
+        def run(self, *args: object) -> object:
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.005)
+            try:
+                return session.run(*args)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    lanes._session = Counting()
+    with ThreadPoolExecutor(4) as callers:  # four callers at once (the API's batch workers), two lanes
+        results = list(callers.map(lanes.predict, [texts] * 4))
+    lanes.close()
+    assert most[0] == 2  # side by side, and never more than the lanes
+    for r in results:
+        np.testing.assert_allclose(r.probabilities, serial.predict(texts).probabilities, atol=1e-5)
+
+
+def test_lanes_default_to_one_call_per_usable_core() -> None:
+    from badbuzz.models.serving.cores import usable_cores
+
+    cores = usable_cores()
+    assert cpu_lanes(0, 0) == cores
+    assert cpu_lanes(0, 2) == max(1, cores // 2)  # each call on two intra-op threads
+    assert cpu_lanes(3, 0) == 3
+
+
+def test_usable_cores_respect_a_containers_cpu_quota(tmp_path: Path) -> None:
+    import os
+
+    from badbuzz.models.serving.cores import cgroup_cpu_limit, usable_cores
+
+    mine = len(os.sched_getaffinity(0))
+    assert cgroup_cpu_limit(tmp_path) is None and usable_cores(tmp_path) == mine  # no cgroup files: the CPU set
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_limit(tmp_path) is None and usable_cores(tmp_path) == mine
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # half a CPU: one lane, never none
+    assert cgroup_cpu_limit(tmp_path) == 0.5 and usable_cores(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text("garbage\n")
+    v1 = tmp_path / "cpu"
+    v1.mkdir()
+    (v1 / "cpu.cfs_quota_us").write_text("150000\n")
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_cpu_limit(tmp_path) == 1.5 and usable_cores(tmp_path) == min(mine, 2)
+    (v1 / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cgroup_cpu_limit(tmp_path) is None
 
 
 def test_length_buckets_group_similar_lengths() -> None:
