@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -159,3 +160,29 @@ def test_with_two_workers_a_second_call_runs_while_the_first_is_held() -> None:
     assert asyncio.run(main()) == ["2"]
     assert sorted(model.calls) == [1, 1]
     batcher.close()
+
+
+def test_the_load_benchmark_drives_a_real_api_process_and_probes_it_apart(tiny_model_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    """``badbuzz bench --api-load``'s own machinery, for a second, on the tiny model: every request answered and
+    counted, and /healthz probed by its own process all along."""
+    from badbuzz.services.api.auth import new_key
+    from badbuzz.services.settings import Settings
+    from badbuzz.services.tools.bench_api import _load, _start_api, _wait_ready
+    from badbuzz.services.tools.bench_pipeline import free_port
+
+    key, entry = new_key("bench", "read")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start_api(Settings(model_dir=tiny_model_dir, home=tmp_path), entry, port, tmp_path)
+    try:
+        _wait_ready(url, key, proc)
+        latencies, scored, refused, health, wall = asyncio.run(
+            _load(url, key, ["what a flight", "lost my bag again", "thanks for the upgrade"], 4, 1, 1.5))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert refused == 0 and scored == len(latencies) > 10
+    assert min(latencies) > 0 and max(latencies) < 30
+    assert len(health) >= 8 and all(0 < h < 5 for h in health)  # ten probes a second, each answered
+    assert 1.5 <= wall < 10
