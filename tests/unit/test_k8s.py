@@ -100,6 +100,15 @@ def test_scorers_scale_on_lag_up_to_the_partition_count_and_alerters_keep_a_stan
     assert docs[("Deployment", "badbuzz-alerter")]["spec"]["replicas"] == 2
 
 
+def test_the_scorer_runs_as_many_onnx_threads_as_the_cpus_it_requests() -> None:
+    """Inside a pod the affinity mask shows the node's cores: the ConfigMap sizes the model's lanes instead."""
+    docs = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in resources()}
+    config = docs[("ConfigMap", "badbuzz-config")]["data"]
+    (scorer,) = [c for n, c in containers() if n == "badbuzz-scorer"]
+    cpus = float(scorer["resources"]["requests"]["cpu"])
+    assert int(config["BADBUZZ_ONNX_LANES"]) * int(config["BADBUZZ_ONNX_THREADS"]) == cpus
+
+
 def test_the_mounted_topics_are_the_shipped_example_and_every_service_starts_with_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """kustomize generates badbuzz-topics from deploy/k8s/topics.json (kustomize reads no file outside its
