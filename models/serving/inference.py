@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,10 +223,10 @@ class OnnxSentimentModel:
         pad = self._tokenizer.token_to_id("[PAD]")
         self._pad_id = 0 if pad is None else pad
         self._threads = threads
-        self._lanes_asked = lanes
         self.lanes = 1  # ONNX Runtime calls at once: set with the session (a CUDA session runs one at a time)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
+        self._pool_lock = threading.Lock()
         self.bucketing = bucketing  # off only to measure what it saves (badbuzz bench)
         self._session: Any = None
         if wants_cuda(device):
@@ -458,7 +459,8 @@ class OnnxSentimentModel:
         return Prediction(self.labels, out, self.weights, emotions=emotions, emotion_model=self.branch_version,
                           branch_probabilities=second)
 
-    def _run_all(self, run: Any, chunks: list[list[int]], lengths: Sequence[int]) -> list[list[Any]]:
+    def _run_all(self, run: Callable[[list[int]], list[Any]], chunks: list[list[int]], lengths: Sequence[int]
+                 ) -> list[list[Any]]:
         """Each sub-batch's outputs, in the order of ``chunks``: one at a time, or side by side in the lanes.
 
         Every call goes through the one pool of the model, so concurrent callers (the API's batch workers)
@@ -466,17 +468,28 @@ class OnnxSentimentModel:
         finish together rather than one waiting on the last long call."""
         if self.lanes <= 1:
             return [run(idx) for idx in chunks]
-        if self._pool is None or self._pool_pid != os.getpid():  # a forked child has the pool but not its threads
-            self._pool, self._pool_pid = ThreadPoolExecutor(self.lanes, thread_name_prefix="onnx-lane"), os.getpid()
+        pool = self._lanes_pool()
         order = sorted(range(len(chunks)), key=lambda c: -len(chunks[c]) * max(lengths[i] for i in chunks[c]))
-        futures = {c: self._pool.submit(run, chunks[c]) for c in order}
+        futures = {c: pool.submit(run, chunks[c]) for c in order}
         return [futures[c].result() for c in range(len(chunks))]
+
+    def _lanes_pool(self) -> ThreadPoolExecutor:
+        """The one pool of the lanes, made on first use: under a lock, since concurrent first callers (the API's
+        batch workers) would each make one and run twice the lanes; made again in a forked child, which has the
+        pool but not its threads."""
+        with self._pool_lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="onnx-lane")
+                self._pool_pid = os.getpid()
+            return self._pool
 
     def close(self) -> None:
         """Stop the lanes' threads (they are idle between calls; a process that exits need not call this)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
 
 @dataclass(frozen=True)
 class Branch:

@@ -77,7 +77,7 @@ async def _load(url: str, key: str, texts: list[str], clients: int, per_request:
     latencies: list[float] = []
     scored = refused = 0
     stop_at = time.perf_counter() + seconds
-    connector = aiohttp.TCPConnector(limit=clients + 1)
+    connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(url, connector=connector, headers=headers,
                                      timeout=aiohttp.ClientTimeout(total=30)) as http:
         async def client(i: int) -> None:
