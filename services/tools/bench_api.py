@@ -102,7 +102,9 @@ async def _load(url: str, key: str, texts: list[str], clients: int, per_request:
         began = time.perf_counter()
         await asyncio.gather(*(client(i) for i in range(clients)))
         wall = time.perf_counter() - began
-        out, _ = probe.communicate(timeout=30)
+        out, _ = probe.communicate(timeout=30)  # the clients are done: nothing left on this loop to block
+        if probe.returncode != 0:
+            raise RuntimeError(f"the /healthz probe failed (exit {probe.returncode}): see its message above")
         health = [float(x) for x in out.split()]
     return latencies, scored, refused, health, wall
 
