@@ -11,20 +11,9 @@ clients (two batch workers at once, 8 texts each).
 
 from __future__ import annotations
 
-import time
-from concurrent.futures import ThreadPoolExecutor
-
 from badbuzz.models.serving.inference import OnnxSentimentModel, cpu_lanes
 from badbuzz.models.serving.released import released_model_dir
-from badbuzz.services.tools.bench_args import comparison_args
-
-
-def rate(model: OnnxSentimentModel, texts: list[str], call: int, callers: int) -> float:
-    calls = [texts[i : i + call] for i in range(0, len(texts), call)]
-    started = time.perf_counter()
-    with ThreadPoolExecutor(callers) as pool:
-        list(pool.map(model.predict, calls))
-    return len(texts) / (time.perf_counter() - started)
+from badbuzz.services.tools.bench_inference import comparison_args, scoring_rate
 
 
 def main() -> None:
@@ -40,8 +29,8 @@ def main() -> None:
     for n in range(1, args.passes + 1):
         for call, callers, what in ((256, 1, "256 texts, one caller (the scorer)"),
                                     (8, 2, "8 texts, two callers (the API under 16 clients)")):
-            a = rate(lanes, texts, call, callers)
-            b = rate(one, texts, call, callers)
+            a = scoring_rate(lanes.predict, texts, call, callers)
+            b = scoring_rate(one.predict, texts, call, callers)
             print(f"| {n} | {what} | {a:,.0f} | {b:,.0f} | {a / b:.2f} × |", flush=True)
 
 

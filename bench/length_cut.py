@@ -10,18 +10,9 @@ pass so a busy machine slows both alike. Call cost 0 is the fixed cut.
 
 from __future__ import annotations
 
-import time
-
 from badbuzz.models.serving.inference import CPU_CALL_COST_TOKENS, OnnxSentimentModel
 from badbuzz.models.serving.released import released_model_dir
-from badbuzz.services.tools.bench_args import comparison_args
-
-
-def rate(model: OnnxSentimentModel, texts: list[str], call: int) -> float:
-    started = time.perf_counter()
-    for i in range(0, len(texts), call):
-        model.predict(texts[i : i + call])
-    return len(texts) / (time.perf_counter() - started)
+from badbuzz.services.tools.bench_inference import comparison_args, scoring_rate
 
 
 def main() -> None:
@@ -34,9 +25,9 @@ def main() -> None:
     for n in range(1, args.passes + 1):
         for call in (16, 256):
             model.call_cost = CPU_CALL_COST_TOKENS
-            cost_cut = rate(model, texts, call)
+            cost_cut = scoring_rate(model.predict, texts, call)
             model.call_cost = 0
-            fixed = rate(model, texts, call)
+            fixed = scoring_rate(model.predict, texts, call)
             print(f"| {n} | {call} | {cost_cut:,.0f} | {fixed:,.0f} | {cost_cut / fixed:.2f} × |", flush=True)
 
 

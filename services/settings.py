@@ -139,7 +139,8 @@ class Settings(BaseSettings):
         "once, and batches form from what queues while a call runs (docs/benchmarks-api.md: 5 ms of waiting "
         "added 5 ms to a lone client's latency and no throughput at 16 clients)"))
     api_batch_workers: int = Field(2, ge=1, le=64, description=(
-        "POST /v1/score: model calls that may run at once (with BADBUZZ_ONNX_THREADS, how the cores are shared). "
+        "POST /v1/score: model calls that may run at once (the model's lanes, BADBUZZ_ONNX_LANES, bound how many "
+        "are in ONNX Runtime together). "
         "Two: while one call is in ONNX Runtime, the other tokenises, pads and answers, which one call at a time "
         "left to an idle core (docs/benchmarks.md, 2026-12-07: 16 one-text clients 0.52 and 0.63 x batched "
         "inference against 0.46-0.51 with one; 64 clients 0.71-0.73 against 0.56-0.57)"))

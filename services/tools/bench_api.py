@@ -200,17 +200,10 @@ def run_api_load(settings: Settings, *, tweets: int, seconds: float, output: Pat
 def _calls_in_flight(settings: Settings, texts: list[str], in_flight: int, workers: int) -> float:
     """Texts/s of the served model called as the API's batch workers call it, with no HTTP: ``workers`` callers at
     once, each with its share of ``in_flight`` texts per call."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from badbuzz.services.scorer import load_model
+    from badbuzz.services.tools.bench_inference import scoring_rate
 
-    model = load_model(settings)
-    size = max(1, -(-in_flight // max(1, workers)))
-    calls = [texts[i : i + size] for i in range(0, len(texts), size)]
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        list(pool.map(model.predict, calls))
-    return len(texts) / (time.perf_counter() - started)
+    return scoring_rate(load_model(settings).predict, texts, max(1, -(-in_flight // max(1, workers))), workers)
 
 
 def _write(runs: list[LoadRun], reference_tps: float, ceiling_tps: float, version: str, settings: Settings,
