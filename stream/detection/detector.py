@@ -433,7 +433,6 @@ class Detector:
         base_n = self.state.share.mass(c.share_lag_hours, c.baseline_warmup_tweets)
         phi = self.state.dispersion.phi
         inv_size = self.state.volume.inv_size
-        uncertain = self.state.volume.uncertainty(minute)
         out = []
         for signal, w, n, k, exp in runnable:
             each = max(c.alpha, c.weekly_budget * min(w, c.budget_cap_minutes) / MINUTES_PER_WEEK) / len(runnable)
@@ -459,7 +458,7 @@ class Detector:
                 below = low
             else:
                 # each hour's level is its own draw: a window of several hours averages them out
-                disp = inv_size / max(1.0, w / 60.0) + uncertain
+                disp = inv_size / max(1.0, w / 60.0) + self.state.volume.uncertainty(minute, w / 60.0)
                 mu = max(exp, 1e-6)
                 z = (k - mu) / (mu + mu * mu * disp) ** 0.5
                 p = _normal_tail(z) if z < 1.0 else nbinom_sf(k, mu, 1.0 / disp)

@@ -123,6 +123,21 @@ def test_an_alert_that_lasts_all_day_resolves_and_its_level_becomes_the_usual() 
     assert det.baseline is not None and det.baseline > 0.4
 
 
+def test_an_hour_of_the_day_seen_on_one_day_is_that_days_level_not_a_known_fact() -> None:
+    """A busy topic's second day: three hours at 2.4 times the tweets of the same hours yesterday, at the usual
+    share. One day says little about an hour's level (real hours vary ±40 %), so no alert. The same three
+    hours after a month of days like the first are a real jump in volume, and fire."""
+    day = [(100, 25)] * 1440
+    busy = [(240, 60) if 600 <= i < 780 else (100, 25) for i in range(1440)]  # 10:00-13:00, 2.4x
+    young = Detector("t", DetectorConfig())
+    assert not feed(young, day + busy)
+    old = Detector("t", DetectorConfig())
+    assert [t for _, t in feed(old, day * 30 + busy)][:1] == ["firing"]
+    # the profile's own variance falls with the days it rests on, to the weighted mean's floor
+    seen = [young.state.volume.uncertainty(T0.replace(hour=10)), old.state.volume.uncertainty(T0.replace(hour=10))]
+    assert seen[0] > 3 * seen[1] > 0
+
+
 def test_a_new_topic_borrows_the_day_shape_of_the_mature_ones() -> None:
     """A mature topic with a deep day: a new topic started at night expects the morning rise instead of
     taking it for a bad buzz."""
