@@ -242,7 +242,10 @@ A topic that starts six hours before three scored days ({len(cold_seeds)} seeds,
 episodes and one without). It runs alone, or borrowing the day shape, volume dispersion and φ of a mature
 topic of the same deployment (`TopicPrior`: what the live alerter gives a new topic), and the daily swing of
 its share. A deployment can
-instead seed baselines from history: `badbuzz backtest FILE --seed-baselines`.
+instead seed baselines from history: `badbuzz backtest FILE --seed-baselines`. An hour of the day learned from
+one or two days is taken as that many days' levels, not as a known fact: the volume test widens by the young
+profile's error (`VolumeBaseline.uncertainty`), which is what kept a busy new topic from paging on hours twice
+their one-day estimate.
 
 | tier | base share | recall alone | false alerts / week alone | recall with the prior | false alerts / week with it |
 | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -257,6 +260,15 @@ the true-label recall. Issue 28 asks for ≥ 90 %.
 | tier | base share | targets | recall, true | recall, served | kept | false / week, true | false / week, served |
 | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {chr(10).join(model_rows)}
+
+## The real week's own protocol
+
+Issue 28 scored a held-out real week against episodes from an effect-size rule on human labels (a 3-hour
+window's share ≥ 1.3× and ≥ 10 points over the previous 48 h, or ≥ 20 negatives and twice the same window on
+the two days before). docs/alerting-field-week.md replays that protocol on simulated weeks of six airlines
+shaped like the real ones (`python bench/field_week.py`): how many of the rule's episodes are chance windows at
+3–25 tweets an hour, what the rule itself scores when run as a detector, and how our detector's score there
+compares with the real week's.
 
 ## Timelines
 
