@@ -17,8 +17,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
@@ -364,6 +364,29 @@ def dead_letters(bootstrap: str, topic: str, expected: int, timeout_s: float = 3
     return found
 
 
+def redelivered(database_url: str, values: Mapping[Offset, bytes]) -> set[Offset]:
+    """The messages among these whose tweet id is already stored (a redelivery of a stored tweet)."""
+    ids = {o: tid for o, v in values.items() if (tid := _tweet_id(v)) is not None}
+    if not ids:
+        return set()
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT tweet_id FROM scored_tweets WHERE tweet_id = ANY(%s)",
+                            (sorted(set(ids.values())),)).fetchall()
+    stored = {r[0] for r in rows}
+    return {o for o, tid in ids.items() if tid in stored}
+
+
+def _tweet_id(value: bytes) -> str | None:
+    """The tweet id a raw message carries, as the scorer reads it (a string or an integer), or None."""
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return None
+    tid = doc.get("id") if isinstance(doc, dict) else None
+    return str(tid).strip() if isinstance(tid, str | int) and not isinstance(tid, bool) else None
+
+
 @dataclass(frozen=True)
 class Conservation:
     produced: int
@@ -388,19 +411,30 @@ def conservation(produced: list[Offset], stored: list[Offset], dead: dict[Offset
 
 
 def wait_for_ends(stack: Stack, topics: Topics, database: str, produced: list[Offset], scorer: ScorerProcess,
-                  timeout_s: float = 180) -> Conservation:
-    """Wait until every produced message is stored or dead-lettered; return the final count."""
+                  timeout_s: float = 180, sent: Mapping[Offset, bytes] | None = None) -> Conservation:
+    """Wait until every produced message is stored or dead-lettered; return the final count. With ``sent``
+    (offset → value), a timeout names the first messages still unaccounted for, not only how many."""
     want = set(produced)
     result: list[Conservation] = []
 
     def done() -> bool:
         dead = dead_letters(stack.kafka, topics.dlq, len(produced), timeout_s=3)
         c = conservation(produced, stored_offsets(database), dead)
+        if sent is not None and c.lost:
+            # the same tweet delivered again (same id, same text) ends as the row already stored: the store is
+            # idempotent by tweet id, and a different text under a stored id is dead-lettered (duplicate_id)
+            again = redelivered(database, {o: sent[o] for o in c.lost if o in sent})
+            c = replace(c, lost=[o for o in c.lost if o not in again], stored=c.stored + len(again))
         result[:] = [c]
         return not c.lost and len(want) == c.stored + c.dead
 
+    def missing() -> str:
+        if not result or sent is None:
+            return ""
+        return "\n".join(f"unaccounted {o}: {sent[o][:200]!r}" for o in result[0].lost[:10] if o in sent)
+
     wait_until(done, timeout_s, "every message stored or dead-lettered",
-               lambda: (result[0].line("so far") if result else "") + "\n" + scorer.tail())
+               lambda: (result[0].line("so far") if result else "") + "\n" + missing() + "\n" + scorer.tail())
     return result[0]
 
 
