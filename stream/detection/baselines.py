@@ -207,7 +207,10 @@ def _pooled_hours(hours: float) -> float:
     return 0.375 if m < 2 else (m - 0.75) / (m * m)
 
 
-SETTLED_PROFILE_VARIANCE = _profile_variance(60)  # w / (2 - w) at a day weight of 0.3
+# the young part of it, by days seen (the detector asks for every volume window of every topic every minute:
+# a lookup, not the recursion); from 60 days on the profile is settled
+_YOUNG_PROFILE_VARIANCE = tuple(max(0.0, _profile_variance(d) - _profile_variance(60)) if d else 0.0
+                                for d in range(61))
 
 
 @dataclass
@@ -270,8 +273,7 @@ class VolumeBaseline:
         whatever the volume (±50 %)."""
         seen = self.day_seen[minute.hour]
         fallback = (0.1 if self.prior_shape else 0.25) if self.day[minute.hour] is None else 0.0
-        young = _profile_variance(seen) - SETTLED_PROFILE_VARIANCE if seen else 0.0
-        days = self.inv_size * max(0.0, young) * _pooled_hours(hours)
+        days = self.inv_size * _YOUNG_PROFILE_VARIANCE[min(seen, 60)] * _pooled_hours(hours)
         return fallback + days + 5.5 / max(1.0, self.evidence)
 
     def expected(self, minute: datetime) -> float | None:
