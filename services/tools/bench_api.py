@@ -76,7 +76,7 @@ async def _load(url: str, key: str, texts: list[str], clients: int, per_request:
     headers = {"authorization": f"Bearer {key}"}
     latencies: list[float] = []
     scored = refused = 0
-    stop_at = time.perf_counter() + seconds
+    stop_at = float("inf")  # set once the probe is up, so the clients' window and ``wall`` share one start
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(url, connector=connector, headers=headers,
                                      timeout=aiohttp.ClientTimeout(total=30)) as http:
@@ -100,6 +100,7 @@ async def _load(url: str, key: str, texts: list[str], clients: int, per_request:
 
         probe = _start_probe(url, seconds)
         began = time.perf_counter()
+        stop_at = began + seconds
         await asyncio.gather(*(client(i) for i in range(clients)))
         wall = time.perf_counter() - began
         out, _ = probe.communicate(timeout=30)  # the clients are done: nothing left on this loop to block
