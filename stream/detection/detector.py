@@ -83,6 +83,12 @@ class DetectorConfig:
     suspect_weight: float = 0.2  # ... but teaches the usual share at this weight (see ``observe``)
     low_weight: float = 0.05  # ... and one far below the usual at this one
     hour_weight: float = 0.25  # each hour of the day's share offset: weight of the newest day
+    # how far an hour of the day's share may sit from the day's, in log-odds (one standard deviation), before
+    # the topic has learned it: counted in the share test while that hour is young (ShareBaseline.unknown)
+    share_swing_logit: float = 0.1
+    # a new topic that borrows the deployment's daily share swing (TopicPrior) still differs from it by this
+    # fraction of the variance
+    borrowed_swing_unknown: float = 0.25
     resolve_minutes: int = 10
     # an alert stays open at least this long (Prometheus's keep_firing_for): a story that grows over hours
     # first clears the bar on a lucky window, falls back under it for a while, and would page a second time
@@ -305,6 +311,7 @@ class Detector:
             self.state.dispersion.prior = prior.phi
             if prior.share_hours is not None:
                 self.state.share.hour_logit = list(prior.share_hours)
+                self.state.share.hour_unknown = [config.borrowed_swing_unknown] * 24
         self._level_decay = 0.5 ** (1.0 / config.level_halflife_minutes)
         # running (n, k, expected, missing, share-expected, share-missing) per scale
         self._sums = {w: self._sum_of(w) for w in config.scales}
@@ -433,6 +440,7 @@ class Detector:
         base_n = self.state.share.mass(c.share_lag_hours, c.baseline_warmup_tweets)
         phi = self.state.dispersion.phi
         inv_size = self.state.volume.inv_size
+        swing = c.share_swing_logit ** 2 * self.state.share.unknown(minute.hour)
         out = []
         for signal, w, n, k, exp in runnable:
             each = max(c.alpha, c.weekly_budget * min(w, c.budget_cap_minutes) / MINUTES_PER_WEEK) / len(runnable)
@@ -442,11 +450,15 @@ class Detector:
             below = low = False
             if signal == "share":
                 # quasi-binomial: the binomial test on the effective counts (n/φ tweets), the usual share's own
-                # evidence discounted alike
-                sd = (phi_w * exp * (1 - exp) * (1.0 / n + 1.0 / max(base_n, 1.0))) ** 0.5 if 0 < exp < 1 else 1.0
+                # evidence discounted alike. A young hour of the day adds its unknown offset's variance, as
+                # extra φ: (p(1-p))^2 swing = extra p(1-p) (1/n + 1/base_n)
+                inv = 1.0 / n + 1.0 / max(base_n, 1.0)
+                extra = exp * (1 - exp) * swing / inv if swing > 0 and 0 < exp < 1 else 0.0
+                phi_w, phi_s = phi_w + extra, phi + extra
+                sd = (phi_w * exp * (1 - exp) * inv) ** 0.5 if 0 < exp < 1 else 1.0
                 z = (k / n - exp) / sd
                 p = (_normal_tail(z) if z < 1.0 else  # calm (p > 0.16): the exact tail decides nothing up there
-                     share_sf(round(k / phi_w), max(1, round(n / phi_w)), exp * base_n / phi, base_n / phi))
+                     share_sf(round(k / phi_w), max(1, round(n / phi_w)), exp * base_n / phi_s, base_n / phi_s))
                 rate = k / n
                 odds = odds_ratio(rate, exp) if 0 < exp < 1 else float("inf")
                 large = odds >= c.min_odds_ratio and rate - exp >= c.min_excess
