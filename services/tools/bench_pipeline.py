@@ -162,10 +162,22 @@ def account(run: PipelineRun, before: CpuSample, after: CpuSample, scorer_pids: 
     return run
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nobody listens on now, and never one this process handed out before.
+
+    The port is released before its user binds it, so two calls in a row may get the same number from the
+    kernel: a test that picked the API's port and then a metrics port for each service once ran its API on a
+    port a metrics server had taken (its POST answered 405 by prometheus_client)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def pipeline_run(settings: Settings, replay: Sequence[Any], *, null_model: bool = False,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -83,9 +82,10 @@ def topics(stack: Stack) -> Topics:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port, never the same twice in one test session (see bench_pipeline.free_port)."""
+    from badbuzz.services.tools.bench_pipeline import free_port as unique_free_port
+
+    return unique_free_port()
 
 
 def scrape_metric(port: int, name: str, labels: dict[str, str] | None = None) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -186,3 +187,27 @@ def test_the_load_benchmark_drives_a_real_api_process_and_probes_it_apart(tiny_m
     assert min(latencies) > 0 and max(latencies) < 30
     assert len(health) >= 8 and all(0 < h < 5 for h in health)  # ten probes a second, each answered
     assert 1.5 <= wall < 10
+
+
+def test_free_port_never_hands_out_the_same_port_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel may offer a just-released port again; free_port asks once more instead of giving it twice."""
+    from badbuzz.services.tools import bench_pipeline
+
+    offered = iter([41_001, 41_001, 41_001, 41_002])
+
+    class Socket:
+        def __enter__(self) -> Socket:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def bind(self, address: tuple[str, int]) -> None:
+            self.port = next(offered)
+
+        def getsockname(self) -> tuple[str, int]:
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(bench_pipeline, "socket", SimpleNamespace(socket=Socket))  # this module's only
+    monkeypatch.setattr(bench_pipeline, "_GIVEN", set())
+    assert [bench_pipeline.free_port(), bench_pipeline.free_port()] == [41_001, 41_002]
