@@ -245,7 +245,10 @@ its share. A deployment can
 instead seed baselines from history: `badbuzz backtest FILE --seed-baselines`. An hour of the day learned from
 one or two days is taken as that many days' levels, not as a known fact: the volume test widens by the young
 profile's error (`VolumeBaseline.uncertainty`), which is what kept a busy new topic from paging on hours twice
-their one-day estimate.
+their one-day estimate. The share test does the same for the daily swing of the share: an hour of the day whose
+offset has not been learned yet counts as unknown by `share_swing_logit` (0.1 log-odds, shrinking by (1 - w)^2
+for each day the hour is learned at weight w). Without it a busy brand's first morning paged: at 20,000 tweets
+an hour on a 75 % brand, alone, 5.9 false alerts a week (47 of 49 of them morning share tests); with it 0.9.
 
 | tier | base share | recall alone | false alerts / week alone | recall with the prior | false alerts / week with it |
 | ---: | ---: | ---: | ---: | ---: | ---: |
