@@ -127,3 +127,16 @@ def test_grouped_patterns_match_exactly_what_one_pattern_per_rule_matched(data_d
             assert now == (earlier(rule).search(folded) is not None), (rule.name, text)
             matched += now
     assert matched > 30  # the corpus does exercise the rules (49 matches)
+
+
+def test_rules_whose_words_begin_with_regex_metacharacters_still_match_where_they_should() -> None:
+    """The first-character lookahead of a rule's pattern is a character class built from its keywords: ``-``,
+    ``]``, ``^`` and ``#`` must stand for themselves there, and a phrase must still match across spaces."""
+    rule = TopicRule.build("odd", keywords=["c++", "-x-", "]b", "^hat", "Évènement spécial"], mentions=["a_b"],
+                           hashtags=["x-y"])
+    hits = ["i love c++ code", "a -x- b", "see ]b now", "^hat trick", "un evenement   special", "hi @a_b", "#x-y"]
+    misses = ["c+", "x]b", "hat", "@a_bc", "evenement", "b", "x-y", "a_b"]
+    assert [t for t in hits if not rule.matches(t)] == []
+    assert [t for t in misses if rule.matches(t)] == []
+    with_regex = TopicRule.build("rx", keywords=["late"], regexes=[r"\bvol\s+\d+"])  # a user's pattern: no lookahead
+    assert with_regex.matches("vol 123 annule") and with_regex.matches("so late")
