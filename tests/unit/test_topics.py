@@ -140,3 +140,12 @@ def test_rules_whose_words_begin_with_regex_metacharacters_still_match_where_the
     assert [t for t in misses if rule.matches(t)] == []
     with_regex = TopicRule.build("rx", keywords=["late"], regexes=[r"\bvol\s+\d+"])  # a user's pattern: no lookahead
     assert with_regex.matches("vol 123 annule") and with_regex.matches("so late")
+
+
+def test_a_keyword_that_folds_to_nothing_keeps_the_rule_as_it_was() -> None:
+    """A keyword of combining marks alone folds to an empty word; the first-character lookahead is then left
+    out (an empty character class would not even compile), so the rule is built as it was without it."""
+    marks, mixed = TopicRule.build("marks", keywords=["\u0301"]), TopicRule.build("mixed", keywords=["late", "\u0301"])
+    for rule in (marks, mixed):
+        assert rule._pattern is not None and not rule._pattern.pattern.startswith("(?=")
+    assert mixed.matches("so late")
