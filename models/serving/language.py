@@ -28,7 +28,6 @@ _TAG = re.compile(r"^[a-zA-Z]{2,3}$")
 # the lookahead lets the engine pass over every other character at once instead of trying each branch there
 # (4.9 -> 1.8 us a tweet, the same output)
 _NOISE = re.compile(r"(?=[hw@#_])(?:(?:https?://|www\.)\S+|(?<![\w@])@\w{1,30}|[#_])", re.IGNORECASE)
-_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
 def primary_subtag(tag: str | None) -> str | None:

@@ -39,6 +39,11 @@ def hour_of_week(minute: datetime) -> int:
     return minute.weekday() * 24 + minute.hour
 
 
+def _pooled(per_hour: list[float], hour: int) -> float:
+    """An hour of the day's value pooled with its neighbours at 0.25 / 0.5 / 0.25."""
+    return 0.25 * per_hour[(hour - 1) % 24] + 0.5 * per_hour[hour] + 0.25 * per_hour[(hour + 1) % 24]
+
+
 @dataclass
 class ShareBaseline:
     """Exponentially weighted (negatives, tweets), and hourly snapshots of it: tests compare with the value
@@ -94,8 +99,7 @@ class ShareBaseline:
 
     def offset(self, hour: int) -> float:
         """This hour of the day's log-odds against the usual, pooled with its neighbours."""
-        h = self.hour_logit
-        return 0.25 * h[(hour - 1) % 24] + 0.5 * h[hour] + 0.25 * h[(hour + 1) % 24]
+        return _pooled(self.hour_logit, hour)
 
     def at_hour(self, rate: float | None, hour: int) -> float | None:
         """The usual share at this hour of the day."""
@@ -120,8 +124,7 @@ class ShareBaseline:
     def unknown(self, hour: int) -> float:
         """The unknown fraction of :meth:`offset`'s variance at this hour (pooled with its neighbours alike: a
         daily swing is smooth, so the three hours' errors move together)."""
-        u = self.hour_unknown
-        return 0.25 * u[(hour - 1) % 24] + 0.5 * u[hour] + 0.25 * u[(hour + 1) % 24]
+        return _pooled(self.hour_unknown, hour)
 
     def to_json(self) -> dict[str, Any]:
         return {"k": self.k, "n": self.n, "snapshots": [list(x) for x in self.snapshots], "seen": self.seen,

@@ -75,7 +75,7 @@ class TopicRule:
         firsts = {w.split()[0][0] for w in map(fold, keywords) if w.strip()}
         firsts |= {"@"} if handles else set()
         firsts |= {"#"} if tags else set()
-        if not regexes and firsts and all(fold(k).strip() for k in keywords if k.strip()):
+        if not regexes and firsts and all(words):
             pattern = "(?=[" + "".join(re.escape(c) for c in sorted(firsts)) + "])(?:" + pattern + ")"
         return cls(name, tuple(keywords), tuple(mentions), tuple(hashtags), tuple(regexes), follow, x_rule,
                    re.compile(pattern))

@@ -26,6 +26,7 @@ import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
+from badbuzz.services.tools.bench_pipeline import free_port  # never the same port twice in one session
 from badbuzz.stream.kafka.clients import ensure_topics
 from badbuzz.stream.scoring.topics import EXAMPLE_TOPICS
 from tests.webhook_receiver import Receiver
@@ -79,13 +80,6 @@ def topics(stack: Stack) -> Topics:
     t = Topics(f"it-{run}.raw", f"it-{run}.scored", f"it-{run}.dlq", f"badbuzz-it-{run}")
     ensure_topics(stack.kafka, [t.raw, t.scored, t.dlq], partitions=4, max_message_bytes=8 * 1024 * 1024)
     return t
-
-
-def free_port() -> int:
-    """A free loopback port, never the same twice in one test session (see bench_pipeline.free_port)."""
-    from badbuzz.services.tools.bench_pipeline import free_port as unique_free_port
-
-    return unique_free_port()
 
 
 def scrape_metric(port: int, name: str, labels: dict[str, str] | None = None) -> float:
