@@ -15,6 +15,7 @@ from badbuzz.models.serving.routing import LanguageRouter, Route, single
 from badbuzz.models.serving.scoring import SentimentAndEmotion
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage.scores import ScoreStore, make_engine
+from badbuzz.stream.kafka.batch_publish import BatchPublisher
 from badbuzz.stream.kafka.clients import (
     KafkaDeadLetterSink,
     KafkaScoredSink,
@@ -129,8 +130,6 @@ def register_models(store: ScoreStore, router: LanguageRouter, settings: Setting
 
 def run_scorer(settings: Settings) -> None:
     """Run one scorer replica until stopped (SIGTERM/SIGINT)."""
-    from badbuzz.stream.kafka.faust_app import build_app
-
     if settings.kafka_bootstrap is None:
         raise SystemExit("the scorer service needs BADBUZZ_KAFKA_BOOTSTRAP (use `badbuzz demo` for embedded mode)")
     model = load_model(settings)
@@ -145,8 +144,9 @@ def run_scorer(settings: Settings) -> None:
                   settings.partitions, settings.kafka_max_request_bytes, security,
                   config=settings.kafka_topic_config())
     producer = RenewableProducer(settings.kafka_bootstrap, settings.kafka_max_request_bytes, security)
+    publisher = BatchPublisher(settings.kafka_bootstrap, settings.kafka_max_request_bytes, security)
     pipeline = ScoringPipeline(
-        model, store, KafkaScoredSink(producer, settings.kafka_topic_scored),
+        model, store, KafkaScoredSink(publisher, settings.kafka_topic_scored),
         KafkaDeadLetterSink(producer, settings.kafka_topic_dlq), metrics, limits=settings.limits,
         topics=settings.topic_matcher(),
     )
@@ -158,34 +158,52 @@ def run_scorer(settings: Settings) -> None:
     scheduler = Scheduler("scorer")
     scheduler.every("consumer-lag", settings.lag_interval_s, lag.tick)
     scheduler.start()
-    log.info("scorer replica %s: model %s on %s, metrics on :%d", settings.replica, model.version,
-             model.providers, settings.metrics_port)
-    app = build_app(
-        app_id=settings.consumer_group,
-        bootstrap=settings.kafka_bootstrap,
-        topic=settings.kafka_topic_raw,
-        partitions=settings.partitions,
-        datadir=settings.home / "faust" / settings.replica,
-        pipeline=pipeline,
-        metrics=metrics,
-        batch_max_size=settings.batch_max_size,
-        batch_max_wait_s=settings.batch_max_wait_s,
-        max_fetch_bytes=settings.kafka_max_request_bytes,
-        session_timeout_s=settings.kafka_session_timeout_s,
-        lag=lag,
-        credentials=security.faust_credentials(),
-        replication_factor=settings.kafka_replication_factor,
-    )
-    (settings.home / "faust" / settings.replica).mkdir(parents=True, exist_ok=True)
-    worker = make_worker(app, settings.log_level)
+    log.info("scorer replica %s (%s engine): model %s on %s, metrics on :%d", settings.replica,
+             settings.scorer_engine, model.version, model.providers, settings.metrics_port)
     try:
-        worker.execute_from_commandline()
+        if settings.scorer_engine == "kafka-python":
+            _run_batch_engine(settings, pipeline, metrics, lag)
+        else:
+            _run_faust_engine(settings, pipeline, metrics, lag)
     finally:
         if target is not None:  # faust's worker may end the process without running atexit hooks
             target.remove()
         scheduler.stop()
         lag.close()
+        publisher.close()
         producer.close()
+
+
+def _engine_options(settings: Settings, pipeline: ScoringPipeline, metrics: ScorerMetrics, lag: LagMonitor
+                    ) -> dict[str, Any]:
+    """What both engines take from the settings: where to read, how to batch, whom to report to."""
+    assert settings.kafka_bootstrap is not None
+    return {"bootstrap": settings.kafka_bootstrap, "topic": settings.kafka_topic_raw, "pipeline": pipeline,
+            "metrics": metrics, "batch_max_size": settings.batch_max_size,
+            "batch_max_wait_s": settings.batch_max_wait_s, "max_fetch_bytes": settings.kafka_max_request_bytes,
+            "session_timeout_s": settings.kafka_session_timeout_s, "lag": lag}
+
+
+def _run_faust_engine(settings: Settings, pipeline: ScoringPipeline, metrics: ScorerMetrics, lag: LagMonitor) -> None:
+    from badbuzz.stream.kafka.faust_app import build_app
+
+    datadir = settings.home / "faust" / settings.replica
+    app = build_app(app_id=settings.consumer_group, partitions=settings.partitions, datadir=datadir,
+                    credentials=settings.kafka_security().faust_credentials(),
+                    replication_factor=settings.kafka_replication_factor,
+                    **_engine_options(settings, pipeline, metrics, lag))
+    datadir.mkdir(parents=True, exist_ok=True)
+    make_worker(app, settings.log_level).execute_from_commandline()
+
+
+def _run_batch_engine(settings: Settings, pipeline: ScoringPipeline, metrics: ScorerMetrics, lag: LagMonitor) -> None:
+    """kafka-python's consumer group on this thread until SIGTERM/SIGINT (stream/kafka/batch_consumer.py)."""
+    from badbuzz.services.signals import stop_requested
+    from badbuzz.stream.kafka.batch_consumer import BatchScorer
+
+    BatchScorer(group=settings.consumer_group, should_stop=stop_requested(),
+                client_options=settings.kafka_security().kafka_python(),
+                **_engine_options(settings, pipeline, metrics, lag)).run()
 
 
 def make_worker(app: Any, log_level: str) -> Any:

@@ -26,6 +26,7 @@ from kafka.producer.future import FutureRecordMetadata
 
 from badbuzz.stream.contracts import DeadLetter, ScoredTweet
 from badbuzz.stream.errors import BadBuzzError, SinkError
+from badbuzz.stream.kafka.batch_publish import BatchPublisher
 from badbuzz.stream.kafka.security import KafkaSecurity
 from badbuzz.stream.scoring.sinks import Sink
 
@@ -297,6 +298,8 @@ class _AcknowledgedSink:
 
     def flush(self) -> None:
         pending = self._pending
+        if not pending:  # nothing sent since the last flush (most batches have no dead letter)
+            return
         try:
             self.producer.producer.flush(timeout=self.timeout_s)
         except (KafkaError, KafkaUnavailable) as exc:
@@ -314,12 +317,21 @@ class _AcknowledgedSink:
         self.producer.renew()
 
 
-class KafkaScoredSink(_AcknowledgedSink, Sink[ScoredTweet]):
-    def __init__(self, producer: RenewableProducer, topic: str, timeout_s: float = 40.0) -> None:
-        super().__init__(producer, topic, timeout_s)
+class KafkaScoredSink(Sink[ScoredTweet]):
+    """``tweets.scored``: a batch's records encoded as they come, sent together on ``flush()`` and acknowledged
+    partition batch by partition batch (stream/kafka/batch_publish.py)."""
+
+    def __init__(self, publisher: BatchPublisher, topic: str) -> None:
+        self.publisher = publisher
+        self.topic = topic
+        self._pending: list[tuple[bytes | None, bytes]] = []
 
     def add(self, item: ScoredTweet) -> None:
-        self._send(item.tweet.id.encode(), item.encode())
+        self._pending.append((item.tweet.id.encode(), item.encode()))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        self.publisher.send_all(self.topic, pending)  # raises SinkError; the pipeline adds the batch again
 
 
 class KafkaDeadLetterSink(_AcknowledgedSink, Sink[DeadLetter]):

@@ -1,10 +1,11 @@
 """The faust-streaming scorer app: a consumer-group agent that micro-batches ``tweets.raw``.
 
-``stream.take_events(max, within)`` builds the micro-batches; faust acknowledges a batch's events only
-after the agent body returns, and commits only acknowledged offsets up to the newest durable one (faust also
-acknowledges messages no agent saw when it stops: stream/kafka/durable_commits.py). The body runs the (blocking)
-:class:`ScoringPipeline` in a worker thread, and returns only once scores are in the store and every output
-record is acknowledged by the broker, so a crash replays at most the uncommitted batch, which the idempotent
+``stream.take_events(max, within)`` builds the micro-batches. The body prepares a batch (validation, scores) in
+a worker thread, then hands it to a delivery task (store, then every output record acknowledged by the broker)
+and goes on to the next batch while it runs: one delivery at a time, in order. faust acknowledges a batch's
+events once the body asks for the next, so commits are bounded by :class:`DurableFrontier` instead: only offsets
+up to the newest delivered one are committed (faust also acknowledges messages no agent saw when it stops:
+stream/kafka/durable_commits.py). A crash replays at most the batches not yet committed, which the idempotent
 store absorbs. Consumer lag is measured apart, by :class:`LagMonitor`, so a stuck agent shows rising lag.
 
 The app is built by :func:`build_app` at run time, never at import time.
@@ -14,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,13 @@ from badbuzz.stream.contracts import IncomingMessage, Origin
 from badbuzz.stream.errors import SinkError, StoreUnavailable
 from badbuzz.stream.kafka.durable_commits import DurableFrontier
 from badbuzz.stream.kafka.lag import LagMonitor
+from badbuzz.stream.kafka.unread import UnreadPartitions
 from badbuzz.stream.scoring.metrics import ScorerMetrics
 from badbuzz.stream.scoring.pipeline import PreparedBatch, ScoringPipeline
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 5.0  # how long a stopping agent waits for the batch it is delivering
 
 
 def build_app(
@@ -90,58 +93,38 @@ def build_app(
     unread = UnreadPartitions()
     frontier = DurableFrontier()
 
+    async def deliver(prepared: PreparedBatch, positions: list[tuple[Any, int]]) -> None:
+        await _deliver_until_durable(pipeline, prepared, metrics)
+        frontier.delivered(positions)  # committable from here on
+
     @app.agent(raw)  # type: ignore[untyped-decorator]  # faust is not analysed (see pyproject)
     async def score(stream: Any) -> AsyncIterator[None]:
-        async for events in stream.take_events(batch_max_size, within=batch_max_wait_s):
-            batch = [_incoming(e.message) for e in events]
-            unread.processed((m.origin.partition, m.origin.offset) for m in batch if m.origin is not None)
-            prepared = await asyncio.to_thread(pipeline.prepare, batch)
-            prepared.pending_partitions = await _unread(app.consumer, topic, unread)
-            await _deliver_until_durable(pipeline, prepared, metrics)
-            frontier.delivered((e.message.tp, e.message.offset) for e in events)  # committable from here on
-            yield None
+        # a batch is delivered (stored, published) in the background while the next one is validated and scored:
+        # the model's lanes no longer sit idle through the store's transaction and the broker's acknowledgements.
+        # Deliveries stay one at a time and in order; faust acknowledges a batch once the next is asked for, and
+        # the frontier keeps its commits short of whatever is not delivered yet
+        in_flight: asyncio.Future[None] | None = None
+        try:
+            async for events in stream.take_events(batch_max_size, within=batch_max_wait_s):
+                batch = [_incoming(e.message) for e in events]
+                unread.processed((m.origin.partition, m.origin.offset) for m in batch if m.origin is not None)
+                prepared = await asyncio.to_thread(pipeline.prepare, batch)
+                prepared.pending_partitions = await _unread(app.consumer, topic, unread)
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.ensure_future(deliver(prepared, [(e.message.tp, e.message.offset)
+                                                                     for e in events]))
+                yield None
+        finally:
+            if in_flight is not None and not in_flight.done():
+                # a stop: a delivery under way is given a few seconds to finish (and be committed on the way
+                # out); one waiting out an outage is cancelled, not committed, and read again by the next owner
+                try:
+                    await asyncio.wait_for(asyncio.shield(in_flight), timeout=STOP_GRACE_S)
+                except (TimeoutError, asyncio.CancelledError):
+                    in_flight.cancel()
 
     return app
-
-
-class UnreadPartitions:
-    """Which of this consumer's partitions still have tweets in Kafka beyond what it has scored.
-
-    A partition counts as unread while the broker's high watermark is past the offset after the newest tweet
-    scored from it (or, before any, past the consumer's fetch position). Offsets can have gaps a consumer never
-    sees (a transactional producer's commit markers), so a partition that makes no progress for ``give_up_s``
-    stops counting: the watermark may wait for unread tweets, never stall on a gap.
-    """
-
-    def __init__(self, give_up_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.give_up_s = give_up_s
-        self._clock = clock
-        self.read_next: dict[int, int] = {}
-        self._since: dict[int, tuple[int | None, float]] = {}
-
-    def processed(self, offsets: Iterable[tuple[int, int]]) -> None:
-        for partition, offset in offsets:
-            self.read_next[partition] = max(self.read_next.get(partition, 0), offset + 1)
-
-    def reset(self) -> None:
-        self.read_next.clear()
-        self._since.clear()
-
-    def unread(self, highwater: Mapping[int, int | None], position: Mapping[int, int | None]) -> frozenset[int]:
-        """``highwater`` and ``position`` (next offset to fetch) per assigned partition, None when unknown."""
-        now, out = self._clock(), set()
-        for partition, hw in highwater.items():
-            done = self.read_next.get(partition, position.get(partition))
-            if hw is None or done is None or hw <= done:
-                self._since.pop(partition, None)
-                continue
-            last, since = self._since.get(partition, (None, now))
-            if last != done:  # it moved since we last looked: a fresh wait
-                since = now
-            self._since[partition] = (done, since)
-            if now - since <= self.give_up_s:
-                out.add(partition)
-        return frozenset(out)
 
 
 async def _unread(consumer: Any, topic: str, unread: UnreadPartitions) -> frozenset[int]:

@@ -170,9 +170,19 @@ def am_receiver() -> Iterator[Receiver]:
     receiver.close()
 
 
+#: runs a test once per scorer engine (BADBUZZ_SCORER_ENGINE): the same guarantees hold on both
+ON_EVERY_ENGINE = pytest.mark.parametrize("scorer_engine", ["faust", "kafka-python"])
+
+
+@pytest.fixture
+def scorer_engine() -> str:
+    """BADBUZZ_SCORER_ENGINE of the scorers a test starts; a test parametrised on ``scorer_engine`` runs on each."""
+    return "faust"
+
+
 @pytest.fixture
 def scorer_factory(stack: Stack, topics: Topics, database: str, tiny_model_dir: Path, tiny_emotion_model_dir: Path,
-                   tmp_path: Path) -> Iterator[Callable[..., ScorerProcess]]:
+                   tmp_path: Path, scorer_engine: str) -> Iterator[Callable[..., ScorerProcess]]:
     started: list[ScorerProcess] = []
 
     def make(replica: str = "0", **overrides: str) -> ScorerProcess:
@@ -195,6 +205,7 @@ def scorer_factory(stack: Stack, topics: Topics, database: str, tiny_model_dir: 
             "BADBUZZ_LOG_LEVEL": "INFO",
             "BADBUZZ_BATCH_MAX_SIZE": "32",
             "BADBUZZ_BATCH_MAX_WAIT_S": "0.1",
+            "BADBUZZ_SCORER_ENGINE": scorer_engine,
             # the brand configuration every shipped deployment uses: records may only carry its topics
             "BADBUZZ_TOPICS_FILE": str(EXAMPLE_TOPICS),
             "PYTHONUNBUFFERED": "1",

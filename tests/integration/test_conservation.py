@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.integration.conftest import (
+    ON_EVERY_ENGINE,
     ScorerProcess,
     Stack,
     Topics,
@@ -28,6 +29,7 @@ from tests.poison import duplicate_pair, poison_corpus
 pytestmark = pytest.mark.integration
 
 
+@ON_EVERY_ENGINE
 def test_poison_corpus_among_good_tweets(
     stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
 ) -> None:

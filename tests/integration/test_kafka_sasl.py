@@ -18,10 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer
 
 from badbuzz.stream.kafka.clients import KafkaAuthFailed, ensure_topics, make_producer
 from badbuzz.stream.kafka.security import KafkaSecurity
-from tests.integration.conftest import ScorerProcess, Stack, Topics, stored_offsets, wait_until
+from tests.integration.conftest import ON_EVERY_ENGINE, ScorerProcess, Stack, Topics, stored_offsets, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +50,7 @@ def security(password: str) -> KafkaSecurity:
     return KafkaSecurity("SASL_SSL", "SCRAM-SHA-512", "badbuzz", password, Path(os.environ["BADBUZZ_KAFKA_CA_FILE"]))
 
 
+@ON_EVERY_ENGINE
 def test_the_stream_runs_over_sasl_ssl(stack: Stack, topics: Topics, database: str,
                                        scorer_factory: Callable[..., ScorerProcess]) -> None:
     bootstrap, env = sasl_env()
@@ -67,6 +69,16 @@ def test_the_stream_runs_over_sasl_ssl(stack: Stack, topics: Topics, database: s
     print(f"[measure] {len(records)} tweets produced and consumed over SASL_SSL (SCRAM-SHA-512, TLS) and stored "
           f"in {time.monotonic() - started:.1f} s")
     assert "SASL" not in scorer.tail() or "Authentication failed" not in scorer.tail()
+    # the scores went out over the same listener (rows are stored before they are published)
+    consumer = KafkaConsumer(topics.scored, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=30_000, **secure.kafka_python())
+    published: set[bytes] = set()
+    for record in consumer:
+        published.add(record.key)
+        if len(published) == len(records):
+            break
+    consumer.close()
+    assert published == {key for key, _ in records}
 
 
 def test_a_wrong_password_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import (
+    ON_EVERY_ENGINE,
     ScorerProcess,
     Stack,
     Topics,
@@ -75,6 +76,7 @@ def scraped(stack: Stack, topics: Topics, scorer: ScorerProcess) -> Iterator[Non
         target.unlink()
 
 
+@ON_EVERY_ENGINE
 def test_postgres_down_for_a_minute_is_waited_out(
     stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
 ) -> None:
@@ -107,6 +109,7 @@ def test_postgres_down_for_a_minute_is_waited_out(
     assert scorer.proc is not None and scorer.proc.poll() is None
 
 
+@ON_EVERY_ENGINE
 def test_kafka_broker_restart_mid_stream(
     stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
 ) -> None:
@@ -159,6 +162,7 @@ def test_twenty_sigkills_at_random_points(
     assert not result.lost and not result.doubled and result.stored == 3000
 
 
+@ON_EVERY_ENGINE
 def test_sigterm_shuts_down_cleanly_with_offsets_committed(
     stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
 ) -> None:
@@ -173,6 +177,7 @@ def test_sigterm_shuts_down_cleanly_with_offsets_committed(
     assert committed == len(produced)
 
 
+@ON_EVERY_ENGINE
 def test_rolling_restarts_under_a_live_feed_lose_nothing(
     stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
 ) -> None:
@@ -215,6 +220,7 @@ def test_rolling_restarts_under_a_live_feed_lose_nothing(
     assert not result.lost and not result.doubled and result.stored == len(messages)
 
 
+@ON_EVERY_ENGINE
 def test_sigterm_during_a_postgres_outage_loses_nothing(
     stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
 ) -> None:

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from tests.integration.conftest import (
+    ON_EVERY_ENGINE,
     ScorerProcess,
     Stack,
     Topics,
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.integration
 N = 2000
 
 
+@ON_EVERY_ENGINE
 def test_every_tweet_is_stored_once_with_probabilities(
     stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
 ) -> None:
@@ -54,6 +56,7 @@ def test_every_tweet_is_stored_once_with_probabilities(
     assert {i for i, has in stored.items() if has} == negative
 
 
+@ON_EVERY_ENGINE
 def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(
     stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
 ) -> None:
@@ -80,6 +83,7 @@ def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(
     assert rescored == N - committed  # it resumed exactly at the committed offsets
 
 
+@ON_EVERY_ENGINE
 def test_malformed_messages_are_dead_lettered_and_good_ones_scored(
     stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
 ) -> None:
@@ -141,6 +145,7 @@ def test_prometheus_scrapes_the_scorer(
         target.unlink()
 
 
+@ON_EVERY_ENGINE
 def test_two_replicas_share_partitions_and_store_each_tweet_once(
     stack: Stack, topics: Topics, database: str, scorer_factory: Callable[..., ScorerProcess]
 ) -> None:

@@ -15,7 +15,7 @@ from badbuzz.services.alerting.store import AlertStore
 from badbuzz.services.storage.scores import EPOCH, ScoreStore, make_engine
 from badbuzz.services.storage.tables import StreamProgressRow
 from badbuzz.stream.contracts import IncomingMessage, Origin, RawTweet, ScoredTweet, WriteResult
-from badbuzz.stream.kafka.faust_app import UnreadPartitions
+from badbuzz.stream.kafka.unread import UnreadPartitions
 from badbuzz.stream.scoring.metrics import ScorerMetrics
 from badbuzz.stream.scoring.pipeline import PreparedBatch, ScoringPipeline
 
