@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -214,11 +215,19 @@ class ScoringPipeline:
 
     def _observe(self, scored: list[ScoredTweet], inserted: int) -> None:
         now = self._now()
+        # counted per (label, language) first: a labelled counter costs a lookup and a lock per increment
+        scored_by: Counter[tuple[str, str]] = Counter()
+        unscored_by: Counter[str] = Counter()
+        latency = self.metrics.end_to_end_latency
         for s in scored:
             if s.scored:
-                self.metrics.tweets_scored.labels(label=s.label, lang=self._metric_lang(s.tweet)).inc()
+                scored_by[s.label, self._metric_lang(s.tweet)] += 1
             else:
-                self.metrics.tweets_unscored.labels(lang=self._metric_lang(s.tweet)).inc()
+                unscored_by[self._metric_lang(s.tweet)] += 1
             if s.origin and s.origin.timestamp_ms:
-                self.metrics.end_to_end_latency.observe(max(0.0, now - s.origin.timestamp_ms / 1000))
+                latency.observe(max(0.0, now - s.origin.timestamp_ms / 1000))
+        for (label, lang), n in scored_by.items():
+            self.metrics.tweets_scored.labels(label=label, lang=lang).inc(n)
+        for lang, n in unscored_by.items():
+            self.metrics.tweets_unscored.labels(lang=lang).inc(n)
         self.metrics.rows_inserted.inc(inserted)
