@@ -61,7 +61,8 @@ class BenchResult:
     full_model: str = ""
     end_to_end_reference_batch_tps: float = 0.0  # end to end with micro-batches of REFERENCE_BATCH
     end_to_end_cpu: PipelineRun | None = None  # the sentiment end-to-end run, with where its CPU went
-    null_model: PipelineRun | None = None  # the same path with a model that costs nothing (the ceiling)
+    null_model: dict[str, PipelineRun] | None = None  # per engine: a model that costs nothing (the ceiling)
+    end_to_end_batch_engine: PipelineRun | None = None  # sentiment end to end on BADBUZZ_SCORER_ENGINE=kafka-python
 
     @property
     def ratio(self) -> float:
@@ -103,17 +104,22 @@ def run_bench(settings: Settings, *, tweets: int, output: Path) -> BenchResult:
     end_to_end_reference_batch = pipeline_run(plain.model_copy(update={"batch_max_size": REFERENCE_BATCH}),
                                              replay).tps
     emotion_end_to_end = pipeline_run(settings.model_copy(update={"emotions": "all"}), replay).tps
-    null = pipeline_run(plain, null_model_stream(plain, NULL_MODEL_TWEETS), null_model=True)
+    batch_engine = pipeline_run(plain.model_copy(update={"scorer_engine": "kafka-python"}), replay)
+    null_stream = null_model_stream(plain, NULL_MODEL_TWEETS)
+    null = {e: pipeline_run(plain.model_copy(update={"scorer_engine": e}), null_stream, null_model=True)
+            for e in ENGINES}
     result = BenchResult(len(replay), inference.tps, end_to_end, inference.version, inference.providers,
                          settings.batch_max_size, settings.onnx_sub_batch, unbucketed.tps, with_emotion.tps,
                          emotion_end_to_end, with_emotion.emotion_version or "", with_emotion.negative_share,
                          fused.tps, one_lane.tps, full_unbucketed.tps, full.tps, full.version,
-                         end_to_end_reference_batch, pipeline, null)
+                         end_to_end_reference_batch, pipeline, null, batch_engine)
     _write_report(result, output)
     print(json.dumps({"full_unbucketed_tps": round(full_unbucketed.tps, 1), "full_tps": round(full.tps, 1),
                       "inference_only_tps": round(inference.tps, 1), "unbucketed_tps": round(unbucketed.tps, 1),
                       "fused_tps": round(fused.tps, 1), "one_lane_tps": round(one_lane.tps, 1),
                       "end_to_end_tps": round(end_to_end, 1), "ratio": round(result.ratio, 3),
+                      "end_to_end_kafka_python_tps": round(batch_engine.tps, 1),
+                      "ratio_kafka_python": round(batch_engine.tps / inference.tps, 3),
                       f"end_to_end_batch{REFERENCE_BATCH}_tps": round(end_to_end_reference_batch, 1),
                       "emotion_inference_tps": round(with_emotion.tps, 1),
                       "emotion_end_to_end_tps": round(emotion_end_to_end, 1),
@@ -196,18 +202,27 @@ def null_model_stream(settings: Settings, tweets: int) -> list:  # type: ignore[
     return out
 
 
-def run_null_model(settings: Settings, *, tweets: int, output: Path | None = None, replicas: int = 1) -> PipelineRun:
-    """``badbuzz bench --null-model``: the pipeline's own ceiling with its CPU by stage; with ``replicas`` > 1,
-    the same stream again through that many scorer processes in one consumer group (the ceiling's answer:
-    the pipeline's Python runs in one process per replica, so it scales with the cores given to it)."""
+ENGINES = ("faust", "kafka-python")  # BADBUZZ_SCORER_ENGINE's values, the default first
+
+
+def run_null_model(settings: Settings, *, tweets: int, output: Path | None = None, replicas: int = 1
+                   ) -> dict[str, PipelineRun]:
+    """``badbuzz bench --null-model``: the pipeline's own ceiling with its CPU by stage, on each scorer engine in
+    turn (the same stream, the same run); with ``replicas`` > 1, the same stream again through that many scorer
+    processes of the faster engine in one consumer group (the ceiling's answer: the pipeline's Python runs in
+    one process per replica, so it scales with the cores given to it)."""
     _require_servers(settings)
     stream = null_model_stream(settings, tweets)
-    run = pipeline_run(settings, stream, null_model=True)
-    scaled = pipeline_run(settings, stream, null_model=True, replicas=replicas) if replicas > 1 else None
-    print(json.dumps({"null_model_tps": round(run.tps, 1), "target_tps": NULL_MODEL_TARGET,
-                      **({f"null_model_tps_{replicas}_replicas": round(scaled.tps, 1)} if scaled else {}),
-                      **{f"{k}_us_per_tweet": round(run.per_tweet_us(v), 1) for k, v in cpu_parts(run).items()}},
-                     indent=2))
+    runs = {e: pipeline_run(settings.model_copy(update={"scorer_engine": e}), stream, null_model=True)
+            for e in ENGINES}
+    fastest = max(runs, key=lambda e: runs[e].tps)
+    scaled = (pipeline_run(settings.model_copy(update={"scorer_engine": fastest}), stream, null_model=True,
+                           replicas=replicas) if replicas > 1 else None)
+    print(json.dumps({"target_tps": NULL_MODEL_TARGET,
+                      **{f"null_model_tps_{e}": round(r.tps, 1) for e, r in runs.items()},
+                      **({f"null_model_tps_{replicas}_replicas_{fastest}": round(scaled.tps, 1)} if scaled else {}),
+                      **{f"{e}: {k}_us_per_tweet": round(r.per_tweet_us(v), 1)
+                         for e, r in runs.items() for k, v in cpu_parts(r).items()}}, indent=2))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         command = f"badbuzz bench --null-model --tweets {tweets}" + (f" --replicas {replicas}" if scaled else "")
@@ -215,8 +230,8 @@ def run_null_model(settings: Settings, *, tweets: int, output: Path | None = Non
 
 Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on: {machine()}.
 Command: `{command}` (servers from `deploy/stack.sh start`).
-{null_model_section(run)}{replicas_section(run, scaled, replicas) if scaled else ""}""")
-    return run
+{null_model_section(runs)}{replicas_section(runs[fastest], scaled, replicas) if scaled else ""}""")
+    return runs
 
 
 def replicas_section(one: PipelineRun, many: PipelineRun, replicas: int) -> str:
@@ -245,7 +260,9 @@ This machine has {os.cpu_count()}.
 
 def cpu_parts(run: PipelineRun) -> dict[str, float]:
     """CPU seconds per part of the scorer and per server, in the order a tweet meets them."""
-    return {"event loop (Kafka fetches, faust, offset commits)": run.event_loop,
+    loop = ("event loop (Kafka fetches, faust, offset commits)" if run.engine == "faust"
+            else "main thread outside the stages (the consume loop, pauses)")
+    return {loop: run.event_loop,
             **{f"stage: {k}": v for k, v in run.stages.items()},
             "other scorer threads (producer I/O, ONNX Runtime pool)": run.other_threads,
             "Kafka broker": run.kafka, "PostgreSQL": run.postgres}
@@ -261,20 +278,33 @@ def cpu_table(run: PipelineRun) -> str:
     return "\n".join(lines)
 
 
-def null_model_section(run: PipelineRun) -> str:
-    verdict = "meets" if run.tps >= NULL_MODEL_TARGET else "MISSES"
+def null_model_section(runs: dict[str, PipelineRun]) -> str:
+    def verdict(r: PipelineRun) -> str:
+        return "meets" if r.tps >= NULL_MODEL_TARGET else "MISSES"
+
+    base = runs[ENGINES[0]]
+    rows = "\n".join(f"| `{e}` | {r.tps:,.0f} | {r.tps / max(1e-9, base.tps):.2f} × | "
+                     f"{r.per_tweet_us(r.scorer_total):,.1f} | {r.tweets:,} | {verdict(r)} |" for e, r in runs.items())
+    tables = "\n".join(f"""
+### `BADBUZZ_SCORER_ENGINE={e}`: CPU over {r.window_s:.1f} s in which {r.window_tweets:,} tweets were stored
+
+{cpu_table(r)}
+""" for e, r in runs.items())
     return f"""
-The real path (Kafka `tweets.raw` → faust scorer → PostgreSQL + `tweets.scored`) with a model that costs nothing:
+The real path (Kafka `tweets.raw` → scorer → PostgreSQL + `tweets.scored`) with a model that costs nothing:
 `BADBUZZ_NULL_MODEL=1` keeps validation, language detection, tokenisation and padding as served and answers
 constant scores instead of running ONNX Runtime. It is the rate a scorer whose inference is nearly free (a GPU)
-would be held to: **{run.tps:,.0f} tweets/s** over {run.tweets:,} tweets (target ≥ {NULL_MODEL_TARGET:,}: this
-run {verdict} it).
+would be held to (target ≥ {NULL_MODEL_TARGET:,} tweets/s), on each scorer engine in turn: faust's agent (the
+default) and kafka-python's consumer group taking whole fetches as batches (stream/kafka/batch_consumer.py).
 
-CPU from `/proc` and the scorer's `badbuzz_scorer_stage_cpu_seconds` counters, over {run.window_s:.1f} s in
-which {run.window_tweets:,} tweets were stored:
+| engine | tweets/s | × faust | scorer CPU µs per tweet | tweets | target |
+| --- | ---: | ---: | ---: | ---: | --- |
+{rows}
 
-{cpu_table(run)}
-"""
+CPU from `/proc` and the scorer's `badbuzz_scorer_stage_cpu_seconds` counters. On faust every stage runs in a
+worker thread and the event loop is the main thread; on kafka-python the main thread consumes, validates and
+scores, and a delivery thread stores and publishes the batch before it, so the two overlap.
+{tables}"""
 
 
 def _require_servers(settings: Settings) -> None:
@@ -342,7 +372,7 @@ scorer's before); inference-only rows are the best of two passes.
 {r.emotion_inference_tps / max(r.inference_tps, 1e-9):.3f} × sentiment only |
 | end to end, sentiment: Kafka `tweets.raw` → faust scorer → PostgreSQL (+ `tweets.scored`) | \
 {r.end_to_end_tps:,.1f} | **{r.ratio:.3f}** × inference only |
-| the same with micro-batches of {REFERENCE_BATCH} | {r.end_to_end_reference_batch_tps:,.1f} | \
+{_batch_engine_row(r)}| the same with micro-batches of {REFERENCE_BATCH} | {r.end_to_end_reference_batch_tps:,.1f} | \
 {r.end_to_end_reference_batch_tps / max(r.end_to_end_tps, 1e-9):.3f} × micro-batches of {r.batch_size} |
 | end to end, sentiment + emotion | {r.emotion_end_to_end_tps:,.1f} | **{r.emotion_ratio:.3f}** × sentiment only |
 
@@ -353,6 +383,14 @@ Models `{r.model}` and `{r.emotion_model}` on {", ".join(r.providers)}; all serv
 (Kafka, PostgreSQL and the benchmark share its cores with the scorer). End to end is measured from the first
 stored batch to the last, from the rows' `scored_at`, after the whole stream was produced.
 {_cpu_sections(r)}""" + notes)
+
+
+def _batch_engine_row(r: BenchResult) -> str:
+    run = r.end_to_end_batch_engine
+    if run is None:
+        return ""
+    return (f"| the same on `BADBUZZ_SCORER_ENGINE=kafka-python` (whole fetches as batches) | {run.tps:,.1f} | "
+            f"**{run.tps / max(r.inference_tps, 1e-9):.3f}** × inference only |\n")
 
 
 def _cpu_sections(r: BenchResult) -> str:
@@ -367,6 +405,13 @@ tweets were stored; "score" is tokenisation and the ONNX Runtime call, whose poo
 other threads:
 
 {cpu_table(r.end_to_end_cpu)}
+"""
+    if r.end_to_end_batch_engine is not None:
+        out += f"""
+The same on `BADBUZZ_SCORER_ENGINE=kafka-python`, over {r.end_to_end_batch_engine.window_s:.1f} s in which \
+{r.end_to_end_batch_engine.window_tweets:,} tweets were stored:
+
+{cpu_table(r.end_to_end_batch_engine)}
 """
     if r.null_model is not None:
         out += f"""

@@ -34,7 +34,7 @@ from badbuzz.services.settings import Settings
 from badbuzz.services.storage.scores import make_engine
 from badbuzz.services.storage.tables import ScoredTweetRow
 from badbuzz.stream.kafka.clients import ensure_topics, make_producer
-from badbuzz.stream.scoring.metrics import STAGES
+from badbuzz.stream.scoring.metrics import LOOP_STAGES, STAGES
 
 TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 STAGE_METRIC = re.compile(r'^badbuzz_scorer_stage_cpu_seconds_total\{stage="(\w+)"\} ([0-9.eE+-]+)$', re.M)
@@ -62,10 +62,13 @@ class PipelineRun:
     window_s: float = 0.0
     window_tweets: int = 0  # rows stored in that window
     scorer_total: float = 0.0
-    event_loop: float = 0.0  # the scorer's main thread: aiokafka fetches, faust, offset commits
-    stages: dict[str, float] = field(default_factory=dict)  # worker-thread CPU per stage (the scorer's counters)
+    # the scorer's main thread outside the stages: on faust, aiokafka fetches, faust's loop and offset commits (the
+    # stages run in worker threads); on kafka-python, the loop around the stages, which run on that thread
+    event_loop: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)  # CPU per stage (the scorer's counters)
     kafka: float = 0.0
     postgres: float = 0.0
+    engine: str = "faust"  # what consumed tweets.raw (BADBUZZ_SCORER_ENGINE)
 
     @property
     def other_threads(self) -> float:
@@ -128,7 +131,7 @@ def scrape(metrics_url: str) -> tuple[int, dict[str, float]]:
 
 def scrape_all(metrics_urls: Sequence[str]) -> tuple[int, dict[str, float]]:
     """:func:`scrape` summed over the replicas."""
-    rows, stages = 0, dict.fromkeys(STAGES, 0.0)
+    rows, stages = 0, dict.fromkeys((*STAGES, *LOOP_STAGES), 0.0)
     for url in metrics_urls:
         n, per_stage = scrape(url)
         rows += n
@@ -155,8 +158,13 @@ def account(run: PipelineRun, before: CpuSample, after: CpuSample, scorer_pids: 
     run.window_s, run.window_tweets = after.at - before.at, after.rows - before.rows
     threads = {tid: cpu - before.scorer_threads.get(tid, 0.0) for tid, cpu in after.scorer_threads.items()}
     run.scorer_total = sum(threads.values())
-    run.event_loop = sum(threads.get(pid, 0.0) for pid in scorer_pids)  # a process's main thread has its pid
-    run.stages = {s: after.stages.get(s, 0.0) - before.stages.get(s, 0.0) for s in STAGES}
+    main = sum(threads.get(pid, 0.0) for pid in scorer_pids)  # a process's main thread has its pid
+    names = (LOOP_STAGES[0], *STAGES, LOOP_STAGES[1]) if run.engine == "kafka-python" else STAGES
+    run.stages = {s: after.stages.get(s, 0.0) - before.stages.get(s, 0.0) for s in names}
+    # the kafka-python engine consumes, validates, scores and commits on its main thread, and stores and publishes
+    # on its delivery thread (stream/kafka/batch_consumer.py); faust runs every stage in worker threads
+    on_main = ("consume", "validate", "score", "commit") if run.engine == "kafka-python" else ()
+    run.event_loop = max(0.0, main - sum(run.stages.get(s, 0.0) for s in on_main))
     run.kafka = after.kafka - before.kafka
     run.postgres = sum(cpu - before.postgres.get(pid, 0.0) for pid, cpu in after.postgres.items())
     return run
@@ -206,7 +214,7 @@ def pipeline_run(settings: Settings, replay: Sequence[Any], *, null_model: bool 
                 "BADBUZZ_EMOTION_MODEL_DIR": str(settings.resolved_emotion_model_dir),
                 "BADBUZZ_EMOTIONS": settings.emotions, "BADBUZZ_ONNX_SUB_BATCH": str(settings.onnx_sub_batch),
                 "BADBUZZ_BATCH_MAX_SIZE": str(settings.batch_max_size), "BADBUZZ_LANGUAGES": settings.languages,
-                "BADBUZZ_NULL_MODEL": "1" if null_model else "0"})
+                "BADBUZZ_NULL_MODEL": "1" if null_model else "0", "BADBUZZ_SCORER_ENGINE": settings.scorer_engine})
     env.pop("BADBUZZ_PROMETHEUS_TARGETS", None)  # not registered as a scrape target: a benchmark, not a service
     ports = [free_port() for _ in range(replicas)]
     procs = [subprocess.Popen([sys.executable, "-m", "badbuzz.services.cli", "services", "scorer"],
@@ -231,7 +239,7 @@ def pipeline_run(settings: Settings, replay: Sequence[Any], *, null_model: bool 
                 raise RuntimeError("a scorer exited during the benchmark")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the scorers did not finish the benchmark stream within {timeout_s:.0f} s")
-            time.sleep(0.1)
+            time.sleep(0.5)  # each scrape renders every metric: at 0.1 s that was ~3 % of the scorer's CPU
         after = sample(pids, metrics_urls)
         with engine.connect() as conn:
             first, last = conn.execute(
@@ -247,5 +255,5 @@ def pipeline_run(settings: Settings, replay: Sequence[Any], *, null_model: bool 
             p.wait(30)
         engine.dispose()
     seconds = max(1e-6, (last - first).total_seconds())
-    result = PipelineRun(expected - in_first, (expected - in_first) / seconds)
+    result = PipelineRun(expected - in_first, (expected - in_first) / seconds, engine=settings.scorer_engine)
     return account(result, before or after, after, pids)

@@ -43,15 +43,19 @@ def test_report_shows_where_the_cpu_went_and_the_null_model_verdict(tmp_path: Pa
                            kafka=0.2, postgres=0.6)
 
     out = tmp_path / "benchmarks.md"
-    _write_report(result(end_to_end_cpu=run(700.0), null_model=run(12_000.0)), out)
+    batch = run(600.0)
+    batch.engine = "kafka-python"
+    _write_report(result(end_to_end_cpu=run(700.0), end_to_end_batch_engine=batch,  # type: ignore[arg-type]
+                         null_model={"faust": run(3_000.0), "kafka-python": run(12_000.0)}), out)
     text = out.read_text()
     share = 1.5 / (10.0 * (os.cpu_count() or 1))  # of the 10 s window × the machine's cores
     assert f"| stage: score | 150.0 | {share:.1%} |" in text  # 1.5 s over 10,000 tweets
     assert "| other scorer threads (producer I/O, ONNX Runtime pool) | 30.0 |" in text  # 4 − 1 − 2.7
     assert "| **scorer process, all threads** | **400.0** |" in text
-    assert "**12,000 tweets/s**" in text and "this\nrun meets it" in text
-    _write_report(result(null_model=run(4_000.0)), out)
-    assert "this\nrun MISSES it" in out.read_text()
+    assert "| `faust` | 3,000 | 1.00 × | 400.0 | 20,000 | MISSES |" in text
+    assert "| `kafka-python` | 12,000 | 4.00 × | 400.0 | 20,000 | meets |" in text
+    assert "**0.750** × inference only |" in text  # the kafka-python engine end to end: 600 / 800
+    assert "main thread outside the stages" in text  # its loop is named for what it is
 
 
 def test_proc_stat_cpu_and_the_accounting_between_two_samples(tmp_path: Path) -> None:
@@ -72,6 +76,12 @@ def test_proc_stat_cpu_and_the_accounting_between_two_samples(tmp_path: Path) ->
     assert run.other_threads == 4.0 - 1.0 - (0.2 + 1.0 + 0.3 + 0.2)
     assert abs(run.kafka - 0.4) < 1e-9 and run.postgres == 0.75
     assert run.per_tweet_us(run.event_loop) == 500.0
+    # the kafka-python engine runs consume, validate, score and commit on its main thread: its loop is the rest
+    after.stages.update(consume=0.1, commit=0.05)
+    after.scorer_threads[7] = 4.0  # 3 s on the main thread
+    batch = account(PipelineRun(tweets=2000, tps=500.0, engine="kafka-python"), before, after, scorer_pids=[7])
+    assert abs(batch.event_loop - (3.0 - 0.1 - 0.2 - 1.0 - 0.05)) < 1e-9
+    assert list(batch.stages) == ["consume", "validate", "score", "store", "publish", "commit"]
 
 
 def test_replicas_share_the_accounting_and_the_report_states_the_scaling() -> None:
