@@ -36,7 +36,7 @@ from kafka.errors import CommitFailedError, InconsistentGroupProtocolError, Kafk
 from kafka.structs import OffsetAndMetadata
 
 from badbuzz.stream.contracts import IncomingMessage, Origin
-from badbuzz.stream.errors import SinkError, StoreUnavailable
+from badbuzz.stream.kafka.held_batch import report_held_batch
 from badbuzz.stream.kafka.lag import LagMonitor
 from badbuzz.stream.kafka.unread import UnreadPartitions
 from badbuzz.stream.scoring.metrics import ScorerMetrics
@@ -201,14 +201,7 @@ class BatchScorer:
             try:
                 self.pipeline.deliver(batch)
             except Exception as exc:
-                if isinstance(exc, StoreUnavailable | SinkError):
-                    stage = "store" if isinstance(exc, StoreUnavailable) else "publish"
-                    log.error("%s; holding the batch of %d and retrying in %.1fs", exc, batch.size, delay)
-                else:
-                    stage = "other"
-                    log.exception("delivering a batch of %d failed; retrying in %.1fs", batch.size, delay)
-                self.metrics.ready.set(0)
-                self.metrics.delivery_retries.labels(stage=stage).inc()
+                report_held_batch(exc, batch.size, delay, self.metrics)
                 until = self._clock() + delay
                 while self._clock() < until:
                     if self._stopping or self.should_stop():

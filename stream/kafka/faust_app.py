@@ -23,8 +23,8 @@ import faust
 from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 
 from badbuzz.stream.contracts import IncomingMessage, Origin
-from badbuzz.stream.errors import SinkError, StoreUnavailable
 from badbuzz.stream.kafka.durable_commits import DurableFrontier
+from badbuzz.stream.kafka.held_batch import report_held_batch
 from badbuzz.stream.kafka.lag import LagMonitor
 from badbuzz.stream.kafka.unread import UnreadPartitions
 from badbuzz.stream.scoring.metrics import ScorerMetrics
@@ -160,16 +160,8 @@ async def _deliver_until_durable(pipeline: ScoringPipeline, batch: PreparedBatch
     cause it (the batch's content was dealt with in ``prepare``), so it is the environment or a bug.
     """
     def before_sleep(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, StoreUnavailable | SinkError):
-            stage = "store" if isinstance(exc, StoreUnavailable) else "publish"
-            log.error("%s; holding the batch of %d and retrying in %.1fs", exc, batch.size, state.upcoming_sleep)
-        else:
-            stage = "other"
-            log.error("delivering a batch of %d failed; retrying in %.1fs", batch.size, state.upcoming_sleep,
-                      exc_info=exc)
-        metrics.ready.set(0)
-        metrics.delivery_retries.labels(stage=stage).inc()
+        report_held_batch(state.outcome.exception() if state.outcome else None, batch.size, state.upcoming_sleep or 0.0,
+                          metrics)
 
     # never stops on its own: a batch is held until it is delivered or the agent is cancelled (shutdown)
     async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.5, max=5.0), before_sleep=before_sleep,
