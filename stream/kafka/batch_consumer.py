@@ -109,6 +109,12 @@ class BatchScorer:
             heartbeat_interval_ms=int(self.session_timeout_s * 1000 / 4),
             isolation_level="read_committed",  # a transactional producer's aborted records are never scored
         )
+        # the topic's partitions in the client's metadata before it joins: a member that joins (or leads) without
+        # them is assigned nothing, and the group must rebalance again once they arrive; replicas started
+        # together with the topic's creation did that, and one was once left out until its session expired
+        deadline = self._clock() + 30
+        while not consumer.partitions_for_topic(self.topic) and self._clock() < deadline:
+            time.sleep(0.2)
         consumer.subscribe([self.topic], listener=_Listener(self))
         return consumer
 
