@@ -13,6 +13,7 @@ from badbuzz.models.serving.language import LanguageDetector
 from badbuzz.models.serving.model_dir import MANIFEST_NAME, InvalidModelDir, ModelManifest, load_manifest
 from badbuzz.models.serving.routing import LanguageRouter, Route, single
 from badbuzz.models.serving.scoring import SentimentAndEmotion
+from badbuzz.services.heap import settle_heap
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage.scores import ScoreStore, make_engine
 from badbuzz.stream.kafka.batch_publish import BatchPublisher
@@ -58,6 +59,7 @@ def onnx_model(settings: Settings, model_dir: Path, *, branch_dir: Path | None =
     """One model directory on the device, variant, threads and batching the settings ask for."""
     model = OnnxSentimentModel(model_dir, device=settings.device, variant=settings.onnx_variant,
                                threads=settings.onnx_threads, lanes=settings.onnx_lanes,
+                               lane_nice=settings.onnx_lane_nice,
                                max_batch=settings.onnx_sub_batch,
                                cuda_device_id=settings.cuda_device_id, cuda_mem_limit_mb=settings.cuda_mem_limit_mb,
                                branch_dir=branch_dir, spinning=settings.onnx_spinning if spinning is None else spinning,
@@ -158,6 +160,7 @@ def run_scorer(settings: Settings) -> None:
     scheduler = Scheduler("scorer")
     scheduler.every("consumer-lag", settings.lag_interval_s, lag.tick)
     scheduler.start()
+    settle_heap()  # the model and clients are built: later full GC passes skip them
     log.info("scorer replica %s (%s engine): model %s on %s, metrics on :%d", settings.replica,
              settings.scorer_engine, model.version, model.providers, settings.metrics_port)
     try:

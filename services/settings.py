@@ -180,6 +180,10 @@ class Settings(BaseSettings):
     onnx_spinning: bool = Field(True, description=(
         "ONNX Runtime's threads spin between calls: lowest latency for back-to-back micro-batches (the scorer); "
         "the API turns it off, since between requests the spinning threads take the cores the server needs"))
+    onnx_lane_nice: int = Field(0, ge=0, le=19, description=(
+        "niceness of the threads that run ONNX Runtime calls (lanes): above 0 the threads that answer requests "
+        "get a core the moment they wake; the API sets 10 unless this is set (its /healthz worst case halved "
+        "under load, docs/benchmarks-api.md)"))
     onnx_sub_batch: int = Field(16, ge=1, le=10_000, description=(
         "tweets per ONNX call: a micro-batch is sorted by length and cut into sub-batches this size, so short "
         "tweets are not padded to the longest one (1.4x on 2 cores at 16 vs one call of 64, docs/benchmarks.md)"))

@@ -40,30 +40,36 @@ from badbuzz.services.api.schemas import (
     IngestRefusal,
     IngestRequest,
     IngestResult,
-    Score,
     ScoreRequest,
     ScoreResponse,
     Timeline,
     TimelinePoint,
     TopicStatus,
 )
+from badbuzz.services.heap import settle_heap
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage.tables import AlertAckRow, AlertRow
 from badbuzz.stream.limits import TOPIC_MAX_CHARS
 
 log = logging.getLogger(__name__)
+API_LANE_NICE = 10  # the ONNX lanes' niceness in the API unless BADBUZZ_ONNX_LANE_NICE says otherwise
 LOGIN_MAX_BYTES = 4096  # the login form holds one API key
 MAX_TIMELINE_BUCKETS = 10_000
 TopicName = Annotated[str, Path(min_length=1, max_length=TOPIC_MAX_CHARS)]
 AlertId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
-class SafeJSONResponse(JSONResponse):
+def _dumps(content: Any) -> str:
     """JSON with non-ASCII escaped: a text holding an unpaired surrogate (valid in JSON as an escape, not
     encodable as UTF-8) is echoed back as ``\\udXXX`` instead of failing the response with a 500."""
+    return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+class SafeJSONResponse(JSONResponse):
+    """Every JSON answer of the API, written by :func:`_dumps`."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+        return _dumps(content).encode("ascii")
 
 
 # -------------------------------------------------------------------------------------------------- app
@@ -93,8 +99,11 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
             # no spinning: between two requests ONNX Runtime's idle threads would take the cores that parse,
             # validate and answer them (1.4 cores for 106 single-text requests a second, issue 29)
             # (unless BADBUZZ_ONNX_SPINNING says otherwise)
-            quiet = {} if "onnx_spinning" in settings.model_fields_set else {"onnx_spinning": False}
+            quiet: dict[str, Any] = {} if "onnx_spinning" in settings.model_fields_set else {"onnx_spinning": False}
+            # and lanes that yield a core to the event loop the moment it wakes (models/serving/inference.py)
+            quiet |= {} if "onnx_lane_nice" in settings.model_fields_set else {"onnx_lane_nice": API_LANE_NICE}
             loaded["model"] = load_model(settings.model_copy(update=quiet))
+            settle_heap()  # a full GC pass over the model's objects stopped the event loop for up to 95 ms
         return loaded["model"]
 
     app = FastAPI(title="Bad Buzz Watch API", version="1", default_response_class=SafeJSONResponse,
@@ -146,14 +155,18 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
     def metrics() -> Response:
         return Response(generate_latest(reg), media_type=CONTENT_TYPE_LATEST)
 
-    def score_texts(texts: list[str], langs: list[str | None]) -> list[tuple[Score, str | None, str]]:
-        """One model call for the texts of every request in a batch: (score, emotion model, model version)."""
+    def score_texts(texts: list[str], langs: list[str | None]) -> list[tuple[str, str | None, str]]:
+        """One model call for the texts of every request in a batch: (the score as JSON, emotion model, model
+        version). Each score is serialised here, in the batch worker, as the ``Score`` schema orders its fields:
+        built and validated as pydantic models on the event loop they cost every request ~0.1 ms there, and
+        the loop is what ``/healthz`` and every other request wait on (issue 29)."""
         m = get_model()
         pred = as_router(m).route(texts, langs)
-        return [(Score(text=t, label=pred.decided[i], emotions=pred.emotions[i], lang=pred.languages[i],
-                       model_version=pred.versions[i], unscored_reason=pred.unscored[i],
-                       probabilities={} if pred.unscored[i] else {
-                           n: float(p) for n, p in zip(pred.labels, pred.probabilities[i], strict=True)}),
+        return [(_dumps({"text": t, "label": pred.decided[i],
+                         "probabilities": {} if pred.unscored[i] else {
+                             n: float(p) for n, p in zip(pred.labels, pred.probabilities[i], strict=True)},
+                         "emotions": pred.emotions[i], "lang": pred.languages[i], "model_version": pred.versions[i],
+                         "unscored_reason": pred.unscored[i]}),
                  pred.emotion_model, m.version) for i, t in enumerate(texts)]
 
     batcher = DynamicBatcher(score_texts, max_texts=settings.api_batch_max_texts,
@@ -164,14 +177,16 @@ def build_app(settings: Settings, *, engine: Engine | None = None, model: Any = 
 
     @app.post("/v1/score", tags=["scoring"], response_model=ScoreResponse, dependencies=[reader],
               responses={503: {"description": "too many texts wait to be scored: retry after Retry-After seconds"}})
-    async def score(body: ScoreRequest) -> ScoreResponse:
+    async def score(body: ScoreRequest) -> Response:
         texts = [body.text] if body.text is not None else list(body.texts or [])
         try:
             results = await batcher.submit(texts, [body.lang] * len(texts))
         except Overloaded as exc:
             raise HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from exc
-        return ScoreResponse(model_version=results[0][2], emotion_model=results[0][1],
-                             scores=[r[0] for r in results])
+        # a Response is sent as it is: FastAPI's validation of the return value against ScoreResponse (which the
+        # OpenAPI document still shows) would redo on the loop what the worker did
+        return Response(f'{{"model_version":{_dumps(results[0][2])},"emotion_model":{_dumps(results[0][1])},'
+                        f'"scores":[{",".join(r[0] for r in results)}]}}', media_type="application/json")
 
     @app.get("/v1/topics", tags=["topics"], response_model=list[TopicStatus], dependencies=[reader])
     def topics() -> list[dict[str, Any]]:

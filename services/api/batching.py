@@ -30,7 +30,10 @@ from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from badbuzz.models.serving.thread_names import name_os_thread
+
 R = TypeVar("R")
+ANSWERS_PER_TURN = 8  # requests a call wakes per turn of the event loop (DynamicBatcher._answer)
 Run = Callable[[list[str], list[str | None]], Sequence[R]]
 
 
@@ -73,7 +76,8 @@ class DynamicBatcher(Generic[R]):
         self.run, self.max_texts, self.max_wait_s, self.max_queue = run, max_texts, max_wait_s, max_queue
         self.workers = workers
         self.metrics = metrics
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="badbuzz-score")
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="badbuzz-score",
+                                            initializer=name_os_thread)
         self._pending: list[_Job[R]] = []
         self._waiting = 0  # texts in ``_pending``
         self._running = 0  # calls in flight (at most ``workers``)
@@ -153,12 +157,24 @@ class DynamicBatcher(Generic[R]):
     def _finish(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job[R]], done: ThreadFuture[list[list[R]]]) -> None:
         self._running -= 1
         error = done.exception()
-        for i, job in enumerate(jobs):
+        results = done.result() if error is None else []
+        self._answer(loop, jobs, results, error, 0)
+        if self._pending:  # they waited through a whole call already: go at once
+            self._start(loop)
+
+    def _answer(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job[R]], results: list[list[R]],
+                error: BaseException | None, start: int) -> None:
+        """Wake the requests of a call :data:`ANSWERS_PER_TURN` at a time, one slice per turn of the loop. Woken
+        all at once, the 64 requests of a full call are answered in one turn (~20 ms on 2 cores), and a request
+        that arrives meanwhile, ``/healthz`` included, waits for all of them: between two slices the loop
+        reads its sockets again."""
+        for i in range(start, min(start + ANSWERS_PER_TURN, len(jobs))):
+            job = jobs[i]
             if job.future.done():
                 continue
             if error is not None:
                 job.future.set_exception(error)
             else:
-                job.future.set_result(done.result()[i])
-        if self._pending:  # they waited through a whole call already: go at once
-            self._start(loop)
+                job.future.set_result(results[i])
+        if start + ANSWERS_PER_TURN < len(jobs):
+            loop.call_soon(self._answer, loop, jobs, results, error, start + ANSWERS_PER_TURN)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from badbuzz.models.data import find_sentiment140
@@ -29,7 +29,8 @@ from badbuzz.services.tools.bench_pipeline import free_port
 from badbuzz.stream.sources.replay import shuffled_rows
 
 HEADER = ("| clients | texts per request | texts/s | × reference | p50 ms | p99 ms | /healthz p50 / max ms | 503s "
-          "| cores: server / client |\n" + "| ---: " * 9 + "|")
+          "| cores: server / client | server cores: lanes / batch workers / event loop / other |\n" + "| ---: " * 10
+          + "|")
 # (clients, texts per request): the issue's table
 SCENARIOS = ((1, 1), (16, 1), (64, 1), (4, 64))
 SMALL_CALL = SCENARIOS[1][0]  # the 16-client scenario: no call of it can hold more texts
@@ -49,6 +50,7 @@ class LoadRun:
     server_cpu_s: float
     client_cpu_s: float
     seconds: float
+    server_threads_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per kind of server thread
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -60,10 +62,34 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU of a process from /proc (Linux), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return _cpu_seconds_of(Path(f"/proc/{pid}/stat"))
+
+
+# what each kernel thread name of the API process is (models/serving/thread_names.py names the pools' threads)
+THREAD_KINDS = (("onnx-lane", "lanes"), ("badbuzz-score", "batch workers"))
+THREAD_COLUMNS = ("lanes", "batch workers", "event loop", "other")
+
+
+def _thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of the API process per kind of thread: the event loop (the main thread, whose id is the
+    pid), the batch workers, the ONNX lanes, and the rest (uvicorn's and the libraries' own threads)."""
+    out = dict.fromkeys(("event loop", *(kind for _, kind in THREAD_KINDS), "other"), 0.0)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            seconds = _cpu_seconds_of(task / "stat")
+        except OSError:  # the thread ended meanwhile
+            continue
+        kind = "event loop" if task.name == str(pid) else next(
+            (k for prefix, k in THREAD_KINDS if comm.startswith(prefix)), "other")
+        out[kind] += seconds
+    return out
+
+
+def _cpu_seconds_of(stat: Path) -> float:
+    """User + system CPU in seconds of one /proc stat file (a process's or a thread's)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 
 
 async def _load(url: str, key: str, texts: list[str], clients: int, per_request: int, seconds: float,
@@ -183,13 +209,14 @@ def run_api_load(settings: Settings, *, tweets: int, seconds: float, output: Pat
         try:
             _wait_ready(url, key, proc)
             for clients, per_request in SCENARIOS:
-                server0, client0 = _cpu_seconds(proc.pid), time.process_time()
+                server0, client0, threads0 = _cpu_seconds(proc.pid), time.process_time(), _thread_cpu(proc.pid)
                 lat, scored, refused, health, wall = asyncio.run(
                     _load(url, key, texts, clients, per_request, seconds))
                 runs.append(LoadRun(clients, per_request, len(lat), scored / wall, 1000 * _percentile(lat, 0.5),
                                     1000 * _percentile(lat, 0.99), refused, 1000 * statistics.median(health),
                                     1000 * max(health), _cpu_seconds(proc.pid) - server0,
-                                    time.process_time() - client0, wall))
+                                    time.process_time() - client0, wall, {
+                                        k: v - threads0.get(k, 0.0) for k, v in _thread_cpu(proc.pid).items()}))
                 print(json.dumps(asdict(runs[-1])), flush=True)
         finally:
             proc.terminate()
@@ -212,7 +239,8 @@ def _write(runs: list[LoadRun], reference_tps: float, ceiling_tps: float, versio
     rows = "\n".join(
         f"| {r.clients} | {r.texts_per_request} | {r.texts_per_s:,.0f} | {r.texts_per_s / reference_tps:.2f} × | "
         f"{r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.healthz_p50_ms:.1f} / {r.healthz_max_ms:.1f} | {r.refused} | "
-        f"{r.server_cpu_s / r.seconds:.2f} / {r.client_cpu_s / r.seconds:.2f} |" for r in runs)
+        f"{r.server_cpu_s / r.seconds:.2f} / {r.client_cpu_s / r.seconds:.2f} | "
+        + " / ".join(f"{r.server_threads_s.get(k, 0.0) / r.seconds:.2f}" for k in THREAD_COLUMNS) + " |" for r in runs)
     text = f"""# API load: dynamic batching of POST /v1/score
 
 Command: `badbuzz bench --api-load --data <Sentiment140> --seconds {seconds:g}` ({time.strftime('%Y-%m-%d %H:%M')}
@@ -228,6 +256,10 @@ as {SMALL_CALL} one-text clients can form them ({settings.api_batch_workers} cal
 {settings.api_batch_max_texts} texts per call, {settings.api_batch_workers} call(s) at once, an idle server waits
 {settings.api_batch_max_wait_ms:g} ms for company, queue bound {settings.api_queue_max_texts} texts (then 503 with
 Retry-After).
+
+The server's cores are split by kind of thread from `/proc/<pid>/task` (models/serving/thread_names.py names
+them): the lanes run ONNX Runtime; the batch workers detect languages, tokenise and build the answers; the
+event loop parses, checks keys and answers HTTP.
 
 {HEADER}
 {rows}

@@ -35,6 +35,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, InconsistentGroupProtocolError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from badbuzz.models.serving.thread_names import name_os_thread
 from badbuzz.stream.contracts import IncomingMessage, Origin
 from badbuzz.stream.kafka.held_batch import report_held_batch
 from badbuzz.stream.kafka.lag import LagMonitor
@@ -127,7 +128,7 @@ class BatchScorer:
         thread, once its delivery is done.
         """
         self._consumer = consumer = self.consumer()
-        with ThreadPoolExecutor(1, thread_name_prefix="badbuzz-deliver") as delivery:
+        with ThreadPoolExecutor(1, thread_name_prefix="badbuzz-deliver", initializer=name_os_thread) as delivery:
             pending: _InFlight | None = None
             try:
                 while not self.should_stop():

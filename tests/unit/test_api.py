@@ -21,6 +21,7 @@ from badbuzz.services.alerting.store import AlertStore
 from badbuzz.services.alerting.webhook_channel import WebhookChannel
 from badbuzz.services.api.app import build_app
 from badbuzz.services.api.auth import find_key, new_key, parse_keys
+from badbuzz.services.api.schemas import ScoreResponse
 from badbuzz.services.settings import Settings
 from badbuzz.services.storage.scores import ScoreStore, make_engine
 from badbuzz.stream.detection.detector import DetectorConfig
@@ -101,6 +102,20 @@ def test_score_one_text_or_a_batch_with_emotions(client: TestClient) -> None:
     assert sorted(s["emotions"]) == ["anger", "joy", "optimism", "sadness"]
     batch = client.post("/v1/score", json={"texts": SAMPLE_TEXTS}, headers=auth()).json()
     assert [x["text"] for x in batch["scores"]] == SAMPLE_TEXTS
+
+
+def test_score_answers_are_exactly_the_documented_schema(client: TestClient) -> None:
+    """The batch worker writes the JSON itself (services/api/app.py): it must stay the OpenAPI document's
+    ScoreResponse, every field present, none extra, text that is not ASCII included."""
+    texts = ["Vol annulé, bagage perdu 😡", SAMPLE_TEXTS[0]]
+    r = client.post("/v1/score", json={"texts": texts}, headers=auth())
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    body = r.json()
+    parsed = ScoreResponse.model_validate_json(r.content, strict=True)
+    assert parsed.model_dump(mode="json") == body  # no field missing (defaults would fill it) and none extra
+    assert [s.text for s in parsed.scores] == texts and r.content.isascii()
+    schema = client.get("/openapi.json").json()["paths"]["/v1/score"]["post"]["responses"]["200"]
+    assert schema["content"]["application/json"]["schema"]["$ref"].endswith("/ScoreResponse")
 
 
 @pytest.mark.parametrize("body", [

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from prometheus_client import CollectorRegistry
 
-from badbuzz.services.api.batching import BatchMetrics, DynamicBatcher, Overloaded
+from badbuzz.services.api.batching import ANSWERS_PER_TURN, BatchMetrics, DynamicBatcher, Overloaded
 
 
 class Recorder:
@@ -51,6 +51,35 @@ def test_concurrent_single_texts_share_calls_and_each_gets_its_own_result() -> N
     assert model.calls[0] == 1 and sum(model.calls) == 21
     assert len(model.calls) == 1 + 3 and max(model.calls[1:]) == 8  # 20 queued texts in calls of 8, 8, 4
     assert registry.get_sample_value("badbuzz_api_batch_texts_count") == 4
+    batcher.close()
+
+
+def test_a_full_call_wakes_its_requests_a_slice_per_turn_of_the_loop() -> None:
+    """Woken all in one turn, a call's 64 requests would keep the loop (and /healthz) for ~20 ms."""
+    model = Recorder()
+    batcher = DynamicBatcher(model, max_texts=64, max_wait_s=0, workers=1)
+    done_when_woken: list[int] = []
+
+    async def main() -> None:
+        model.gate.clear()
+        first = asyncio.create_task(batcher.submit(["first"], ["en"]))
+        while not model.inside.is_set():
+            await asyncio.sleep(0.001)
+        futures = [asyncio.ensure_future(batcher.submit([f"t{i}"], [None])) for i in range(40)]
+
+        async def watch(f: asyncio.Future[list[str]]) -> None:
+            await f
+            done_when_woken.append(sum(x.done() for x in futures))
+
+        watchers = [asyncio.create_task(watch(f)) for f in futures]
+        await asyncio.sleep(0.01)
+        model.gate.set()
+        await first
+        await asyncio.gather(*watchers)
+
+    asyncio.run(main())
+    assert model.calls == [1, 40] and len(done_when_woken) == 40
+    assert min(done_when_woken) <= ANSWERS_PER_TURN < 40  # the first woken saw the rest still waiting
     batcher.close()
 
 
