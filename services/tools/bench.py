@@ -302,8 +302,9 @@ default) and kafka-python's consumer group taking whole fetches as batches (stre
 {rows}
 
 CPU from `/proc` and the scorer's `badbuzz_scorer_stage_cpu_seconds` counters. On faust every stage runs in a
-worker thread and the event loop is the main thread; on kafka-python the main thread consumes, validates and
-scores, and a delivery thread stores and publishes the batch before it, so the two overlap.
+worker thread and the event loop is the main thread; on kafka-python the main thread consumes and commits, two
+scoring threads validate and score a batch and the next, and a delivery thread stores and publishes the batch
+before them, so the three overlap.
 {tables}"""
 
 

@@ -63,7 +63,7 @@ class PipelineRun:
     window_tweets: int = 0  # rows stored in that window
     scorer_total: float = 0.0
     # the scorer's main thread outside the stages: on faust, aiokafka fetches, faust's loop and offset commits (the
-    # stages run in worker threads); on kafka-python, the loop around the stages, which run on that thread
+    # stages run in worker threads); on kafka-python, the loop around the consume and commit stages
     event_loop: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)  # CPU per stage (the scorer's counters)
     kafka: float = 0.0
@@ -161,9 +161,10 @@ def account(run: PipelineRun, before: CpuSample, after: CpuSample, scorer_pids: 
     main = sum(threads.get(pid, 0.0) for pid in scorer_pids)  # a process's main thread has its pid
     names = (LOOP_STAGES[0], *STAGES, LOOP_STAGES[1]) if run.engine == "kafka-python" else STAGES
     run.stages = {s: after.stages.get(s, 0.0) - before.stages.get(s, 0.0) for s in names}
-    # the kafka-python engine consumes, validates, scores and commits on its main thread, and stores and publishes
-    # on its delivery thread (stream/kafka/batch_consumer.py); faust runs every stage in worker threads
-    on_main = ("consume", "validate", "score", "commit") if run.engine == "kafka-python" else ()
+    # the kafka-python engine consumes and commits on its main thread, validates and scores on its scoring threads
+    # and stores and publishes on its delivery thread (stream/kafka/batch_consumer.py); faust runs every stage in
+    # worker threads
+    on_main = ("consume", "commit") if run.engine == "kafka-python" else ()
     run.event_loop = max(0.0, main - sum(run.stages.get(s, 0.0) for s in on_main))
     run.kafka = after.kafka - before.kafka
     run.postgres = sum(cpu - before.postgres.get(pid, 0.0) for pid, cpu in after.postgres.items())

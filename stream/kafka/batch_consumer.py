@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ from badbuzz.stream.scoring.pipeline import PreparedBatch, ScoringPipeline
 
 log = logging.getLogger(__name__)
 
+# batches scored at once: the next one's Python (validation, language identification, tokenisation) runs while
+# ONNX Runtime scores the one before; more would only queue in the lanes and hold more uncommitted records
+SCORE_AHEAD = 2
 POLL_MS = 200  # the longest a stop or a quiet stream waits for poll to return
 COMMIT_TIMEOUT_MS = 10_000
 
@@ -122,25 +126,40 @@ class BatchScorer:
     def run(self) -> None:
         """Score until ``should_stop()``; then leave the group.
 
-        Two batches are in hand at most: one being delivered on a worker thread (the store's write and the
-        broker's acknowledgements are mostly waiting) while this thread polls and prepares the next. Deliveries
-        stay in order, one at a time, and each batch's offsets are committed here, by the consumer's own
-        thread, once its delivery is done.
+        Up to :data:`SCORE_AHEAD` batches are scored at once on worker threads, so that one batch's validation,
+        language identification and tokenisation (Python) run while the one before it is in ONNX Runtime:
+        scored one after the other, the ONNX lanes sat idle during each batch's Python and end to end left
+        13.6 % of the two cores unused (docs/benchmarks.md). One more batch is delivered on its own thread (the
+        store's write and the broker's acknowledgements are mostly waiting). Batches are handed to delivery in
+        the order they were taken, deliveries run one at a time, and each batch's offsets are committed here,
+        by the consumer's own thread, once its delivery is done.
         """
         self._consumer = consumer = self.consumer()
-        with ThreadPoolExecutor(1, thread_name_prefix="badbuzz-deliver", initializer=name_os_thread) as delivery:
+        with (ThreadPoolExecutor(1, thread_name_prefix="badbuzz-deliver", initializer=name_os_thread) as delivery,
+              ThreadPoolExecutor(SCORE_AHEAD, thread_name_prefix="badbuzz-prepare",
+                                 initializer=name_os_thread) as scoring):
             pending: _InFlight | None = None
+            scoring_now: deque[_Scoring] = deque()
             try:
-                while not self.should_stop():
+                stopped = False
+                while not self.should_stop() and not stopped:
                     records = self._take(consumer)
-                    prepared = self._prepare(consumer, records) if records else None
-                    if pending is not None and (prepared is not None or pending.done.done()):
-                        finished, pending = self._finish(consumer, pending), None
-                        if not finished:
+                    if records:
+                        batch = self._incoming(records)  # then what is still unread, as this batch leaves it
+                        scoring_now.append(_Scoring(records, scoring.submit(self.pipeline.prepare, batch),
+                                                    self._unread(consumer)))
+                    # hand the oldest scored batch on when the look-ahead is full, when it is ready, or when the
+                    # stream is quiet (nothing else to do meanwhile)
+                    while scoring_now and (len(scoring_now) >= SCORE_AHEAD or not records
+                                           or scoring_now[0].done.done()):
+                        pending, stopped = self._hand_on(consumer, delivery, pending, scoring_now.popleft())
+                        if stopped:
                             break
-                    if prepared is not None:
-                        pending = _InFlight(records, delivery.submit(self._deliver_until_durable, prepared))
-                if pending is not None:
+                    if not stopped and pending is not None and not records and pending.done.done():
+                        stopped, pending = not self._finish(consumer, pending), None
+                while scoring_now and not stopped:  # a stop: what was taken is scored already, deliver it
+                    pending, stopped = self._hand_on(consumer, delivery, pending, scoring_now.popleft())
+                if pending is not None and not stopped:
                     self._finish(consumer, pending)
             except InconsistentGroupProtocolError:
                 # faust's members assign partitions with their own protocol; a group cannot mix the two
@@ -155,6 +174,17 @@ class BatchScorer:
                     consumer.close(autocommit=False)
                 except KafkaError as exc:  # leaving the group is a courtesy: the session timeout does it too
                     log.warning("leaving the consumer group: %s", exc)
+
+    def _hand_on(self, consumer: KafkaConsumer, delivery: ThreadPoolExecutor, pending: _InFlight | None,
+                 scored: _Scoring) -> tuple[_InFlight | None, bool]:
+        """Wait for a batch's scoring, then for the delivery before it (committing it), then start delivering
+        this one. Returns the delivery now in flight, and whether a stop came during an outage (the delivery
+        before gave up: nothing more may be delivered, the next owner replays from the last commit)."""
+        batch = scored.done.result()
+        batch.pending_partitions = scored.pending_partitions
+        if pending is not None and not self._finish(consumer, pending):
+            return None, True
+        return _InFlight(scored.records, delivery.submit(self._deliver_until_durable, batch)), False
 
     def _take(self, consumer: KafkaConsumer) -> list[Any]:
         """Up to ``batch_max_size`` records: what the first poll brings, topped up until the wait is over."""
@@ -175,13 +205,12 @@ class BatchScorer:
                 started = self._clock()
         return records
 
-    def _prepare(self, consumer: KafkaConsumer, records: Sequence[Any]) -> PreparedBatch:
+    def _incoming(self, records: Sequence[Any]) -> list[IncomingMessage]:
+        """The records as the pipeline takes them; their offsets count as read from here on."""
         with self.metrics.clock("consume"):
             batch = [_incoming(r) for r in records]
         self.unread.processed((r.partition, r.offset) for r in records)
-        prepared = self.pipeline.prepare(batch)
-        prepared.pending_partitions = self._unread(consumer)
-        return prepared
+        return batch
 
     def _finish(self, consumer: KafkaConsumer, pending: _InFlight) -> bool:
         """Wait for ``pending``'s delivery, staying in the group, and commit it; False if it gave up (a stop
@@ -305,6 +334,16 @@ class _InFlight:
 
     records: Sequence[Any]
     done: Future[bool]
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """A batch being scored on a worker thread; ``pending_partitions``: this consumer's partitions with records
+    still unread when it was taken (the store holds the alerter's watermark for them, pipeline.PreparedBatch)."""
+
+    records: Sequence[Any]
+    done: Future[PreparedBatch]
+    pending_partitions: frozenset[int]
 
 
 def _incoming(record: Any) -> IncomingMessage:
