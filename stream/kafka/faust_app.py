@@ -1,8 +1,8 @@
 """The faust-streaming scorer app: a consumer-group agent that micro-batches ``tweets.raw``.
 
-``stream.take_events(max, within)`` builds the micro-batches. The body prepares a batch (validation, scores) in
-a worker thread, then hands it to a delivery task (store, then every output record acknowledged by the broker)
-and goes on to the next batch while it runs: one delivery at a time, in order. faust acknowledges a batch's
+``stream.take_events(max, within)`` builds the micro-batches. Each batch is prepared (validation, scores) in a
+worker thread, two at a time, then delivered (store, then every output record acknowledged by the broker) once
+the batch before it is: one delivery at a time, in order. faust acknowledges a batch's
 events once the body asks for the next, so commits are bounded by :class:`DurableFrontier` instead: only offsets
 up to the newest delivered one are committed (faust also acknowledges messages no agent saw when it stops:
 stream/kafka/durable_commits.py). A crash replays at most the batches not yet committed, which the idempotent
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,10 @@ from badbuzz.stream.scoring.pipeline import PreparedBatch, ScoringPipeline
 
 log = logging.getLogger(__name__)
 
-STOP_GRACE_S = 5.0  # how long a stopping agent waits for the batch it is delivering
+STOP_GRACE_S = 5.0  # how long a stopping agent waits for the batches it has in hand
+# batches scored at once: the next one's Python runs while ONNX Runtime scores the one before (the kafka-python
+# engine does the same, stream/kafka/batch_consumer.py)
+SCORE_AHEAD = 2
 
 
 def build_app(
@@ -99,30 +103,46 @@ def build_app(
 
     @app.agent(raw)  # type: ignore[untyped-decorator]  # faust is not analysed (see pyproject)
     async def score(stream: Any) -> AsyncIterator[None]:
-        # a batch is delivered (stored, published) in the background while the next one is validated and scored:
-        # the model's lanes no longer sit idle through the store's transaction and the broker's acknowledgements.
-        # Deliveries stay one at a time and in order; faust acknowledges a batch once the next is asked for, and
-        # the frontier keeps its commits short of whatever is not delivered yet
-        in_flight: asyncio.Future[None] | None = None
+        # Each batch runs as one task: scored in a worker thread, then delivered (stored, published) once the
+        # batch before it is. Two batches are scored at once (SCORE_AHEAD), so one's Python (validation,
+        # language identification, tokenisation) runs while ONNX Runtime scores the other; deliveries stay one
+        # at a time and in order. The agent takes no further batch while more than SCORE_AHEAD are in hand (an
+        # outage holds them all); faust acknowledges a batch once the next is asked for, and the frontier keeps
+        # its commits short of whatever is not delivered yet
+        in_hand: deque[asyncio.Future[None]] = deque()
+        scoring: asyncio.Future[PreparedBatch] | None = None
         try:
             async for events in stream.take_events(batch_max_size, within=batch_max_wait_s):
                 batch = [_incoming(e.message) for e in events]
                 unread.processed((m.origin.partition, m.origin.offset) for m in batch if m.origin is not None)
-                prepared = await asyncio.to_thread(pipeline.prepare, batch)
-                prepared.pending_partitions = await _unread(app.consumer, topic, unread)
-                if in_flight is not None:
-                    await in_flight
-                in_flight = asyncio.ensure_future(deliver(prepared, [(e.message.tp, e.message.offset)
-                                                                     for e in events]))
+                pending_partitions = await _unread(app.consumer, topic, unread)
+                before, scoring = scoring, asyncio.ensure_future(asyncio.to_thread(pipeline.prepare, batch))
+                in_hand.append(asyncio.ensure_future(score_then_deliver(
+                    scoring, in_hand[-1] if in_hand else None, pending_partitions,
+                    [(e.message.tp, e.message.offset) for e in events])))
+                if before is not None:
+                    await asyncio.wait([before])  # at most SCORE_AHEAD batches being scored (its error: its task's)
+                while len(in_hand) > SCORE_AHEAD or (in_hand and in_hand[0].done()):
+                    await in_hand.popleft()  # backpressure: an outage holds the agent here
                 yield None
         finally:
-            if in_flight is not None and not in_flight.done():
-                # a stop: a delivery under way is given a few seconds to finish (and be committed on the way
-                # out); one waiting out an outage is cancelled, not committed, and read again by the next owner
+            if in_hand and not in_hand[-1].done():
+                # a stop: the batches in hand are given a few seconds to be delivered (and committed on the way
+                # out); ones waiting out an outage are cancelled, not committed, and read again by the next owner
                 try:
-                    await asyncio.wait_for(asyncio.shield(in_flight), timeout=STOP_GRACE_S)
+                    await asyncio.wait_for(asyncio.shield(in_hand[-1]), timeout=STOP_GRACE_S)
                 except (TimeoutError, asyncio.CancelledError):
-                    in_flight.cancel()
+                    pass
+            for task in in_hand:
+                task.cancel()
+
+    async def score_then_deliver(scoring: asyncio.Future[PreparedBatch], before: asyncio.Future[None] | None,
+                                 pending_partitions: frozenset[int], positions: list[tuple[Any, int]]) -> None:
+        prepared = await scoring
+        prepared.pending_partitions = pending_partitions
+        if before is not None:
+            await before  # in order: its failure (a bug) or cancellation (a stop) ends this one too
+        await deliver(prepared, positions)
 
     return app
 
