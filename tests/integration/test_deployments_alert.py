@@ -104,7 +104,8 @@ def test_each_deployment_alerts_on_the_example_topics(
     scorer = CommandProcess(["services", "scorer"], envs["scorer"], tmp_path / "scorer.log").start()
     alerter = CommandProcess(["services", "alerter"], envs["alerter"], tmp_path / "alerter.log").start()
     running.extend([scorer, alerter])
-    produce(stack.kafka, topics.raw, brand_hours(s140_sample, matcher))
+    sent = brand_hours(s140_sample, matcher)
+    produce(stack.kafka, topics.raw, sent)
     admin = database.replace("postgresql+psycopg://", "postgresql://")
 
     def alerts() -> list[tuple[str, str, list[dict[str, str]], str | None]]:
@@ -117,8 +118,18 @@ def test_each_deployment_alerts_on_the_example_topics(
     # the wave pages on a watched example topic: 'baggage' itself, or the brand's topic, where the same wave shows
     # (its words say "baggage"). Which of the two fires is the detector's call at 10 tweets a minute, and varied
     # between runs (int8 scores move with their batch-mates); this test is about the deployment's wiring
+    def stored() -> str:
+        """What the scorer had stored by then: tells a scorer that took nothing from an alerter that saw no wave."""
+        try:
+            with psycopg.connect(admin) as conn:
+                row = conn.execute("SELECT count(*), max(created_at), max(scored_at) FROM scored_tweets").fetchone()
+                topics = conn.execute("SELECT topic, count(*) FROM tweet_topics GROUP BY topic").fetchall()
+            return f"--- stored: {row} of {len(sent)} tweets sent, per topic {topics}"
+        except psycopg.Error as exc:
+            return f"--- stored: unknown ({exc})"
+
     wait_until(lambda: any(t in watched for t, *_ in alerts()), 300, f"an alert from the {kind} deployment",
-               lambda: scorer.tail() + "\n--- alerter\n" + alerter.tail())
+               lambda: scorer.tail() + "\n--- alerter\n" + alerter.tail() + "\n" + stored())
     found = [a for a in alerts() if a[0] in watched]
     with psycopg.connect(admin) as conn:
         queued = conn.execute("SELECT count(*) FROM alert_outbox").fetchone()
