@@ -145,20 +145,19 @@ class BatchScorer:
                 while not self.should_stop() and not stopped:
                     records = self._take(consumer)
                     if records:
-                        batch = self._incoming(records)  # then what is still unread, as this batch leaves it
-                        scoring_now.append(_Scoring(records, scoring.submit(self.pipeline.prepare, batch),
-                                                    self._unread(consumer)))
+                        scoring_now.append(_Scoring(records, scoring.submit(self.pipeline.prepare,
+                                                                            self._incoming(records))))
                     # hand the oldest scored batch on when the look-ahead is full, when it is ready, or when the
                     # stream is quiet (nothing else to do meanwhile)
                     while scoring_now and (len(scoring_now) >= SCORE_AHEAD or not records
                                            or scoring_now[0].done.done()):
-                        pending, stopped = self._hand_on(consumer, delivery, pending, scoring_now.popleft())
+                        pending, stopped = self._hand_on(consumer, delivery, pending, scoring_now)
                         if stopped:
                             break
                     if not stopped and pending is not None and not records and pending.done.done():
                         stopped, pending = not self._finish(consumer, pending), None
                 while scoring_now and not stopped:  # a stop: what was taken is scored already, deliver it
-                    pending, stopped = self._hand_on(consumer, delivery, pending, scoring_now.popleft())
+                    pending, stopped = self._hand_on(consumer, delivery, pending, scoring_now)
                 if pending is not None and not stopped:
                     self._finish(consumer, pending)
             except InconsistentGroupProtocolError:
@@ -176,14 +175,19 @@ class BatchScorer:
                     log.warning("leaving the consumer group: %s", exc)
 
     def _hand_on(self, consumer: KafkaConsumer, delivery: ThreadPoolExecutor, pending: _InFlight | None,
-                 scored: _Scoring) -> tuple[_InFlight | None, bool]:
-        """Wait for a batch's scoring, then for the delivery before it (committing it), then start delivering
-        this one. Returns the delivery now in flight, and whether a stop came during an outage (the delivery
+                 scoring_now: deque[_Scoring]) -> tuple[_InFlight | None, bool]:
+        """Wait for the oldest batch's scoring, then for the delivery before it (committing it), then start
+        delivering it. Returns the delivery now in flight, and whether a stop came during an outage (the delivery
         before gave up: nothing more may be delivered, the next owner replays from the last commit)."""
+        scored = scoring_now.popleft()
         batch = scored.done.result()
-        batch.pending_partitions = scored.pending_partitions
         if pending is not None and not self._finish(consumer, pending):
             return None, True
+        # the partitions whose tweets are not stored with this batch: unread in Kafka, or read into a batch still
+        # being scored behind it. Taken now, not when the batch was: a partition first read by the batch behind
+        # must hold the alerter's watermark too (its minutes are not complete until that batch is stored)
+        behind = {r.partition for later in scoring_now for r in later.records}
+        batch.pending_partitions = self._unread(consumer) | behind
         return _InFlight(scored.records, delivery.submit(self._deliver_until_durable, batch)), False
 
     def _take(self, consumer: KafkaConsumer) -> list[Any]:
@@ -338,12 +342,10 @@ class _InFlight:
 
 @dataclass(frozen=True)
 class _Scoring:
-    """A batch being scored on a worker thread; ``pending_partitions``: this consumer's partitions with records
-    still unread when it was taken (the store holds the alerter's watermark for them, pipeline.PreparedBatch)."""
+    """A batch being scored on a worker thread."""
 
     records: Sequence[Any]
     done: Future[PreparedBatch]
-    pending_partitions: frozenset[int]
 
 
 def _incoming(record: Any) -> IncomingMessage:

@@ -111,14 +111,17 @@ def build_app(
         # its commits short of whatever is not delivered yet
         in_hand: deque[asyncio.Future[None]] = deque()
         scoring: asyncio.Future[PreparedBatch] | None = None
+        taken: dict[int, frozenset[int]] = {}  # source partitions of each batch in hand, by its number
+        number = 0
         try:
             async for events in stream.take_events(batch_max_size, within=batch_max_wait_s):
                 batch = [_incoming(e.message) for e in events]
                 unread.processed((m.origin.partition, m.origin.offset) for m in batch if m.origin is not None)
-                pending_partitions = await _unread(app.consumer, topic, unread)
+                number += 1
+                taken[number] = frozenset(m.origin.partition for m in batch if m.origin is not None)
                 before, scoring = scoring, asyncio.ensure_future(asyncio.to_thread(pipeline.prepare, batch))
                 in_hand.append(asyncio.ensure_future(score_then_deliver(
-                    scoring, in_hand[-1] if in_hand else None, pending_partitions,
+                    scoring, in_hand[-1] if in_hand else None, number, taken,
                     [(e.message.tp, e.message.offset) for e in events])))
                 if before is not None:
                     await asyncio.wait([before])  # at most SCORE_AHEAD batches being scored (its error: its task's)
@@ -137,12 +140,20 @@ def build_app(
                 task.cancel()
 
     async def score_then_deliver(scoring: asyncio.Future[PreparedBatch], before: asyncio.Future[None] | None,
-                                 pending_partitions: frozenset[int], positions: list[tuple[Any, int]]) -> None:
-        prepared = await scoring
-        prepared.pending_partitions = pending_partitions
-        if before is not None:
-            await before  # in order: its failure (a bug) or cancellation (a stop) ends this one too
-        await deliver(prepared, positions)
+                                 number: int, taken: dict[int, frozenset[int]], positions: list[tuple[Any, int]]
+                                 ) -> None:
+        try:
+            prepared = await scoring
+            if before is not None:
+                await before  # in order: its failure (a bug) or cancellation (a stop) ends this one too
+            # the partitions whose tweets are not stored with this batch: unread in Kafka, or in a batch taken
+            # after it and still in hand. Taken now, not when the batch was: a partition first read by a later
+            # batch must hold the alerter's watermark too (its minutes are not complete until that one is stored)
+            behind = frozenset().union(*(p for n, p in taken.items() if n > number))
+            prepared.pending_partitions = await _unread(app.consumer, topic, unread) | behind
+            await deliver(prepared, positions)
+        finally:
+            taken.pop(number, None)
 
     return app
 
