@@ -25,7 +25,7 @@ from badbuzz.models.data import find_sentiment140
 from badbuzz.services.api.auth import new_key
 from badbuzz.services.settings import Settings
 from badbuzz.services.tools.bench import _inference_only, machine
-from badbuzz.services.tools.bench_pipeline import free_port
+from badbuzz.services.tools.bench_pipeline import _ticks, free_port
 from badbuzz.stream.sources.replay import shuffled_rows
 
 HEADER = ("| clients | texts per request | texts/s | × reference | p50 ms | p99 ms | /healthz p50 / max ms | 503s "
@@ -62,7 +62,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU of a process from /proc (Linux), in seconds."""
-    return _cpu_seconds_of(Path(f"/proc/{pid}/stat"))
+    return _ticks(Path(f"/proc/{pid}/stat"))
 
 
 # what each kernel thread name of the API process is (models/serving/thread_names.py names the pools' threads)
@@ -73,23 +73,16 @@ THREAD_COLUMNS = ("lanes", "batch workers", "event loop", "other")
 def _thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds of the API process per kind of thread: the event loop (the main thread, whose id is the
     pid), the batch workers, the ONNX lanes, and the rest (uvicorn's and the libraries' own threads)."""
-    out = dict.fromkeys(("event loop", *(kind for _, kind in THREAD_KINDS), "other"), 0.0)
+    out = dict.fromkeys(THREAD_COLUMNS, 0.0)
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             comm = (task / "comm").read_text().strip()
-            seconds = _cpu_seconds_of(task / "stat")
         except OSError:  # the thread ended meanwhile
             continue
         kind = "event loop" if task.name == str(pid) else next(
             (k for prefix, k in THREAD_KINDS if comm.startswith(prefix)), "other")
-        out[kind] += seconds
+        out[kind] += _ticks(task / "stat")  # 0 for a thread that ended since
     return out
-
-
-def _cpu_seconds_of(stat: Path) -> float:
-    """User + system CPU in seconds of one /proc stat file (a process's or a thread's)."""
-    fields = stat.read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _load(url: str, key: str, texts: list[str], clients: int, per_request: int, seconds: float,

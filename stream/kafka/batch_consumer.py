@@ -146,7 +146,7 @@ class BatchScorer:
                     records = self._take(consumer)
                     if records:
                         scoring_now.append(_Scoring(records, scoring.submit(self.pipeline.prepare,
-                                                                            self._incoming(records))))
+                                                                            self._messages(records))))
                     # hand the oldest scored batch on when the look-ahead is full, when it is ready, or when the
                     # stream is quiet (nothing else to do meanwhile)
                     while scoring_now and (len(scoring_now) >= SCORE_AHEAD or not records
@@ -209,7 +209,7 @@ class BatchScorer:
                 started = self._clock()
         return records
 
-    def _incoming(self, records: Sequence[Any]) -> list[IncomingMessage]:
+    def _messages(self, records: Sequence[Any]) -> list[IncomingMessage]:
         """The records as the pipeline takes them; their offsets count as read from here on."""
         with self.metrics.clock("consume"):
             batch = [_incoming(r) for r in records]
