@@ -108,6 +108,10 @@ class SimWeek:
     n: np.ndarray
     k: np.ndarray
     hour_kind: np.ndarray | None = None  # field profile: per hour, 0 usual, 1 surge, 2 mention spike
+    # what the oracle expects of each minute without an episode: tweets (a surge hour's without its jump) and
+    # the negative share in the labels the detector is fed (:mod:`badbuzz.stream.simulation.oracle_bound`)
+    usual_n: np.ndarray | None = None
+    usual_p: np.ndarray | None = None
 
     def minute(self, i: int) -> datetime:
         return self.origin + timedelta(minutes=i)
@@ -235,7 +239,10 @@ def simulate(per_hour: float, *, seed: int, weeks: float = 2.0, warmup_days: flo
     scored = [oracle.score(ep, lam, usual_share if field is not None else share, judge) for ep in eps]
     scored += [oracle.surge(ep, lam, usual_lam, usual_share, judge) for ep in surges]
     scored.sort(key=lambda e: e.start)
-    return SimWeek(per_hour, origin, minutes, eval_start, tuple(scored), n, k, kind)
+    usual_n = lam if kind is None else np.where(kind[t // 60] == 1, usual_lam, lam)
+    base = usual_share if field is not None else share
+    usual_p = base * noise.tpr + (1 - base) * noise.fpr
+    return SimWeek(per_hour, origin, minutes, eval_start, tuple(scored), n, k, kind, usual_n, usual_p)
 
 
 def _episodes(rng: np.random.Generator, minutes: int, eval_start: int, per_week: int) -> list[SimEpisode]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from badbuzz.stream.detection.baselines import TopicPrior
 from badbuzz.stream.detection.detector import Detector, DetectorConfig
+from badbuzz.stream.simulation.oracle_bound import target_bounds
 from badbuzz.stream.simulation.simulation import FieldProfile, LabelNoise, SimEpisode, SimWeek, simulate
 
 TIERS = (20, 200, 2000, 20000)
@@ -155,14 +156,35 @@ def score_episodes(week: SimWeek, alerts: Sequence[Fired], report: TierReport) -
     report.clean_weeks += max(0, week.minutes - week.eval_start - busy) / (7 * 1440)
 
 
+def score_bounds(week: SimWeek, field: FieldProfile, z: float, report: TierReport) -> None:
+    """The oracle bound's finds and minutes to find (:mod:`~badbuzz.stream.simulation.oracle_bound`), as a report."""
+    for b in target_bounds(week, field, grace=GRACE_MINUTES, z=z):
+        report.targets += 1
+        shape = report.by_shape.setdefault(b.episode.shape, [0, 0])
+        shape[1] += 1
+        if b.minutes is not None:
+            report.targets_detected += 1
+            shape[0] += 1
+            report.ttd.append(b.minutes)
+            report.ttd_by_shape.setdefault(b.episode.shape, []).append(b.minutes)
+
+
+def bound_name(z: float) -> str:
+    return f"oracle bound {z:g} sd"
+
+
 def evaluate_tier(per_hour: float, runners: dict[str, Runner], *, seeds: Sequence[int], weeks: float,
                   noise: LabelNoise, progress: Callable[[], None] = lambda: None, base_share: float = 0.25,
                   field: FieldProfile | None = None, target_noise: LabelNoise | None = None,
-                  warmup_days: float = 7.0) -> dict[str, TierReport]:
+                  warmup_days: float = 7.0, bounds: Sequence[float] = ()) -> dict[str, TierReport]:
     """Each runner on the same simulated histories (``field``: the calibrated profile, docs/alerting-calibration.md;
     ``target_noise``: the labels targets are decided on; ``warmup_days``: history before the scored days, 0.25
-    for a cold start)."""
+    for a cold start; ``bounds``: also the oracle bound at each of these z, as reports named by
+    :func:`bound_name`, field profile only)."""
     reports = {name: TierReport() for name in runners}
+    if bounds and field is None:
+        raise ValueError("oracle bounds need the field profile (its dispersions)")
+    reports.update({bound_name(z): TierReport() for z in bounds})
     for seed in seeds:
         for with_episodes in (True, False):
             week = simulate(per_hour, seed=seed * 2 + int(with_episodes), weeks=weeks, noise=noise,
@@ -170,6 +192,9 @@ def evaluate_tier(per_hour: float, runners: dict[str, Runner], *, seeds: Sequenc
                             target_noise=target_noise, warmup_days=warmup_days)
             for name, run in runners.items():
                 score_episodes(week, run(week.counts()), reports[name])
+            if field is not None:
+                for z in bounds:
+                    score_bounds(week, field, z, reports[bound_name(z)])
             progress()
     return reports
 
@@ -193,6 +218,7 @@ class Cell:
     detectors: tuple[str, ...] = ("ours", "previous", "naive")
     cold_start_hours: float | None = None  # None: a week of history first; else this many hours, then 3 days
     borrow_prior: bool = False  # cold start: the new topic borrows the day shape of a mature one
+    bounds: tuple[float, ...] = ()  # the oracle bound at these z beside the detectors (field profile)
 
 
 COLD_DAYS = 3.0
@@ -216,7 +242,8 @@ def measure_cell(cell: Cell) -> dict[str, TierReport]:
     runners = {name: every[name]() for name in cell.detectors}
     if cell.cold_start_hours is None:
         return evaluate_tier(cell.tier, runners, seeds=cell.seeds, weeks=cell.weeks, noise=cell.noise,
-                             base_share=cell.base_share, field=cell.field, target_noise=cell.target_noise)
+                             base_share=cell.base_share, field=cell.field, target_noise=cell.target_noise,
+                             bounds=cell.bounds)
     warmup = cell.cold_start_hours / 24
     # three scored days after the short history (give it more seeds: three days hold few episodes)
     return evaluate_tier(cell.tier, runners, seeds=cell.seeds, weeks=(warmup + COLD_DAYS) / 7, noise=cell.noise,
