@@ -16,7 +16,6 @@ tier and brand baseline negativity, in parallel on every core:
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from tqdm.auto import tqdm
 
 from badbuzz.services.tools.plots import legend_once, save_figure
 from badbuzz.stream.detection.detector import DetectorConfig
+from badbuzz.stream.detection.significance import normal_sf
 from badbuzz.stream.simulation.oracle_bound import BOUND_Z
 from badbuzz.stream.simulation.simulation import FieldProfile, LabelNoise, SimWeek, simulate
 from badbuzz.stream.simulation.tiers import TIERS, Cell, Fired, TierReport, bound_name, measure_cell, run_ours
@@ -270,7 +270,7 @@ volume and share (nothing to learn), and from that minute on it tests the growin
 hour after the end, on the share (exact binomial at the profile's φ) and on the negative volume (exact negative
 binomial at the profile's hour-to-hour dispersion). It cannot raise a false alarm only because it is told the
 start, so its recall and minutes are bounds, not a competitor. At {BOUNDS[0]:g} standard deviations (one-sided
-p {0.5 * math.erfc(BOUNDS[0] / math.sqrt(2)):.1e}) its bar is about the one each of our hour-long windows gets
+p {normal_sf(BOUNDS[0]):.1e}) its bar is about the one each of our hour-long windows gets
 from the weekly budget; at {BOUNDS[1]:g} it is looser than any of ours.
 
 {bound_header}

@@ -33,7 +33,6 @@ for silent minutes) by the live alerter, the backtest and the simulations alike.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +40,7 @@ from typing import Any, Literal
 
 from badbuzz.stream.detection.baselines import ShareBaseline, ShareDispersion, TopicPrior, VolumeBaseline
 from badbuzz.stream.detection.severity import Severity, severity_of
-from badbuzz.stream.detection.significance import nbinom_sf, share_sf
+from badbuzz.stream.detection.significance import nbinom_sf, normal_sf, share_sf
 
 Status = Literal["ok", "pending", "firing"]
 Signal = Literal["share", "volume"]
@@ -292,10 +291,6 @@ def odds_ratio(rate: float, usual: float) -> float:
 _SUSPECT_Z = 3.09  # the normal quantile of DetectorConfig.suspect_p's default (1e-3), for the lower tail
 
 
-def _normal_tail(z: float) -> float:
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
 class Detector:
     """One detector per topic."""
 
@@ -457,7 +452,7 @@ class Detector:
                 phi_w, phi_s = phi_w + extra, phi + extra
                 sd = (phi_w * exp * (1 - exp) * inv) ** 0.5 if 0 < exp < 1 else 1.0
                 z = (k / n - exp) / sd
-                p = (_normal_tail(z) if z < 1.0 else  # calm (p > 0.16): the exact tail decides nothing up there
+                p = (normal_sf(z) if z < 1.0 else  # calm (p > 0.16): the exact tail decides nothing up there
                      share_sf(round(k / phi_w), max(1, round(n / phi_w)), exp * base_n / phi_s, base_n / phi_s))
                 rate = k / n
                 odds = odds_ratio(rate, exp) if 0 < exp < 1 else float("inf")
@@ -473,7 +468,7 @@ class Detector:
                 disp = inv_size / max(1.0, w / 60.0) + self.state.volume.uncertainty(minute, w / 60.0)
                 mu = max(exp, 1e-6)
                 z = (k - mu) / (mu + mu * mu * disp) ** 0.5
-                p = _normal_tail(z) if z < 1.0 else nbinom_sf(k, mu, 1.0 / disp)
+                p = normal_sf(z) if z < 1.0 else nbinom_sf(k, mu, 1.0 / disp)
                 large = k >= exp * c.volume_min_ratio and k - exp >= c.volume_min_excess
                 usual = baseline
                 if usual is not None and n > 0 and 0 < usual < 1 and (large or w <= c.mention_scale):

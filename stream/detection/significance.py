@@ -21,6 +21,11 @@ def betainc(a: float, b: float, x: float) -> float:
     return float(special.betainc(a, b, min(1.0, max(0.0, x))))
 
 
+def normal_sf(z: float) -> float:
+    """P(Z >= z) for a standard normal: the level a bar of ``z`` standard deviations stands for."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
 def binom_sf(k: int, n: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p)."""
     if k <= 0:
@@ -71,7 +76,7 @@ def share_sf(k: int, n: int, base_k: float, base_n: float) -> float:
     if n > 5000 or k <= n * mean:
         var = mean * (1 - mean) * (1.0 / n + 1.0 / max(base_n, 1.0))
         z = (k - 0.5 - n * mean) / n / math.sqrt(max(var, 1e-300))
-        return 0.5 * math.erfc(z / math.sqrt(2.0))
+        return normal_sf(z)
     log_norm = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + math.lgamma(n + 1)
     total, biggest = 0.0, None
     for x in range(k, n + 1):  # the upper tail: terms fall from k on, stop once they no longer count

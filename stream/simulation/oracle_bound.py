@@ -15,12 +15,11 @@ It fires no false alarm only because it is told the start: a bound, not a detect
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from badbuzz.stream.detection.significance import binom_sf, nbinom_sf
+from badbuzz.stream.detection.significance import binom_sf, nbinom_sf, normal_sf
 from badbuzz.stream.simulation.simulation import FieldProfile, SimEpisode, SimWeek
 
 BOUND_Z = 3.5
@@ -43,7 +42,7 @@ def episode_bound(week: SimWeek, ep: SimEpisode, field: FieldProfile, *, grace: 
     k = np.cumsum(week.k[sl], dtype=float)
     usual_n = np.cumsum(week.usual_n[sl])
     usual_k = np.cumsum(week.usual_n[sl] * week.usual_p[sl])
-    level = 0.5 * math.erfc(z / math.sqrt(2))
+    level = normal_sf(z)
     phi = field.share_dispersion
     first: float | None = None
     best = 1.0
