@@ -51,7 +51,7 @@ def episode_bound(week: SimWeek, ep: SimEpisode, field: FieldProfile, *, grace: 
         # a normal approximation calls three tweets a five-sigma event
         p0 = min(max(usual_k[t] / usual_n[t], 1e-6), 1 - 1e-6) if usual_n[t] > 0 else None
         p_share = binom_sf(round(k[t] / phi), max(1, round(n[t] / phi)), p0) if p0 is not None and n[t] > 0 else 1.0
-        inv = 0.01 + 1.0 / (field.hour_shape * max(1.0, (t + 1) / 60.0))
+        inv = field.volume_dispersion((t + 1) / 60.0)
         p_volume = nbinom_sf(k[t], usual_k[t], 1.0 / inv) if usual_k[t] > 0 and k[t] > usual_k[t] else 1.0
         p = min(p_share, p_volume)
         best = min(best, p)

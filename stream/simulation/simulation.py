@@ -27,6 +27,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 import numpy as np
 
@@ -42,7 +43,13 @@ class LabelNoise:
     tpr: float = 0.78
     fpr: float = 0.10
 
-    def predicted_share(self, true_share: float) -> float:
+    @overload
+    def predicted_share(self, true_share: float) -> float: ...
+
+    @overload
+    def predicted_share(self, true_share: np.ndarray) -> np.ndarray: ...
+
+    def predicted_share(self, true_share: float | np.ndarray) -> float | np.ndarray:
         return true_share * self.tpr + (1 - true_share) * self.fpr
 
 
@@ -74,6 +81,11 @@ class FieldProfile:
     surge_fraction: float = 0.5
     mention_negatives: tuple[float, float] = (1.0, 1.4)
     share_dispersion: float = 1.8
+
+    def volume_dispersion(self, hours: float) -> float:
+        """1/size of the negative volume over ``hours``: each hour's gamma level, averaged over the hours, plus
+        the ±10 % day (what the target rule and the oracle bound allow for)."""
+        return 0.01 + 1.0 / (self.hour_shape * max(1.0, hours))
 
 
 @dataclass(frozen=True)
@@ -241,7 +253,7 @@ def simulate(per_hour: float, *, seed: int, weeks: float = 2.0, warmup_days: flo
     scored.sort(key=lambda e: e.start)
     usual_n = lam if kind is None else np.where(kind[t // 60] == 1, usual_lam, lam)
     base = usual_share if field is not None else share
-    usual_p = base * noise.tpr + (1 - base) * noise.fpr
+    usual_p = noise.predicted_share(base)
     return SimWeek(per_hour, origin, minutes, eval_start, tuple(scored), n, k, kind, usual_n, usual_p)
 
 
@@ -292,10 +304,7 @@ class _Oracle:
         p0, p1 = usual / usual_tweets, negatives / tweets
         phi = 1.0 if self.field is None else self.field.share_dispersion
         z_share = (p1 - p0) * math.sqrt(tweets) / math.sqrt(phi * p0 * (1 - p0))
-        if self.field is None:
-            inv = ORACLE_DISPERSION
-        else:
-            inv = 0.01 + 1.0 / (self.field.hour_shape * max(1.0, ep.minutes / 60.0))
+        inv = ORACLE_DISPERSION if self.field is None else self.field.volume_dispersion(ep.minutes / 60.0)
         z_volume = (negatives - usual) / math.sqrt(usual * (1 + inv * usual))
         z = max(z_share, z_volume)
         return SimEpisode(ep.shape, ep.start, ep.minutes, ep.share_factor, ep.volume_factor, z >= TARGET_Z, z)
@@ -314,6 +323,6 @@ class _Oracle:
     def surge(self, ep: SimEpisode, lam: np.ndarray, usual_lam: np.ndarray, share: np.ndarray, noise: LabelNoise
               ) -> SimEpisode:
         sl = slice(ep.start, ep.start + ep.minutes)
-        predicted = np.array([noise.predicted_share(float(x)) for x in share[sl]])
+        predicted = noise.predicted_share(share[sl])
         return self._z(ep, float(lam[sl].sum()), float(usual_lam[sl].sum()), float((lam[sl] * predicted).sum()),
                        float((usual_lam[sl] * predicted).sum()))

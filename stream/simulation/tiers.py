@@ -104,6 +104,21 @@ class TierReport:
     by_shape: dict[str, list[int]] = field(default_factory=dict)  # shape → [targets detected, targets]
     ttd_by_shape: dict[str, list[float]] = field(default_factory=dict)  # shape → minutes to detect its targets
 
+    def target(self, shape: str) -> None:
+        """One more target episode of this shape."""
+        self.targets += 1
+        self.by_shape.setdefault(shape, [0, 0])[1] += 1
+
+    def found(self, shape: str, minutes: float | None) -> None:
+        """A target of this shape found, ``minutes`` after its start (None: by an alert already open)."""
+        self.targets_detected += 1
+        self.by_shape.setdefault(shape, [0, 0])[0] += 1
+        if minutes is None:
+            self.covered += 1
+        else:
+            self.ttd.append(minutes)
+            self.ttd_by_shape.setdefault(shape, []).append(minutes)
+
     def summary(self) -> dict[str, Any]:
         return {
             "recall_target": self.targets_detected / self.targets if self.targets else None,
@@ -123,10 +138,9 @@ def score_episodes(week: SimWeek, alerts: Sequence[Fired], report: TierReport) -
         end = week.minute(ep.start + ep.minutes + GRACE_MINUTES)
         hits = [i for i, a in enumerate(alerts) if start <= a.fired_at <= end]
         report.episodes += 1
-        shape = report.by_shape.setdefault(ep.shape, [0, 0])
+        report.by_shape.setdefault(ep.shape, [0, 0])
         if ep.target:
-            report.targets += 1
-            shape[1] += 1
+            report.target(ep.shape)
         if not hits:
             # an alert on the topic already open when the episode began, and still open half an hour into it
             # (say a surge at ten, a turn of tone at eleven): the team is on it, nobody is paged again. It counts
@@ -137,19 +151,13 @@ def score_episodes(week: SimWeek, alerts: Sequence[Fired], report: TierReport) -
             if any(recent <= a.fired_at < start and (a.resolved_at is None or a.resolved_at > held) for a in alerts):
                 report.detected += 1
                 if ep.target:
-                    report.targets_detected += 1
-                    report.covered += 1
-                    shape[0] += 1
+                    report.found(ep.shape, None)
             continue
         matched.update(hits)
         report.detected += 1
         report.double += int(len(hits) > 1)
         if ep.target:
-            report.targets_detected += 1
-            shape[0] += 1
-            minutes = (alerts[hits[0]].fired_at - start).total_seconds() / 60
-            report.ttd.append(minutes)
-            report.ttd_by_shape.setdefault(ep.shape, []).append(minutes)
+            report.found(ep.shape, (alerts[hits[0]].fired_at - start).total_seconds() / 60)
     evaluated = [a for i, a in enumerate(alerts) if i not in matched and a.fired_at >= week.minute(week.eval_start)]
     report.false_alerts += len(evaluated)
     busy = sum(ep.minutes + GRACE_MINUTES for ep in week.episodes)
@@ -159,14 +167,9 @@ def score_episodes(week: SimWeek, alerts: Sequence[Fired], report: TierReport) -
 def score_bounds(week: SimWeek, field: FieldProfile, z: float, report: TierReport) -> None:
     """The oracle bound's finds and minutes to find (:mod:`~badbuzz.stream.simulation.oracle_bound`), as a report."""
     for b in target_bounds(week, field, grace=GRACE_MINUTES, z=z):
-        report.targets += 1
-        shape = report.by_shape.setdefault(b.episode.shape, [0, 0])
-        shape[1] += 1
+        report.target(b.episode.shape)
         if b.minutes is not None:
-            report.targets_detected += 1
-            shape[0] += 1
-            report.ttd.append(b.minutes)
-            report.ttd_by_shape.setdefault(b.episode.shape, []).append(b.minutes)
+            report.found(b.episode.shape, b.minutes)
 
 
 def bound_name(z: float) -> str:
