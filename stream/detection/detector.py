@@ -337,11 +337,11 @@ class Detector:
         ~1,700 tweets against the 2,400 of a twelve-hour window and the 600 of a three-hour one: the baseline's
         noise cost a third of a standard deviation, and a six-hour story on a 75 % brand (its share 0.65 → 0.74
         as the model labels it) stayed under the bar. With 5,000 tweets (~25 h there) target recall at 200/h
-        went from 83 / 95 / 72 % to 91 / 93 / 93 % on 25 / 50 / 75 % brands, false alerts 0.55–0.82 →
-        0.68–0.76 a topic-week (docs/alerting.md). Above ~800 tweets an hour the six hours of
-        ``share_halflife_minutes`` already hold more, and nothing changes there. At 20 tweets an hour it is
-        the week's cap (it was two days; the 20/h cells did not move): six hours hold 120 tweets, too few to
-        call a 40 % hour unusual."""
+        went from 83 / 95 / 70 % to 91 / 96 / 91 % on 25 / 50 / 75 % brands, at 0.7–0.8 false alerts a
+        topic-week (docs/alerting.md). Above ~800 tweets an hour the six hours of ``share_halflife_minutes``
+        already hold more: there only :meth:`_adopt_recent`'s cap moves. At 20 tweets an hour it is the week's
+        cap (it was two days; the 20/h tier table did not move): six hours hold 120 tweets, too few to call a
+        40 % hour unusual."""
         c, s = self.config, self.state
         per_minute = s.share.seen / s.volume.minutes_seen if s.volume.minutes_seen else 0.0  # long-run rate
         minutes = c.share_halflife_minutes
