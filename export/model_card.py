@@ -169,7 +169,12 @@ def _int8_lines(rec: dict[str, Any] | None) -> list[str]:
     cells = ", ".join(f"{k.replace('/', ' ').replace('_', ' ')} {int8[k]:.4f} (fp32 {fp32[k]:.4f})" for k in int8)
     speed = rec.get("tweets_per_second", {})
     mates = rec.get("batch_mates", {})
-    return [f"**On CPUs: int8, derived from the fp32 graph at load, {served}.** {rec.get('method')}, ONNX Runtime "
+    scheme = rec.get("scheme", "all")
+    method = rec.get("method") if scheme == "all" else (
+        f"{rec.get('method')}, each layer's feed-forward output projection kept in fp32 (scheme `{scheme}`; "
+        "every MatMul in int8 missed the gate: " + "; ".join(
+            "; ".join(t.get("why_not", [])) for t in rec.get("schemes_tried", {}).values()) + ")")
+    return [f"**On CPUs: int8, derived from the fp32 graph at load, {served}.** {method}, ONNX Runtime "
             f"{rec.get('onnxruntime')}, scored in sub-batches of {rec.get('sub_batch')}: {cells}; label agreement "
             f"with fp32 {_fmt(rec.get('label_agreement_vs_fp32'), 4)} on {rec.get('agreement_texts')} tweets; "
             f"{speed.get('int8', '?')} vs {speed.get('fp32', '?')} tweets/s. Activations are quantized per call, so "

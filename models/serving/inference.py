@@ -194,11 +194,16 @@ class OnnxSentimentModel:
         cache_dir: Path | None = None,
         lanes: int = 0,
         lane_nice: int = 0,
+        int8_scheme: str | None = None,
     ) -> None:
         from tokenizers import Tokenizer
 
+        from badbuzz.models.serving.quantize import int8_scheme as recorded_scheme
+
         self.model_dir = Path(model_dir)
         self.manifest = load_manifest(self.model_dir)  # labels, decision rule, version: this directory's
+        # which MatMuls a derived int8 graph keeps in fp32: as qualified (``badbuzz quantize`` passes each it tries)
+        self.int8_scheme = int8_scheme or recorded_scheme(self.manifest.derived.get("int8"))
         # A directory with a ``trunk`` is a *head* on another model's encoder (models/training/branch.py): the encoder's
         # graph runs up to the layer the head reads, the rest of it is cut off, and the head answers.
         self.head: Branch | None = None
@@ -263,7 +268,7 @@ class OnnxSentimentModel:
 
         def derive() -> bytes:
             try:
-                return int8_graph(self._graph(self.trunk.variants["fp32"]))
+                return int8_graph(self._graph(self.trunk.variants["fp32"]), self.int8_scheme)
             except Exception as exc:  # the quantizer raises its own errors on graphs it cannot handle
                 raise InvalidModelDir(f"cannot derive the int8 variant of {self.model_dir}: {exc}") from exc
 
@@ -275,9 +280,9 @@ class OnnxSentimentModel:
 
     def _int8_key(self) -> str:
         """What the derived int8 graph depends on: every graph spliced into it (by the checksums the load
-        verified), the tensors it is cut at, how weights are stored, and the quantizer's method."""
+        verified), the tensors it is cut at, how weights are stored, and the quantizer's method and scheme."""
         from badbuzz.models.serving.graph_cache import cache_key
-        from badbuzz.models.serving.quantize import METHOD
+        from badbuzz.models.serving.quantize import DEFAULT_SCHEME, METHOD
 
         def graph_of(directory: Path, manifest: ModelManifest) -> str:
             name = manifest.variants["fp32"]
@@ -285,6 +290,8 @@ class OnnxSentimentModel:
 
         parts: dict[str, Any] = {"variant": "int8", "method": METHOD, "storage": self.trunk.weight_storage,
                                  "trunk": graph_of(self.trunk_dir, self.trunk)}
+        if self.int8_scheme != DEFAULT_SCHEME:  # keys of graphs cached before schemes existed stay valid
+            parts["scheme"] = self.int8_scheme
         for name, extra in (("head", self.head), ("branch", self.branch)):
             if extra is not None:
                 parts[name] = [graph_of(extra.model_dir, extra.manifest), extra.tensor]

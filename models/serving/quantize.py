@@ -49,12 +49,38 @@ PROBE_TEXTS: tuple[str, ...] = (
 )
 
 
-def int8_graph(fp32: Path | bytes) -> bytes:
+# Which MatMuls a derived int8 graph keeps in fp32, tried by ``badbuzz quantize`` in this order (the first that
+# passes the gate is recorded in the manifest as ``derived.int8.scheme``; a record without one is ``all``):
+# - ``all``: every MatMul with a weight in int8;
+# - ``ffn-output-fp32``: all but each layer's feed-forward output projection, the one MatMul whose input comes
+#   straight out of GELU. Its activations have outliers a per-tensor int8 scale cannot hold (the multilingual
+#   encoder's 1,536-wide FFN): quantizing every MatMul cost Arabic 2.9 and Portuguese 2.3 points of macro-F1,
+#   keeping these twelve in fp32 costs at most 0.9, at 1.55x fp32's speed against 1.7x (docs/languages.md).
+SCHEMES: tuple[str, ...] = ("all", "ffn-output-fp32")
+DEFAULT_SCHEME = "all"
+
+
+def fp32_nodes(model: Any, scheme: str) -> list[str]:
+    """The MatMul nodes of ``model`` that ``scheme`` keeps in fp32 (BERT's ``…/output/dense/MatMul`` outside
+    attention; DistilBERT's ``…/ffn/lin2/MatMul``)."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown int8 scheme {scheme!r} (known: {', '.join(SCHEMES)})")
+    if scheme == "all":
+        return []
+
+    def ffn_output(name: str) -> bool:
+        bert = name.endswith("/output/dense/MatMul") and "/attention/" not in name
+        return bert or name.endswith("/ffn/lin2/MatMul")
+
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and ffn_output(n.name)]
+
+
+def int8_graph(fp32: Path | bytes, scheme: str = DEFAULT_SCHEME) -> bytes:
     """The dynamically quantized int8 graph of an fp32 graph (file or serialized model): the MatMuls' weights
-    in int8 per output channel, embeddings left in fp32 (a lookup costs nothing to speed up). Weights stored
-    in fp16 by :mod:`badbuzz.export.weight_storage` are restored to fp32 first (the quantizer only sees
-    initializers that feed a MatMul directly). Other choices measured: ``export/onnx_export.py``
-    (``quantize_int8_variant``)."""
+    in int8 per output channel, but those ``scheme`` keeps in fp32 (:data:`SCHEMES`), embeddings left in fp32
+    (a lookup costs nothing to speed up). Weights stored in fp16 by :mod:`badbuzz.export.weight_storage` are
+    restored to fp32 first (the quantizer only sees initializers that feed a MatMul directly). Other choices
+    measured: ``export/onnx_export.py`` (``quantize_int8_variant``)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -62,12 +88,19 @@ def int8_graph(fp32: Path | bytes) -> bytes:
 
     model = onnx.load_from_string(fp32) if isinstance(fp32, bytes) else onnx.load(str(fp32))
     restore_fp32(model)
+    keep = fp32_nodes(model, scheme)
     with tempfile.TemporaryDirectory(prefix="badbuzz-int8-") as tmp, _quiet_quantizer():
         dst = Path(tmp) / "int8.onnx"  # the quantizer takes the model in memory but writes only to a file
         quantize_dynamic(model, str(dst), per_channel=True, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul"],
+                         op_types_to_quantize=["MatMul"], nodes_to_exclude=keep,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         return dst.read_bytes()
+
+
+def int8_scheme(record: object) -> str:
+    """The scheme a manifest's ``derived.int8`` record was qualified with (``all`` before schemes existed)."""
+    scheme = record.get("scheme", DEFAULT_SCHEME) if isinstance(record, dict) else DEFAULT_SCHEME
+    return str(scheme)
 
 
 @contextmanager

@@ -104,13 +104,15 @@ def write_reports(reports: dict[str, Report], out: Path, title: str) -> tuple[Pa
 SERVED_SUB_BATCH = 16  # the scorer's default BADBUZZ_ONNX_SUB_BATCH
 
 
-def model_dir_scorer(model_dir: Path, variant: str | None = None,
-                     sub_batch: int = SERVED_SUB_BATCH) -> tuple[Scorer, list[str], Any]:
+def model_dir_scorer(model_dir: Path, variant: str | None = None, sub_batch: int = SERVED_SUB_BATCH,
+                     int8_scheme: str | None = None) -> tuple[Scorer, list[str], Any]:
     """A scorer over a model directory, run as the scorer runs it: length-sorted sub-batches of ``sub_batch``
-    (int8 scores depend slightly on a tweet's batch mates, models/serving/quantize.py; fp32 ones do not)."""
+    (int8 scores depend slightly on a tweet's batch mates, models/serving/quantize.py; fp32 ones do not).
+    ``int8_scheme``: derive int8 this way rather than as the manifest records (``badbuzz quantize``)."""
     from badbuzz.models.serving.inference import OnnxSentimentModel
 
-    model = OnnxSentimentModel(model_dir, device="auto", variant=variant, max_batch=sub_batch)  # a branch: a head
+    model = OnnxSentimentModel(model_dir, device="auto", variant=variant, max_batch=sub_batch,  # a branch: a head
+                               int8_scheme=int8_scheme)
 
     def score(texts: Sequence[str]) -> FloatArray:
         out = [model.predict(list(texts[i : i + 1024])).probabilities for i in range(0, len(texts), 1024)]

@@ -137,8 +137,10 @@ def _quantize(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{variant}: " + ", ".join(f"{k} {v:.4f}" for k, v in rec["metrics"][variant].items())
               + f"; {rec['tweets_per_second'].get(variant, 0):.1f} tweets/s")
     print(f"label agreement {rec['label_agreement_vs_fp32']:.2%} on {rec['agreement_texts']} tweets")
-    verdict = "int8 is the CPU default" if result.passed else "fp32 stays the CPU default: " + "; ".join(
-        rec["why_not"])
+    for scheme, tried in rec["schemes_tried"].items():
+        print(f"int8 ({scheme}) missed the gate: " + "; ".join(tried["why_not"]))
+    verdict = f"int8 ({rec['scheme']}) is the CPU default" if result.passed else "fp32 stays the CPU default: " + \
+        "; ".join(rec["why_not"])
     print(verdict + ("" if args.dry_run else f" (recorded in {args.model_dir})"))
     return 0
 

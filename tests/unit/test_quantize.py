@@ -16,7 +16,15 @@ from badbuzz.export.int8_qualify import qualify_int8
 from badbuzz.export.weight_storage import store_weights_fp16
 from badbuzz.models.serving.inference import OnnxSentimentModel, cpu_variant
 from badbuzz.models.serving.model_dir import MANIFEST_NAME, InvalidModelDir, ModelManifest, load_manifest
-from badbuzz.models.serving.quantize import PROBE_TEXTS, int8_graph, probe_mismatch, within_gate
+from badbuzz.models.serving.quantize import (
+    PROBE_TEXTS,
+    SCHEMES,
+    fp32_nodes,
+    int8_graph,
+    int8_scheme,
+    probe_mismatch,
+    within_gate,
+)
 from badbuzz.models.serving.stored_weights import SUFFIX, restore_fp32
 from tests.conftest import SAMPLE_TEXTS
 
@@ -76,6 +84,37 @@ def test_int8_is_derived_deterministically_and_stays_close_to_fp32(tiny_model_di
     assert np.abs(derived.predict(SAMPLE_TEXTS).probabilities - fp32).max() < 0.1
 
 
+def test_the_ffn_output_scheme_keeps_one_matmul_per_layer_in_fp32(tiny_model_dir: Path,
+                                                                   tiny_emotion_model_dir: Path) -> None:
+    for model_dir in (tiny_model_dir, tiny_emotion_model_dir):
+        fp32 = onnx.load(str(model_dir / "model.onnx"))
+        restore_fp32(fp32)
+        matmuls = [n.name for n in fp32.graph.node if n.op_type == "MatMul"]
+        kept = fp32_nodes(fp32, "ffn-output-fp32")
+        layers = {name.split("/")[3] for name in kept}  # "/bert/encoder/layer.0/…" and the like
+        assert kept and len(layers) == len(kept) and set(kept) < set(matmuls), kept
+        assert fp32_nodes(fp32, "all") == []
+        derived = onnx.load_from_string(int8_graph(model_dir / "model.onnx", "ffn-output-fp32"))
+        still = {n.name for n in derived.graph.node if n.op_type == "MatMul"}
+        assert set(kept) <= still  # left as fp32 MatMuls; every other weight MatMul became MatMulInteger
+        assert len(still) < len(matmuls)
+    with pytest.raises(ValueError, match="unknown int8 scheme"):
+        fp32_nodes(fp32, "half")
+    assert int8_scheme({"default_on_cpu": True}) == "all" and int8_scheme(None) == "all"  # records from before
+    assert int8_scheme({"scheme": "ffn-output-fp32"}) == "ffn-output-fp32"
+
+
+def test_a_load_derives_int8_with_the_recorded_scheme(tiny_model_dir: Path) -> None:
+    plain = OnnxSentimentModel(_fp32_only(tiny_model_dir), device="cpu", variant="int8")
+    scheme = OnnxSentimentModel(_fp32_only(tiny_model_dir), device="cpu", variant="int8",
+                                int8_scheme="ffn-output-fp32")
+    assert plain.int8_scheme == "all" and scheme.int8_scheme == "ffn-output-fp32"
+    assert plain._int8_key() != scheme._int8_key()  # a cached graph of one is never served as the other
+    fp32 = OnnxSentimentModel(tiny_model_dir, device="cpu", variant="fp32").predict(SAMPLE_TEXTS).probabilities
+    a, b = (m.predict(SAMPLE_TEXTS).probabilities for m in (plain, scheme))
+    assert not np.array_equal(a, b) and np.abs(b - fp32).max() < 0.1
+
+
 def _fp32_only(model_dir: Path) -> Path:
     """The directory without its shipped int8 file, so int8 has to be derived."""
     out = model_dir.parent / f"{model_dir.name}-fp32-only"
@@ -101,6 +140,9 @@ def test_qualification_records_the_verdict_and_the_default_follows_it(emotion_co
     impossible = qualify_int8(emotion_copy, tests, max_drop=-1.0)  # int8 would have to beat fp32 by a point
     rec = load_manifest(emotion_copy).derived["int8"]
     assert rec == json.loads(json.dumps(impossible.record)) and not impossible.passed and rec["why_not"]
+    # every scheme was tried, the last one's figures recorded and the others' kept beside them
+    assert rec["scheme"] == SCHEMES[-1] and set(rec["schemes_tried"]) == set(SCHEMES[:-1])
+    assert all(t["why_not"] for t in rec["schemes_tried"].values())
     assert OnnxSentimentModel(emotion_copy, device="cpu").variant == "fp32"
     result = qualify_int8(emotion_copy, tests)
     rec = result.record
@@ -110,6 +152,8 @@ def test_qualification_records_the_verdict_and_the_default_follows_it(emotion_co
     assert np.asarray(rec["probe"]).shape == (len(PROBE_TEXTS), 4)
     assert 0.0 <= rec["batch_mates"]["label_agreement"] <= 1.0
     assert OnnxSentimentModel(emotion_copy, device="cpu").variant == ("int8" if expected else "fp32")
+    if expected:  # the first scheme that passes is the one recorded, and no other was tried
+        assert rec["scheme"] == SCHEMES[0] and rec["schemes_tried"] == {}
     no_guard = qualify_int8(emotion_copy, [], write=False)
     assert not no_guard.passed and no_guard.record["why_not"] == ["no quality-guard test set given"]
 
@@ -158,7 +202,7 @@ def test_a_derived_int8_graph_is_kept_between_starts_under_what_it_depends_on(
     kept = list(cache.iterdir())
     assert len(kept) == 1 and kept[0].suffix == ".onnx"
 
-    def no_derivation(graph: object) -> bytes:
+    def no_derivation(graph: object, scheme: str = "all") -> bytes:
         raise AssertionError("the second start derived int8 again")
 
     monkeypatch.setattr(quantize, "int8_graph", no_derivation)
