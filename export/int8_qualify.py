@@ -115,6 +115,8 @@ class _Measured:
 
 def _measure(model_dir: Path, variant: str, scheme: str | None, examples: dict[str, list[Any]],
              sub_batch: int) -> _Measured:
+    """Score every test set once with one variant (and int8 scheme); the guard's metrics, the speed and the
+    decided labels all come from those probabilities, and the loaded model stays for the probe."""
     scorer, labels, model = model_dir_scorer(model_dir, variant, sub_batch, int8_scheme=scheme)
     n_texts = sum(len(rows) for rows in examples.values())
     started = time.perf_counter()
