@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from badbuzz.export.release import describe
+from badbuzz.models.serving.quantize import DEFAULT_SCHEME, SCHEME_DESCRIPTIONS, int8_scheme
 from badbuzz.models.serving.released import TASKS, released_model_dir
 
 INTENDED_USE = """\
@@ -169,11 +170,11 @@ def _int8_lines(rec: dict[str, Any] | None) -> list[str]:
     cells = ", ".join(f"{k.replace('/', ' ').replace('_', ' ')} {int8[k]:.4f} (fp32 {fp32[k]:.4f})" for k in int8)
     speed = rec.get("tweets_per_second", {})
     mates = rec.get("batch_mates", {})
-    scheme = rec.get("scheme", "all")
-    method = rec.get("method") if scheme == "all" else (
-        f"{rec.get('method')}, each layer's feed-forward output projection kept in fp32 (scheme `{scheme}`; "
-        "every MatMul in int8 missed the gate: " + "; ".join(
-            "; ".join(t.get("why_not", [])) for t in rec.get("schemes_tried", {}).values()) + ")")
+    scheme = int8_scheme(rec)
+    missed = "".join(f"; `{name}` ({SCHEME_DESCRIPTIONS.get(name, name)}) missed the gate: "
+                     + "; ".join(t.get("why_not", [])) for name, t in rec.get("schemes_tried", {}).items())
+    method = rec.get("method") if scheme == DEFAULT_SCHEME else (
+        f"{rec.get('method')}, {SCHEME_DESCRIPTIONS.get(scheme, scheme)} (scheme `{scheme}`{missed})")
     return [f"**On CPUs: int8, derived from the fp32 graph at load, {served}.** {method}, ONNX Runtime "
             f"{rec.get('onnxruntime')}, scored in sub-batches of {rec.get('sub_batch')}: {cells}; label agreement "
             f"with fp32 {_fmt(rec.get('label_agreement_vs_fp32'), 4)} on {rec.get('agreement_texts')} tweets; "

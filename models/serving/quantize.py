@@ -50,13 +50,16 @@ PROBE_TEXTS: tuple[str, ...] = (
 
 
 # Which MatMuls a derived int8 graph keeps in fp32, tried by ``badbuzz quantize`` in this order (the first that
-# passes the gate is recorded in the manifest as ``derived.int8.scheme``; a record without one is ``all``):
-# - ``all``: every MatMul with a weight in int8;
-# - ``ffn-output-fp32``: all but each layer's feed-forward output projection, the one MatMul whose input comes
-#   straight out of GELU. Its activations have outliers a per-tensor int8 scale cannot hold (the multilingual
-#   encoder's 1,536-wide FFN): quantizing every MatMul cost Arabic 2.9 and Portuguese 2.3 points of macro-F1,
-#   keeping these twelve in fp32 costs at most 0.9, at 1.55x fp32's speed against 1.7x (docs/languages.md).
-SCHEMES: tuple[str, ...] = ("all", "ffn-output-fp32")
+# passes the gate is recorded in the manifest as ``derived.int8.scheme``; a record without one is ``all``), each
+# with the words the model card says it in. ``ffn-output-fp32`` leaves out the one MatMul whose input comes
+# straight out of GELU: its activations have outliers one per-call int8 scale cannot hold. On the multilingual
+# encoder every MatMul in int8 cost English 2.4 and Portuguese 2.3 points of macro-F1; without these twelve
+# every language stays within a point, at 1.74x fp32's speed against about 2x (docs/languages.md).
+SCHEME_DESCRIPTIONS: dict[str, str] = {
+    "all": "every MatMul with a weight in int8",
+    "ffn-output-fp32": "each layer's feed-forward output projection kept in fp32",
+}
+SCHEMES: tuple[str, ...] = tuple(SCHEME_DESCRIPTIONS)
 DEFAULT_SCHEME = "all"
 
 
