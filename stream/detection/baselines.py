@@ -81,7 +81,11 @@ class ShareBaseline:
         Why the second fallback: a stream that starts a minute before the hour ends that hour with a snapshot
         of one minute's tweets, and three hours later it would become the baseline: a usual share known from
         30 tweets, against which nothing is significant. The demo missed its episode whenever it was started
-        in the last minute of an hour (a test replays that alignment). A quiet topic's snapshots are all small,
+        in the last minute of an hour (a test replays that alignment). The same held, less starkly, for a
+        first hour of 26 minutes: 260 tweets at 10 a minute, against the 1,600 of today, and a 10-minute
+        baggage wave at 40 a minute stayed quiet on its topics in a quarter of the start minutes (the deployment
+        test, run at 00:27, missed it); hence the detector's ``share_lag_min_tweets``, 1,000 rather than the
+        warm-up's 200. A quiet topic's snapshots are all small,
         and comparable with its present (a quarter or more): those are kept, since the lag is what lets a slow
         build-up show (without that clause, recall at 200 tweets/h on a 75 % brand fell from 84 to 79 %)."""
         if (lag_hours and len(self.snapshots) >= lag_hours
@@ -93,8 +97,10 @@ class ShareBaseline:
         """How many (decayed) tweets the share used by :meth:`rate` rests on."""
         return self.lagged(lag_hours, min_mass)[1]
 
-    def rate(self, warmup_tweets: float, lag_hours: int = 0) -> float | None:
-        k, n = self.lagged(lag_hours, warmup_tweets)
+    def rate(self, warmup_tweets: float, lag_hours: int = 0, min_mass: float | None = None) -> float | None:
+        """The usual share, once ``warmup_tweets`` have been seen; ``min_mass`` (default: the warm-up) as in
+        :meth:`lagged`."""
+        k, n = self.lagged(lag_hours, warmup_tweets if min_mass is None else min_mass)
         return k / n if self.seen >= warmup_tweets and n > 0 else None
 
     def offset(self, hour: int) -> float:

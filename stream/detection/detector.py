@@ -111,6 +111,9 @@ class DetectorConfig:
     # window holds at up to a few hundred tweets an hour (see ``_share_decay_now``)
     share_halflife_tweets: float = 5000.0
     share_lag_hours: int = 3
+    # the usual share of ``share_lag_hours`` ago is used when it rests on this many tweets, or on a quarter of
+    # today's; else today's (ShareBaseline.lagged): a topic's first, partial hour is a thin baseline
+    share_lag_min_tweets: float = 1000.0
     baseline_warmup_tweets: float = 200.0
     baseline_floor: float = 0.02
     day_weight: float = 0.3  # each hour of the day: weight of the newest day
@@ -351,7 +354,8 @@ class Detector:
 
     @property
     def baseline(self) -> float | None:
-        return self.state.share.rate(self.config.baseline_warmup_tweets, self.config.share_lag_hours)
+        c = self.config
+        return self.state.share.rate(c.baseline_warmup_tweets, c.share_lag_hours, c.share_lag_min_tweets)
 
     def next_minute(self) -> datetime | None:
         last = self.state.last_minute
@@ -444,7 +448,7 @@ class Detector:
                 runnable.append(("volume", w, n, k, exp))
         if not runnable:
             return ()
-        base_n = self.state.share.mass(c.share_lag_hours, c.baseline_warmup_tweets)
+        base_n = self.state.share.mass(c.share_lag_hours, c.share_lag_min_tweets)
         phi = self.state.dispersion.phi
         inv_size = self.state.volume.inv_size
         swing = c.share_swing_logit ** 2 * self.state.share.unknown(minute.hour)

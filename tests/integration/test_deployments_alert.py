@@ -63,18 +63,29 @@ def localised(env: dict[str, str], stack: Stack, topics: Topics, database: str, 
 
 
 def brand_hours(s140_sample: Path, matcher: TopicMatcher) -> list[tuple[bytes | None, bytes]]:
-    """Three hours of tweets naming the brand, ending now, with a 10-minute baggage wave 160 minutes in: bare
-    records (id, text, created_at), as a connector without a topics file would send them.
+    """Three to four hours of tweets naming the brand, ending now, with a 10-minute baggage wave 160 minutes in:
+    bare records (id, text, created_at), as a connector without a topics file would send them.
 
     Three hours, not one: with 40 minutes of history the baggage topic's usual share rested on 400 tweets, the
     wave's first minutes (not yet significant) taught it, and whether the wave then fired depended on which
     tweets the scorer's batches held (int8 scores move a little with their batch-mates): offline, with the
     released model and the wave's tweets batched eight ways, it fired in four. With 160 minutes it fired in
     all twenty batchings tried offline, between minutes 162 and 167; live, 'baggage' itself still stayed quiet
-    in two of twelve deployment runs (the brand's topic fired on the same wave), so the test waits for either."""
-    origin = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=180)
+    in two of twelve deployment runs (the brand's topic fired on the same wave), so the test waits for either.
+
+    The minute of the hour the history starts at matters too: started from 28 to 42 past, the topics' first
+    hour was partial (18 to 32 minutes), and from three hours on that thin hour became their usual share;
+    neither watched topic fired (a CI run at 00:27 missed on all three deployments). The detector now keeps
+    today's share while the lagged one rests on under 1,000 tweets and a quarter of today's
+    (``share_lag_min_tweets``, tests/unit/test_multiscale_detector.py); offline, with the released models, each
+    of the hour's 60 start minutes then fired on a watched topic, both of them in 40. The history
+    starts on the hour, three hours before this one, so the test no longer depends on the clock: it runs
+    178 to 237 minutes and ends two minutes ago."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    origin = now.replace(minute=0) - timedelta(hours=3)
+    minutes = int((now - origin).total_seconds() // 60) - 2
     pool = [PoolTweet(r.id, r.text, r.label == "negative") for r in iter_sentiment140(s140_sample)]
-    scenario = Scenario(origin, 178, (TopicSpec("air-paradis", 40, 0.2), TopicSpec("baggage", 10, 0.2)),
+    scenario = Scenario(origin, minutes, (TopicSpec("air-paradis", 40, 0.2), TopicSpec("baggage", 10, 0.2)),
                         (Episode("baggage", 160, 10, 4.0, 40),), daily_amplitude=0.0, seed=11)
     tweets = generate(scenario, pool, about=matcher.assign, brand="@AirParadis")
     return [(t.id.encode(), json.dumps({"id": t.id, "text": t.text, "created_at": t.created_at.isoformat()},
