@@ -97,10 +97,10 @@ class ShareBaseline:
         """How many (decayed) tweets the share used by :meth:`rate` rests on."""
         return self.lagged(lag_hours, min_mass)[1]
 
-    def rate(self, warmup_tweets: float, lag_hours: int = 0, min_mass: float | None = None) -> float | None:
-        """The usual share, once ``warmup_tweets`` have been seen; ``min_mass`` (default: the warm-up) as in
+    def rate(self, warmup_tweets: float, lag_hours: int = 0, min_mass: float = 0.0) -> float | None:
+        """The usual share, once ``warmup_tweets`` have been seen; ``lag_hours`` and ``min_mass`` as in
         :meth:`lagged`."""
-        k, n = self.lagged(lag_hours, warmup_tweets if min_mass is None else min_mass)
+        k, n = self.lagged(lag_hours, min_mass)
         return k / n if self.seen >= warmup_tweets and n > 0 else None
 
     def offset(self, hour: int) -> float:
